@@ -1,0 +1,41 @@
+"""AWS clients, built in one place from the settings and injected everywhere else.
+
+The worker's hot path uses aiobotocore on one asyncio loop; operator tools use boto3.  Both get the
+same region, endpoint and retry configuration, so ``--endpoint-url`` points a whole command at the
+embedded stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Standard retry mode already backs off on throttling and 5xx; the worker adds its own tenacity
+# policies above this for the cases that need a decision (publish before delete).
+BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4},
+                     connect_timeout=5, read_timeout=30, max_pool_connections=32)
+
+# The embedded stack accepts any credentials; real AWS uses the normal provider chain.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "modfleet", "aws_secret_access_key": "modfleet"}
+
+
+def client_kwargs(region: str, endpoint_url: str | None) -> dict[str, Any]:
+    """Arguments shared by boto3 and aiobotocore client constructors."""
+    kwargs: dict[str, Any] = {"region_name": region, "config": BOTO_CONFIG}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+        if _is_loopback(endpoint_url):
+            kwargs.update(LOCAL_CREDENTIALS)
+    return kwargs
+
+
+def boto3_client(service: str, region: str, endpoint_url: str | None = None) -> Any:
+    """A synchronous boto3 client for operator tools and tests."""
+    return boto3.session.Session().client(service, **client_kwargs(region, endpoint_url))
+
+
+def _is_loopback(url: str) -> bool:
+    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    return host in {"localhost", "::1"} or host.startswith("127.")

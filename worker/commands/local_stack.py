@@ -1,0 +1,48 @@
+"""`modfleet local-stack`: the embedded AWS endpoint, provisioned, until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+
+from worker import settings as settings_mod
+
+NAME = "local-stack"
+HELP = ("Start the embedded AWS endpoint (moto on loopback) with a bucket, queue, dead-letter "
+        "queue, verdict topic and tap queue; print where they are and run until interrupted.")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="Loopback address to listen on (default 127.0.0.1).")
+    parser.add_argument("--port", type=int, default=0, help="Port (0: pick a free one).")
+    parser.add_argument("--name", default="modfleet", help="Prefix of the resource names (default modfleet).")
+    parser.add_argument("--max-receive-count", type=int, default=3,
+                        help="Receives before SQS moves a message to the dead-letter queue (default 3).")
+    parser.add_argument("--json", action="store_true", help="Print one JSON object, for scripts.")
+    settings_mod.add_arguments(parser, ["region", "visibility_timeout_s"])
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from worker.localstack import EmbeddedAws, provision
+
+    settings = settings_mod.from_sources(args)
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    with EmbeddedAws(host=args.host, port=args.port) as aws:
+        info = provision(aws.endpoint_url, settings.region, args.name, args.max_receive_count,
+                         settings.visibility_timeout_s)
+        if args.json:
+            print(json.dumps(info.as_dict()), flush=True)
+        else:
+            for key, value in info.as_dict().items():
+                print(f"{key:>14}  {value}")
+            print("\n# point a worker or tool at it:")
+            for key, value in info.env().items():
+                print(f"export {key}={value}")
+            print("\nRunning; Ctrl-C to stop.", flush=True)
+        stopped.wait()
+    return 0

@@ -1,0 +1,47 @@
+"""Errors of the worker package, named for what the caller must do.
+
+- ``RetryLater``: transient (throttling, 5xx, a dropped connection); leave the message to come back.
+- ``SettleWithError``: the video can never succeed; publish an error verdict with ``code`` and delete.
+- ``PoisonMessage``: the body is not a job at all; send it to the dead-letter queue and delete.
+- ``AbortStartup``: configuration or environment is wrong; stop before receiving anything.
+"""
+
+from __future__ import annotations
+
+
+class ModfleetError(Exception):
+    """Root of every error modfleet raises on purpose."""
+
+
+class AbortStartup(ModfleetError):
+    """The worker cannot start: fix the configuration or the environment."""
+
+
+class SettingsError(AbortStartup):
+    """A setting is missing, malformed, or outside its limit; the message names the limit."""
+
+
+class RetryLater(ModfleetError):
+    """A transient failure: do not delete the message, let its visibility lapse or release it."""
+
+
+class SettleWithError(ModfleetError):
+    """The video can never succeed: publish an error verdict carrying ``code``, then delete."""
+
+    codes = frozenset({"object_missing", "too_large", "not_a_video", "undecodable", "too_long",
+                       "too_many_pixels", "model_error"})
+
+    def __init__(self, code: str, message: str) -> None:
+        if code not in self.codes:
+            raise ValueError(f"unknown error code {code!r}")
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class PoisonMessage(ModfleetError):
+    """The message body is not any accepted format: dead-letter it with ``reason`` and delete."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,115 @@
+"""The embedded AWS stack: moto in server mode on loopback, provisioned like one region of infra/.
+
+A real HTTP endpoint that the real boto3 and aiobotocore clients talk to, so the worker and the
+operator tools run unchanged against it.  Provisioned as infra/ does it: a versioned upload bucket
+whose object-created notifications feed the job queue, a dead-letter queue with a redrive policy, a
+verdict topic, and a "tap" queue subscribed to the topic (raw delivery) so that verdicts can be read
+back.  ``StartMessageMoveTask`` is not implemented by moto, which is why `replay-dlq` moves messages
+itself by default.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from worker.aws import boto3_client
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """Where everything of one embedded stack lives."""
+
+    endpoint_url: str
+    region: str
+    bucket: str
+    queue_url: str
+    dlq_url: str
+    topic_arn: str
+    tap_queue_url: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def env(self) -> dict[str, str]:
+        """MODFLEET_* variables that point a worker or tool at this stack."""
+        return {"MODFLEET_ENDPOINT_URL": self.endpoint_url, "MODFLEET_REGION": self.region,
+                "MODFLEET_QUEUE_URL": self.queue_url, "MODFLEET_DLQ_URL": self.dlq_url,
+                "MODFLEET_TOPIC_ARN": self.topic_arn}
+
+
+class EmbeddedAws:
+    """moto's ThreadedMotoServer on a loopback port; ``start()`` / ``stop()``, or a context manager."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port or _free_port(host)
+        self._server: Any = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> EmbeddedAws:
+        from moto.server import ThreadedMotoServer  # heavy import, only where the stack is wanted
+
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> EmbeddedAws:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def provision(endpoint_url: str, region: str = "us-east-1", name: str = "modfleet",
+              max_receive_count: int = 3, visibility_timeout_s: int = 300) -> StackInfo:
+    """Create one region's resources on an endpoint (idempotent: existing ones are reused)."""
+    s3 = boto3_client("s3", region, endpoint_url)
+    sqs = boto3_client("sqs", region, endpoint_url)
+    sns = boto3_client("sns", region, endpoint_url)
+
+    bucket = f"{name}-uploads-{region}"
+    create_args: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        create_args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**create_args)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+    dlq_url = sqs.create_queue(QueueName=f"{name}-jobs-dlq",
+                               Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    dlq_arn = _queue_arn(sqs, dlq_url)
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+    queue_url = sqs.create_queue(QueueName=f"{name}-jobs", Attributes={
+        "VisibilityTimeout": str(visibility_timeout_s),
+        "RedrivePolicy": json.dumps(redrive)})["QueueUrl"]
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": _queue_arn(sqs, queue_url),
+                                 "Events": ["s3:ObjectCreated:*"]}]})
+
+    topic_arn = sns.create_topic(Name=f"{name}-verdicts")["TopicArn"]
+    tap_url = sqs.create_queue(QueueName=f"{name}-verdicts-tap")["QueueUrl"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=_queue_arn(sqs, tap_url),
+                  Attributes={"RawMessageDelivery": "true"})
+    return StackInfo(endpoint_url=endpoint_url, region=region, bucket=bucket, queue_url=queue_url,
+                     dlq_url=dlq_url, topic_arn=topic_arn, tap_queue_url=tap_url)
+
+
+def _queue_arn(sqs: Any, queue_url: str) -> str:
+    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return attrs["Attributes"]["QueueArn"]
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]

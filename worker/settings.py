@@ -1,0 +1,242 @@
+"""One validated, frozen settings object for every modfleet command.
+
+Each field documents its default and the AWS or model limit it must respect.  Values come from, in
+order of precedence: command-line flags, ``MODFLEET_<FIELD>`` environment variables, the defaults
+below.  Nothing else in the code base reads the environment: commands build a ``Settings`` once at
+start-up and pass it down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from worker.exceptions import SettingsError
+
+ENV_PREFIX = "MODFLEET_"
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "modfleet"
+
+
+def _opt(help_text: str, default: Any, *, group: str, choices: tuple[str, ...] | None = None) -> Any:
+    return field(default=default, metadata={"help": help_text, "group": group, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the worker and the operator tools; see README's configuration table."""
+
+    # ---- AWS -------------------------------------------------------------------------------------
+    region: str = _opt("AWS region of the queue, bucket and topic.", "us-east-1", group="aws")
+    endpoint_url: str | None = _opt(
+        "Override the AWS endpoint (the embedded stack, or a VPC endpoint). Unset on real AWS.",
+        None, group="aws")
+    queue_url: str | None = _opt("SQS queue the worker long-polls for S3 video keys.", None, group="aws")
+    topic_arn: str | None = _opt("SNS topic that receives the verdicts.", None, group="aws")
+    dlq_url: str | None = _opt(
+        "Dead-letter queue for poison bodies; without it they are left for the queue's redrive.",
+        None, group="aws")
+
+    # ---- Queue behaviour (SQS limits in brackets) --------------------------------------------------
+    wait_time_s: int = _opt("Long-poll wait per receive [0-20 s].", 20, group="queue")
+    max_messages: int = _opt("Messages per receive call [1-10].", 10, group="queue")
+    visibility_timeout_s: int = _opt(
+        "Visibility set on receive and renewed by each heartbeat [1-43200 s].", 300, group="queue")
+    heartbeat_interval_s: int = _opt(
+        "Seconds between visibility renewals of an in-flight message; below the visibility timeout.",
+        60, group="queue")
+    processing_deadline_s: int = _opt(
+        "A message not settled this long after receipt is released for another worker.", 900,
+        group="queue")
+    shutdown_deadline_s: int = _opt(
+        "On SIGTERM, seconds to finish in-flight work before releasing it and exiting 0.", 60,
+        group="queue")
+    max_in_flight: int = _opt(
+        "Messages held at once (0: derive as 2 x batch size x replicas), the backpressure bound.", 0,
+        group="queue")
+    exit_when_idle_s: float = _opt(
+        "Stop after the queue has been empty this long (0: run until SIGTERM).", 0.0, group="queue")
+    publish_retry_s: float = _opt(
+        "Cap on the backoff between SNS publish attempts for one batch.", 20.0, group="queue")
+
+    # ---- Media -------------------------------------------------------------------------------------
+    frames_per_video: int = _opt("Frames sampled uniformly over each video [1-64].", 8, group="media")
+    frame_size: int = _opt("Frames are letterboxed to a square of this many pixels.", 224, group="media")
+    max_object_bytes: int = _opt("Larger objects get a too_large verdict, unread.", 2 * 1024**3,
+                                 group="media")
+    max_duration_s: float = _opt("Longer videos get a too_long verdict.", 3 * 3600.0, group="media")
+    max_pixels: int = _opt("Videos with more pixels per frame get too_many_pixels.", 4096 * 2304,
+                           group="media")
+    decode_threads: int = _opt("Threads that decode videos (PyAV releases the GIL).", 2, group="media")
+
+    # ---- Model -------------------------------------------------------------------------------------
+    backend: str = _opt("Model backend.", "torch", group="model", choices=("torch", "neuron"))
+    model_dir: Path | None = _opt(
+        "Hugging Face checkpoint directory. Unset: a synthetic checkpoint of --synthetic-preset.",
+        None, group="model")
+    synthetic_preset: str = _opt("Synthetic checkpoint used when no model directory is given.",
+                                 "tiny", group="model", choices=("tiny", "small", "base"))
+    compiled_dir: Path | None = _opt("Neuron artifacts written by `modfleet compile`.", None,
+                                     group="model")
+    device: str = _opt("torch device: cpu, cuda or cuda:N.", "cpu", group="model")
+    batch_size: int = _opt("Videos per static batch [1-64].", 4, group="model")
+    batch_wait_ms: int = _opt("Wait for a full batch before padding a partial one.", 200,
+                              group="model")
+    replicas: int = _opt("Model replicas, one thread each, each on its own device slot.", 1,
+                         group="model")
+    tp_degree: int = _opt("NeuronCores per replica (tensor parallel degree, neuron backend).", 2,
+                          group="model")
+    quantize: str = _opt("Weight quantization.", "none", group="model", choices=("none", "int8"))
+    mode: str = _opt("score: one prefill pass; generate: free text with a rationale.", "score",
+                     group="model", choices=("score", "generate"))
+    ngram_size: int = _opt("Block repeated n-grams of this size when generating (0: off).", 3,
+                           group="model")
+    max_new_tokens: int = _opt("Token budget per video in generate mode.", 48, group="model")
+    policy_file: Path | None = _opt("Moderation policy JSON (unset: the packaged default).", None,
+                                    group="model")
+    screening: bool = _opt("Run the NudeNet screening stage before the LLM.", False, group="model")
+    cascade: bool = _opt("Skip the LLM when screening is decisive.", False, group="model")
+    cache_dir: Path = _opt("Synthetic checkpoints and other caches.", DEFAULT_CACHE_DIR,
+                           group="model")
+
+    # ---- Runtime -----------------------------------------------------------------------------------
+    worker_id: str = _opt("Identity written into verdicts (default: host name and pid).", "",
+                          group="runtime")
+    log_format: str = _opt("auto: readable on a terminal, JSON lines otherwise.", "auto",
+                           group="runtime", choices=("auto", "json", "console"))
+    log_level: str = _opt("Log level.", "info", group="runtime",
+                          choices=("debug", "info", "warning", "error"))
+    metrics: bool = _opt("Emit CloudWatch embedded-metric-format records on stdout.", True,
+                         group="runtime")
+
+    def __post_init__(self) -> None:
+        if not self.worker_id:
+            object.__setattr__(self, "worker_id", f"{socket.gethostname()}/{os.getpid()}")
+        for problem in _problems(self):
+            raise SettingsError(problem)
+
+    @property
+    def in_flight_limit(self) -> int:
+        """Messages held at once: the backpressure bound of the poller."""
+        return self.max_in_flight or 2 * self.batch_size * self.replicas
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A validated copy with some fields replaced."""
+        return dataclasses.replace(self, **changes)
+
+    def require(self, *names: str) -> None:
+        """Raise SettingsError unless every named field is set (for commands that need them)."""
+        missing = [n for n in names if getattr(self, n) in (None, "")]
+        if missing:
+            flags = ", ".join(f"--{n.replace('_', '-')} (or {env_name(n)})" for n in missing)
+            raise SettingsError(f"missing required setting: {flags}")
+
+
+def _problems(s: Settings) -> Iterable[str]:
+    ranges = {
+        "wait_time_s": (0, 20), "max_messages": (1, 10), "visibility_timeout_s": (1, 43200),
+        "frames_per_video": (1, 64), "batch_size": (1, 64), "replicas": (1, 64),
+        "tp_degree": (1, 32), "decode_threads": (1, 64), "frame_size": (28, 4096),
+        "ngram_size": (0, 16), "max_new_tokens": (1, 4096), "heartbeat_interval_s": (1, 43199),
+        "shutdown_deadline_s": (1, 3600), "processing_deadline_s": (1, 43200),
+    }
+    for name, (low, high) in ranges.items():
+        value = getattr(s, name)
+        if not low <= value <= high:
+            yield f"{name.replace('_', '-')} must be between {low} and {high}, got {value}"
+    if s.heartbeat_interval_s >= s.visibility_timeout_s:
+        yield (f"heartbeat-interval-s ({s.heartbeat_interval_s}) must be shorter than "
+               f"visibility-timeout-s ({s.visibility_timeout_s}), or messages reappear mid-work")
+    if s.max_in_flight and s.max_in_flight < s.batch_size:
+        yield f"max-in-flight ({s.max_in_flight}) must be at least batch-size ({s.batch_size})"
+    if min(s.max_object_bytes, s.max_pixels) < 1 or s.max_duration_s <= 0:
+        yield "max-object-bytes, max-pixels and max-duration-s must be positive"
+    if s.cascade and not s.screening:
+        yield "cascade needs screening: the cascade skips the LLM on a decisive screening result"
+    if s.backend == "neuron" and s.compiled_dir is None:
+        yield "the neuron backend needs --compiled-dir (artifacts written by `modfleet compile`)"
+    if s.frame_size % 28:
+        yield f"frame-size must be a multiple of 28 (vision patch 14 x merge 2), got {s.frame_size}"
+    if s.batch_wait_ms < 0 or s.exit_when_idle_s < 0 or s.publish_retry_s <= 0:
+        yield "batch-wait-ms and exit-when-idle-s must be >= 0, publish-retry-s > 0"
+
+
+# ---- Building from flags and environment -----------------------------------------------------------
+
+def env_name(field_name: str) -> str:
+    """The environment variable that sets a field, e.g. queue_url -> MODFLEET_QUEUE_URL."""
+    return ENV_PREFIX + field_name.upper()
+
+
+def env_var_names() -> frozenset[str]:
+    """Every environment variable the settings read (infra's user data is checked against it)."""
+    return frozenset(env_name(f.name) for f in fields(Settings))
+
+
+def field_groups(*groups: str) -> list[str]:
+    """Names of the fields in the given groups, in declaration order."""
+    return [f.name for f in fields(Settings) if f.metadata["group"] in groups]
+
+
+def add_arguments(parser: argparse.ArgumentParser, names: Iterable[str]) -> None:
+    """Add one ``--flag`` per named field; defaults stay None so env and defaults can apply."""
+    by_name = {f.name: f for f in fields(Settings)}
+    for name in names:
+        f = by_name[name]
+        flag = "--" + name.replace("_", "-")
+        help_text = f"{f.metadata['help']} [env {env_name(name)}; default {f.default}]"
+        if _base_type(f) is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                                default=None, help=help_text)
+        else:
+            parser.add_argument(flag, dest=name, default=None, choices=f.metadata["choices"],
+                                help=help_text, metavar=None if f.metadata["choices"] else "VALUE")
+
+
+def from_sources(args: argparse.Namespace | Mapping[str, Any] | None = None,
+                 environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from flags, then MODFLEET_* variables, then defaults; validate once."""
+    given = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = overrides.get(f.name, given.get(f.name))
+        source = f"--{f.name.replace('_', '-')}"
+        if raw is None and env_name(f.name) in environ:
+            raw, source = environ[env_name(f.name)], env_name(f.name)
+        if raw is not None:
+            values[f.name] = _coerce(f, raw, source)
+    return Settings(**values)
+
+
+def _base_type(f: dataclasses.Field) -> type:
+    text = str(f.type)
+    for name, kind in (("bool", bool), ("int", int), ("float", float), ("Path", Path)):
+        if text.startswith(name):
+            return kind
+    return str
+
+
+def _coerce(f: dataclasses.Field, raw: Any, source: str) -> Any:
+    kind = _base_type(f)
+    if not isinstance(raw, str) or kind is str:
+        value = raw
+    elif kind is bool:
+        if raw.strip().lower() not in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+            raise SettingsError(f"{source}: expected true or false, got {raw!r}")
+        value = raw.strip().lower() in {"1", "true", "yes", "on"}
+    else:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise SettingsError(f"{source}: expected {kind.__name__}, got {raw!r}") from None
+    if (choices := f.metadata["choices"]) and value not in choices:
+        raise SettingsError(f"{source}: must be one of {', '.join(choices)}, got {value!r}")
+    if value == "" and f.default is None:
+        return None
+    return value
