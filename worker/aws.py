@@ -39,3 +39,39 @@ def boto3_client(service: str, region: str, endpoint_url: str | None = None) -> 
 def _is_loopback(url: str) -> bool:
     host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
     return host in {"localhost", "::1"} or host.startswith("127.")
+
+
+class AsyncClients:
+    """The worker's aiobotocore clients (SQS, S3, SNS) for one asyncio loop.
+
+    Use as ``async with AsyncClients(region, endpoint_url) as clients:``; tests and the demo may
+    pass clients of their own instead.
+    """
+
+    def __init__(self, region: str, endpoint_url: str | None = None) -> None:
+        self._kwargs = client_kwargs(region, endpoint_url)
+        self._stack: Any = None
+        self.sqs: Any = None
+        self.s3: Any = None
+        self.sns: Any = None
+
+    async def __aenter__(self) -> AsyncClients:
+        from contextlib import AsyncExitStack
+
+        from aiobotocore.config import AioConfig
+        from aiobotocore.session import get_session
+
+        kwargs = dict(self._kwargs)
+        kwargs["config"] = AioConfig(retries={"mode": "standard", "max_attempts": 4},
+                                     connect_timeout=5, read_timeout=30,
+                                     max_pool_connections=32)
+        session = get_session()
+        self._stack = AsyncExitStack()
+        await self._stack.__aenter__()
+        for service in ("sqs", "s3", "sns"):
+            client = await self._stack.enter_async_context(session.create_client(service, **kwargs))
+            setattr(self, service, client)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.__aexit__(*exc)

@@ -1,8 +1,152 @@
-"""`modfleet demo`: placeholder until the pipeline lands (issue 2)."""
+"""`modfleet demo`: the whole flow in one process, on the embedded AWS stack.
+
+Starts moto on loopback, provisions a region's stack, uploads generated sample videos (and any paths
+given) through S3 so that the bucket's notifications drive the queue, adds a direct job for a
+missing object and one poison body, runs the worker until the queue is idle, then reads the
+verdicts back from the tap queue subscribed to the verdict topic and prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from worker import settings as settings_mod
 
 NAME = "demo"
-HELP = "Run the whole flow on the embedded stack with generated sample videos."
+HELP = ("Run the whole flow on an embedded AWS stack: upload sample videos, let S3 notifications "
+        "drive the worker, print the verdicts and a summary.")
 
 
-def register(parser):
-    parser.set_defaults(func=lambda args: 1)
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", type=Path, help="Extra video files to upload.")
+    parser.add_argument("--json", action="store_true", help="Print one verdict per line (JSON).")
+    parser.add_argument("--no-samples", action="store_true",
+                        help="Upload only the given paths, not the generated sample videos.")
+    settings_mod.add_arguments(parser, settings_mod.field_groups("media", "model") +
+                               ["log_format", "log_level", "exit_when_idle_s"])
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from worker.logs import configure
+
+    missing = [str(p) for p in args.paths if not p.is_file()]
+    if missing:
+        print(f"modfleet demo: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    base = settings_mod.from_sources(args, log_level=args.log_level or "warning",
+                                     exit_when_idle_s=args.exit_when_idle_s or 3, metrics=False)
+    configure(base.log_format, base.log_level)
+    from worker.localstack import EmbeddedAws, provision
+
+    with EmbeddedAws() as aws, tempfile.TemporaryDirectory(prefix="modfleet-demo-") as tmp:
+        stack = provision(aws.endpoint_url, base.region)
+        settings = base.with_changes(endpoint_url=stack.endpoint_url, queue_url=stack.queue_url,
+                                     dlq_url=stack.dlq_url, topic_arn=stack.topic_arn,
+                                     wait_time_s=1, heartbeat_interval_s=20)
+        expected = _feed(stack, args, Path(tmp))
+        _say(args, f"Uploaded {expected - 1} objects to s3://{stack.bucket}/ and queued a direct "
+                   f"job for a missing object and one poison message; starting the worker ...")
+        stats = _run_worker(settings, args)
+        verdicts = _read_verdicts(stack, expected - 1)
+        dead = _dlq_depth(stack)
+    _report(verdicts, dead, stats, args)
+    return 0 if len(verdicts) == expected - 1 else 1
+
+
+def _feed(stack, args: argparse.Namespace, tmp: Path) -> int:
+    from worker.aws import boto3_client
+    from worker.samples import write_demo_set
+
+    s3 = boto3_client("s3", stack.region, stack.endpoint_url)
+    sqs = boto3_client("sqs", stack.region, stack.endpoint_url)
+    paths = ([] if args.no_samples else write_demo_set(tmp / "samples")) + list(args.paths)
+    for path in paths:
+        s3.upload_file(str(path), stack.bucket, f"demo/{path.name}")
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(
+        {"bucket": stack.bucket, "key": "demo/deleted-before-processing.mp4"}))
+    sqs.send_message(QueueUrl=stack.queue_url, MessageBody="this is not a job")
+    return len(paths) + 2
+
+
+def _run_worker(settings, args):
+    from worker.app import serve, start_pool
+    from worker.metrics import Metrics
+
+    metrics = Metrics(False, settings.region)
+    if settings.model_dir is None:
+        _say(args, f"No --model-dir: using the synthetic '{settings.synthetic_preset}' checkpoint "
+                   f"(random weights; labels are not meaningful), built on first use.")
+    pool = start_pool(settings, metrics)
+    try:
+        return asyncio.run(serve(settings, pool, metrics, install_signals=False))
+    finally:
+        pool.stop()
+
+
+def _read_verdicts(stack, expected: int) -> list[dict]:
+    from worker.aws import boto3_client
+
+    sqs = boto3_client("sqs", stack.region, stack.endpoint_url)
+    verdicts: dict[str, dict] = {}
+    for _ in range(30):
+        response = sqs.receive_message(QueueUrl=stack.tap_queue_url, MaxNumberOfMessages=10,
+                                       WaitTimeSeconds=1)
+        for message in response.get("Messages", []):
+            verdict = json.loads(message["Body"])
+            verdicts[verdict["idempotency_key"]] = verdict
+            sqs.delete_message(QueueUrl=stack.tap_queue_url,
+                               ReceiptHandle=message["ReceiptHandle"])
+        if len(verdicts) >= expected and not response.get("Messages"):
+            break
+    return sorted(verdicts.values(), key=lambda v: v["video"]["key"])
+
+
+def _dlq_depth(stack) -> int:
+    from worker.aws import boto3_client
+
+    sqs = boto3_client("sqs", stack.region, stack.endpoint_url)
+    attrs = sqs.get_queue_attributes(QueueUrl=stack.dlq_url,
+                                     AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def _report(verdicts: list[dict], dead: int, stats, args: argparse.Namespace) -> None:
+    if args.json:
+        for verdict in verdicts:
+            print(json.dumps(verdict))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="modfleet verdicts (embedded AWS stack)")
+    for column in ("key", "status", "decision", "top labels / error", "duration s", "ms f/d/i"):
+        table.add_column(column)
+    for v in verdicts:
+        t = v["timings_ms"]
+        detail = (f"{v['error']['code']}: {v['error']['message']}" if v["error"] else
+                  ", ".join(f"{lab['name']} {lab['confidence']:.0f}"
+                            for lab in sorted(v["labels"], key=lambda x: -x["confidence"])[:3])
+                  or "-")
+        table.add_row(v["video"]["key"], v["status"], v["decision"], detail,
+                      str(v["video"]["duration_s"] if v["video"]["duration_s"] is not None else "-"),
+                      "/".join(str(round(t.get(s, 0))) for s in ("fetch", "decode", "infer")))
+    console = Console()
+    console.print(table)
+    model = verdicts[0]["model"] if verdicts else {}
+    decisions = {d: sum(v["decision"] == d for v in verdicts) for d in ("allow", "review", "block")}
+    console.print(f"{len(verdicts)} verdicts: " + ", ".join(f"{n} {d}" for d, n in decisions.items())
+                  + f"; {sum(v['status'] == 'error' for v in verdicts)} errors; "
+                  f"{dead} message(s) in the dead-letter queue.")
+    console.print(f"model: {model.get('name')} ({model.get('backend')}, "
+                  f"{'SYNTHETIC weights' if model.get('synthetic') else 'real weights'}, "
+                  f"quantization {model.get('quantization')}); worker: {dict(stats.messages)}")
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    print(text, file=sys.stderr if args.json else sys.stdout, flush=True)

@@ -1,0 +1,70 @@
+"""`modfleet status`: depth, in flight, delayed, dead letters and oldest age of each queue."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from worker import settings as settings_mod
+
+NAME = "status"
+HELP = ("Show, per queue: messages visible, in flight and delayed, the depth of its dead-letter "
+        "queue, and the age of its oldest message (CloudWatch, else a peek).")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--queue-url", dest="queue_urls", action="append", metavar="URL",
+                        help="A queue to report; repeat for several (default: MODFLEET_QUEUE_URL).")
+    settings_mod.add_arguments(parser, ["region", "endpoint_url", "log_level", "log_format"])
+    parser.add_argument("--peek", action="store_true",
+                        help="Where CloudWatch has no age, peek at queues with a redrive policy "
+                             "too (each peek counts one receive towards maxReceiveCount).")
+    parser.add_argument("--json", action="store_true", help="Print one JSON object (tools/README.md).")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tools.clients import client
+    from tools.exceptions import AwsCallFailed, InvalidRequest
+    from tools.status import fleet_status
+    from worker.logs import configure
+
+    settings = settings_mod.from_sources(args)
+    configure(settings.log_format, settings.log_level)
+    urls = args.queue_urls or ([settings.queue_url] if settings.queue_url else [])
+    if not urls:
+        raise InvalidRequest("no queue given: pass --queue-url URL (or set MODFLEET_QUEUE_URL)")
+    try:
+        report = fleet_status(client("sqs", settings), urls,
+                              cloudwatch=client("cloudwatch", settings), peek_all=args.peek)
+    except AwsCallFailed as exc:
+        print(f"modfleet status: {exc}")
+        return 1
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        _print_table(report)
+    return 0
+
+
+def _print_table(report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"queues at {report.generated_at}")
+    for column in ("queue", "visible", "in flight", "delayed", "oldest", "dead letters",
+                   "oldest dead letter"):
+        table.add_column(column, justify="left" if column == "queue" else "right")
+    for q in report.queues:
+        dlq = q.dlq
+        table.add_row(q.name, str(q.visible), str(q.in_flight), str(q.delayed), _age(q),
+                      "-" if dlq is None else str(dlq.visible + dlq.in_flight + dlq.delayed),
+                      "-" if dlq is None else _age(dlq))
+    Console().print(table)
+
+
+def _age(q) -> str:
+    if q.oldest_age_s is None:
+        return "? (use --peek)" if q.max_receive_count else "?"
+    prefix = ">=" if q.oldest_age_source == "peek" else ""
+    return f"{prefix}{q.oldest_age_s:.0f}s"

@@ -1,0 +1,175 @@
+"""Sample N frames uniformly over a video with PyAV, by seeking rather than decoding every frame.
+
+Runs in the decode thread pool: FFmpeg releases the GIL while it decodes.  Limits on duration and
+pixels are checked from the container headers before any frame is decoded.  Every video comes out
+the same shape, (N, S, S, 3) uint8 RGB, letterboxed, because compiled model graphs take one shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from worker.exceptions import SettleWithError
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    frames: int
+    size: int
+    max_duration_s: float
+    max_pixels: int
+
+
+@dataclass(frozen=True)
+class SampledVideo:
+    """The frames a model sees, with where they came from."""
+
+    frames: np.ndarray  # (N, S, S, 3) uint8
+    timestamps_ms: tuple[int, ...]
+    duration_s: float
+    width: int
+    height: int
+    codec: str
+    frames_decoded: int  # how much decoding the sampling cost, for the decode benchmark
+
+
+def sample_frames(path: str | Path, limits: DecodeLimits) -> SampledVideo:
+    """Decode ``limits.frames`` frames spread over the video; raise SettleWithError when it can't."""
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise SettleWithError("not_a_video", f"not a media container FFmpeg can read ({reason})"
+                              ) from None
+    with container:
+        if not container.streams.video:
+            raise SettleWithError("not_a_video", "the file has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame and slice threading inside FFmpeg
+        _check_pixels(stream, limits)
+        duration = _duration_s(container, stream, limits)
+        targets = [duration * (i + 0.5) / limits.frames for i in range(limits.frames)]
+        frames, times, decoded = _seek_and_grab(container, stream, targets, limits.size)
+    return SampledVideo(frames=np.stack(frames), timestamps_ms=tuple(int(t * 1000) for t in times),
+                        duration_s=round(duration, 3), width=stream.width, height=stream.height,
+                        codec=stream.codec_context.name, frames_decoded=decoded)
+
+
+def _check_pixels(stream: av.video.stream.VideoStream, limits: DecodeLimits) -> None:
+    if not stream.width or not stream.height:
+        raise SettleWithError("undecodable", "the video stream has no frame size in its header")
+    if stream.width * stream.height > limits.max_pixels:
+        raise SettleWithError("too_many_pixels", f"{stream.width}x{stream.height} is over the limit "
+                              f"of {limits.max_pixels} pixels per frame")
+
+
+def _duration_s(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                limits: DecodeLimits) -> float:
+    if stream.duration and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration:
+        duration = container.duration / av.time_base
+    else:
+        duration = _duration_from_packets(container, stream)
+    if duration > limits.max_duration_s:
+        raise SettleWithError("too_long", f"{duration:.1f} s is over the limit of "
+                              f"{limits.max_duration_s:.0f} s")
+    return max(duration, 0.0)
+
+
+def _duration_from_packets(container: av.container.InputContainer,
+                           stream: av.video.stream.VideoStream) -> float:
+    """No duration in the headers: demux (not decode) to the last timestamp, then rewind."""
+    last = 0.0
+    for packet in container.demux(stream):
+        if packet.pts is not None and packet.time_base is not None:
+            last = max(last, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    container.seek(0)
+    return last
+
+
+def _seek_and_grab(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                   targets: list[float], size: int) -> tuple[list[np.ndarray], list[float], int]:
+    frames: list[np.ndarray] = []
+    times: list[float] = []
+    decoded = 0
+    keyframes = _keyframe_times(stream)
+    frame_iter = None
+    current = None
+    for target in targets:
+        if _must_seek(current, target, keyframes):
+            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+            frame_iter = container.decode(stream)
+        try:
+            current, cost = _first_frame_at(frame_iter, target, current)
+        except av.error.FFmpegError as exc:
+            if not frames:
+                reason = getattr(exc, "strerror", None) or type(exc).__name__
+                raise SettleWithError("undecodable", f"FFmpeg could not decode ({reason})") from None
+            break  # a damaged tail: keep what was sampled, repeat the last frame below
+        decoded += cost
+        if current is None:
+            break
+        frames.append(_letterbox(current, size))
+        times.append(current.time if current.time is not None else target)
+    if not frames:
+        raise SettleWithError("undecodable", "no frame could be decoded")
+    while len(frames) < len(targets):  # static shapes: pad a short or damaged video
+        frames.append(frames[-1])
+        times.append(times[-1])
+    return frames, times, decoded
+
+
+def _keyframe_times(stream: av.video.stream.VideoStream) -> list[float] | None:
+    """Keyframe times from the container's index (MP4 has one; Matroska may not)."""
+    entries = stream.index_entries
+    if entries is None or len(entries) < 2:
+        return None
+    return sorted(float(e.timestamp * stream.time_base) for e in entries if e.is_keyframe)
+
+
+def _must_seek(current, target: float, keyframes: list[float] | None) -> bool:
+    """Seek unless decoding forward from the current frame is no more work than a seek would be."""
+    if current is None or current.time is None:
+        return True
+    if keyframes is None:
+        return target - current.time > 1.0  # no index: a guess at a typical GOP
+    nearest = max((k for k in keyframes if k <= target), default=0.0)
+    return nearest > current.time
+
+
+def _first_frame_at(frame_iter, target: float, previous):
+    """Decode forward to the first frame at or after ``target`` (or the last one there is)."""
+    cost = 0
+    candidate = previous if previous is not None and (previous.time or 0) >= target else None
+    if candidate is not None:
+        return candidate, 0
+    last = None
+    for frame in frame_iter:
+        cost += 1
+        last = frame
+        if frame.time is None or frame.time >= target:
+            break
+    return last, cost
+
+
+def _letterbox(frame: av.VideoFrame, size: int) -> np.ndarray:
+    """Scale to fit a size x size square, keeping the aspect ratio (after rotation), pad black."""
+    rotation = (frame.rotation or 0) % 360
+    width, height = (frame.height, frame.width) if rotation in (90, 270) else (frame.width,
+                                                                               frame.height)
+    scale = size / max(width, height)
+    out_w, out_h = max(2, round(width * scale)), max(2, round(height * scale))
+    scaled_w, scaled_h = (out_h, out_w) if rotation in (90, 270) else (out_w, out_h)
+    rgb = frame.reformat(width=scaled_w, height=scaled_h, format="rgb24").to_ndarray()
+    if rotation:
+        # The display matrix rotates counter-clockwise by `rotation` degrees.
+        rgb = np.rot90(rgb, k=rotation // 90)
+    canvas = np.zeros((size, size, 3), dtype=np.uint8)
+    top, left = (size - rgb.shape[0]) // 2, (size - rgb.shape[1]) // 2
+    canvas[top:top + rgb.shape[0], left:left + rgb.shape[1]] = rgb
+    return canvas

@@ -1,0 +1,77 @@
+"""One job through the stages: fetch -> decode -> infer -> verdict.
+
+A ``SettleWithError`` anywhere becomes an error verdict; ``RetryLater`` (and anything unexpected)
+propagates so the message comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from model.api import Clip
+from worker import verdict as verdicts
+from worker.decode import DecodeLimits, SampledVideo, sample_frames
+from worker.exceptions import RetryLater, SettleWithError
+from worker.fetch import fetch_to_file
+from worker.jobs import Job
+from worker.replicas import ReplicaPool
+
+
+@dataclass(frozen=True)
+class Stages:
+    """What process_job needs, built once by the worker."""
+
+    s3: Any
+    pool: ReplicaPool
+    decode_pool: Executor
+    limits: DecodeLimits
+    max_object_bytes: int
+    spool_dir: Path
+    context: verdicts.Context
+
+
+async def process_job(job: Job, stages: Stages, timings: dict[str, float]) -> dict[str, Any]:
+    """Return the verdict for one job; ``timings`` arrives with queue_wait and gains the stages."""
+    facts = verdicts.VideoFacts()
+    try:
+        with _timed(timings, "fetch"):
+            fetched = await fetch_to_file(stages.s3, job, stages.max_object_bytes, stages.spool_dir)
+        facts = verdicts.VideoFacts(etag=fetched.etag, size_bytes=fetched.size_bytes)
+        try:
+            with _timed(timings, "decode"):
+                video = await asyncio.get_running_loop().run_in_executor(
+                    stages.decode_pool, sample_frames, fetched.path, stages.limits)
+        finally:
+            fetched.path.unlink(missing_ok=True)
+        facts = verdicts.VideoFacts(fetched.etag, fetched.size_bytes, video.duration_s)
+        with _timed(timings, "infer"):
+            output = await _infer(stages.pool, job, video)
+    except SettleWithError as exc:
+        return verdicts.error_verdict(job, facts, exc.code, exc.message, stages.context, timings)
+    return verdicts.ok_verdict(job, facts, output, stages.context, timings)
+
+
+async def _infer(pool: ReplicaPool, job: Job, video: SampledVideo):
+    clip = Clip(frames=video.frames, timestamps_ms=video.timestamps_ms, ref=job.key)
+    try:
+        return await asyncio.wrap_future(pool.submit(clip))
+    except SettleWithError:
+        raise
+    except Exception as exc:  # a device or runtime fault: another attempt may succeed
+        raise RetryLater(f"model replica failed: {exc}") from exc
+
+
+class _timed:
+    def __init__(self, timings: dict[str, float], stage: str) -> None:
+        self.timings, self.stage = timings, stage
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.timings[self.stage] = (time.perf_counter() - self.started) * 1000

@@ -1,0 +1,147 @@
+"""Model replicas: one long-lived thread per device slot, fed static batches from a bounded queue.
+
+Each replica owns one slot (a NeuronCore range, a GPU, or a share of the CPU threads), loads and
+warms up its backend once, then loops: take the first clip, wait up to ``batch_wait_ms`` for the
+batch to fill, pad the rest with ``None`` rows (compiled graphs take one shape), infer, and resolve
+each clip's future.  The asyncio side awaits those futures; padding rows never reach a verdict.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from model.api import Backend, Batch, Clip, DeviceSlot, ModelIdentity, ModelOutput
+from worker.exceptions import AbortStartup
+from worker.logs import get_logger
+from worker.settings import Settings
+
+log = get_logger(__name__)
+BackendFactory = Callable[[Settings, DeviceSlot], Backend]
+_STOP = object()
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What one inference call did, for metrics: which replica, how full, how long."""
+
+    replica: int
+    real_rows: int
+    batch_size: int
+    seconds: float
+
+
+@dataclass
+class _Request:
+    clip: Clip
+    future: Future
+
+
+class Replica(threading.Thread):
+    """One backend on one device slot; ``run()`` loops until it takes the stop sentinel."""
+
+    def __init__(self, settings: Settings, slot: DeviceSlot, factory: BackendFactory,
+                 requests: queue.Queue, on_batch: Callable[[BatchReport], None]) -> None:
+        super().__init__(name=f"replica-{slot.index}", daemon=True)
+        self.settings, self.slot, self.requests, self.on_batch = settings, slot, requests, on_batch
+        self.backend = factory(settings, slot)
+        self.ready = threading.Event()
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.backend.load()
+            self.backend.warm_up()
+        except BaseException as exc:  # reported to start(), which aborts the worker
+            self.failure = exc
+            self.ready.set()
+            return
+        self.ready.set()
+        try:
+            while (batch := self._collect()) is not None:
+                self._infer(batch)
+        finally:
+            self.backend.shutdown()
+
+    def _collect(self) -> list[_Request] | None:
+        first = self.requests.get()
+        if first is _STOP:
+            return None
+        batch = [first]
+        deadline = time.monotonic() + self.settings.batch_wait_ms / 1000
+        while len(batch) < self.settings.batch_size:
+            try:
+                item = self.requests.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if item is _STOP:
+                self.requests.put(_STOP)  # leave it for this loop's next turn
+                break
+            batch.append(item)
+        return batch
+
+    def _infer(self, batch: list[_Request]) -> None:
+        rows = tuple(r.clip for r in batch) + (None,) * (self.settings.batch_size - len(batch))
+        started = time.perf_counter()
+        try:
+            outputs = self.backend.infer(Batch(rows=rows))
+        except Exception as exc:
+            for request in batch:
+                request.future.set_exception(exc)
+            return
+        self.on_batch(BatchReport(self.slot.index, len(batch), self.settings.batch_size,
+                                  time.perf_counter() - started))
+        for request, output in zip(batch, outputs):
+            request.future.set_result(output)
+
+
+class ReplicaPool:
+    """``start()`` loads every replica; ``submit(clip)`` returns a Future of its ModelOutput."""
+
+    def __init__(self, settings: Settings, factory: BackendFactory | None = None,
+                 slots: list[DeviceSlot] | None = None,
+                 on_batch: Callable[[BatchReport], None] = lambda report: None) -> None:
+        if factory is None or slots is None:
+            from model.devices import plan_slots
+            from model.registry import create_backend
+
+            factory = factory or create_backend
+            slots = slots if slots is not None else plan_slots(settings)
+        self.requests: queue.Queue = queue.Queue()
+        self.replicas = [Replica(settings, slot, factory, self.requests, on_batch) for slot in slots]
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return self.replicas[0].backend.identity
+
+    def start(self) -> None:
+        """Start every replica and wait until all are loaded and warm; abort if any failed."""
+        for replica in self.replicas:
+            replica.start()
+        for replica in self.replicas:
+            replica.ready.wait()
+        failed = [r for r in self.replicas if r.failure is not None]
+        if failed:
+            self.stop()
+            raise AbortStartup(f"replica {failed[0].slot.index} failed to load: "
+                               f"{failed[0].failure}") from failed[0].failure
+        log.info("replicas ready", replicas=len(self.replicas),
+                 slots=[r.slot.device for r in self.replicas])
+
+    def submit(self, clip: Clip) -> Future:
+        future: Future = Future()
+        self.requests.put(_Request(clip, future))
+        return future
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Let queued clips finish, then stop every replica thread."""
+        for _ in self.replicas:
+            self.requests.put(_STOP)
+        deadline = time.monotonic() + timeout
+        for replica in self.replicas:
+            if replica.is_alive():
+                replica.join(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,82 @@
+"""Generate real, playable sample videos with PyAV: for the demo, the tests and the benchmark.
+
+Generated, not downloaded: moving colour fields and shapes, encoded with libx264 (or another
+encoder PyAV ships) at a chosen size, length, frame rate and keyframe interval.  Optional rotation
+metadata and odd pixel formats exercise the decoder's edge cases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    name: str
+    width: int = 320
+    height: int = 240
+    seconds: float = 2.0
+    fps: int = 15
+    keyframe_every_s: float = 1.0
+    codec: str = "libx264"
+    pix_fmt: str = "yuv420p"
+    rotation: int = 0  # display-matrix rotation, degrees counter-clockwise
+    container: str = "mp4"
+    seed: int = 0
+
+
+DEMO_SPECS = (
+    VideoSpec("street-scene.mp4", seed=1),
+    VideoSpec("rotated-phone.mp4", width=240, height=320, rotation=90, seed=2),
+    VideoSpec("long-take.mp4", seconds=6.0, keyframe_every_s=2.0, seed=3),
+    VideoSpec("webcam 10-bit.mp4", pix_fmt="yuv420p10le", seed=4),
+    VideoSpec("vp9-clip.webm", codec="libvpx-vp9", container="webm", seconds=1.5, seed=5),
+)
+
+
+def write_video(spec: VideoSpec, directory: Path) -> Path:
+    """Encode one clip into ``directory`` and return its path."""
+    path = directory / spec.name
+    rng = np.random.default_rng(spec.seed)
+    base = rng.integers(0, 255, size=3)
+    with av.open(str(path), mode="w", format=spec.container) as container:
+        stream = container.add_stream(spec.codec, rate=spec.fps)
+        stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, spec.pix_fmt
+        stream.gop_size = max(1, int(spec.keyframe_every_s * spec.fps))
+        if spec.codec == "libx264":
+            stream.options = {"preset": "ultrafast", "tune": "zerolatency"}
+        if spec.rotation:
+            stream.set_display_rotation(spec.rotation)
+        for index in range(int(spec.seconds * spec.fps)):
+            frame = av.VideoFrame.from_ndarray(_picture(spec, base, index), format="rgb24")
+            frame = frame.reformat(format=spec.pix_fmt)
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def write_demo_set(directory: Path) -> list[Path]:
+    """The demo's handful of clips, plus one file that is not a video at all."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [write_video(spec, directory) for spec in DEMO_SPECS]
+    not_video = directory / "meeting-notes.mp4"
+    not_video.write_text("This upload has a video suffix but is a text file.\n")
+    return paths + [not_video]
+
+
+def _picture(spec: VideoSpec, base: np.ndarray, index: int) -> np.ndarray:
+    y, x = np.mgrid[0:spec.height, 0:spec.width]
+    phase = index / max(spec.fps, 1)
+    img = np.empty((spec.height, spec.width, 3), dtype=np.uint8)
+    img[..., 0] = (base[0] + x * 255 // spec.width + index * 3) % 256
+    img[..., 1] = (base[1] + y * 255 // spec.height) % 256
+    img[..., 2] = (base[2] + (x + y) // 4 + int(40 * np.sin(phase))) % 256
+    cx = int((0.5 + 0.4 * np.sin(phase)) * spec.width)
+    cy = int((0.5 + 0.4 * np.cos(phase)) * spec.height)
+    img[max(0, cy - 12):cy + 12, max(0, cx - 12):cx + 12] = (255, 255, 255)
+    return img
