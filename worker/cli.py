@@ -18,6 +18,10 @@ COMMAND_MODULES = (
     "worker.commands.demo",
     "worker.commands.worker",
     "worker.commands.local_stack",
+    "worker.commands.submit",
+    "worker.commands.enqueue",
+    "worker.commands.replay_dlq",
+    "worker.commands.status",
 )
 
 

@@ -1,0 +1,29 @@
+"""Errors of the operator tools, named for what the operator must do.
+
+- ``InvalidRequest``: fix the command line (a bad regex or duration, ``--native`` with a filter, no
+  destination queue to be found).  Subclasses ``AbortStartup`` so the CLI prints it and exits 2.
+- ``UnsupportedByEndpoint``: the endpoint refuses an operation (moto lacks StartMessageMoveTask);
+  use the client-side path instead.  Also exits 2: nothing was changed.
+- ``AwsCallFailed``: an AWS call failed after the client's own retries; the command stops, reports
+  what it did so far and exits 1.  Nothing is lost: every path sends before it deletes.
+"""
+
+from __future__ import annotations
+
+from worker.exceptions import AbortStartup, ModfleetError
+
+
+class ToolError(ModfleetError):
+    """Root of every error an operator tool raises on purpose."""
+
+
+class InvalidRequest(ToolError, AbortStartup):
+    """The command line asks for something impossible or ambiguous: change the flags."""
+
+
+class UnsupportedByEndpoint(ToolError, AbortStartup):
+    """The endpoint does not implement an operation: take the other path the message names."""
+
+
+class AwsCallFailed(ToolError):
+    """An AWS call failed after retries: investigate (permissions, throttling, the endpoint)."""
