@@ -1,0 +1,238 @@
+################################################################################
+# General
+################################################################################
+
+variable "name" {
+  description = "Name prefix of every resource of this stack, unique per account and region (e.g. modfleet-use1)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{2,30}$", var.name))
+    error_message = "name must be 3-31 lower-case letters, digits or dashes, starting with a letter."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource that takes tags (the provider's default_tags apply as well)."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Worker (values passed to `modfleet worker` as MODFLEET_* variables)
+################################################################################
+
+variable "worker" {
+  description = <<-EOT
+    How the worker is installed and configured on each instance. The timing fields mirror the
+    worker's settings of the same name (worker/settings.py) and keep its defaults:
+    visibility_timeout_s is passed on every ReceiveMessage and renewed every heartbeat_interval_s;
+    processing_deadline_s bounds one message and sets the queue's own visibility timeout;
+    shutdown_deadline_s bounds the drain after SIGTERM and sets systemd's TimeoutStopSec.
+    replicas, tp_degree and batch_size must match the artifacts written by `modfleet compile`.
+    extra_environment adds MODFLEET_* variables (names are checked against the worker's settings
+    by tests/infra).
+  EOT
+  type = object({
+    package_spec          = optional(string, "modfleet[neuron]")
+    extra_index_url       = optional(string, "https://pip.repos.neuron.amazonaws.com")
+    wheel_url             = optional(string)
+    backend               = optional(string, "neuron")
+    replicas              = optional(number, 1)
+    tp_degree             = optional(number, 2)
+    batch_size            = optional(number, 4)
+    visibility_timeout_s  = optional(number, 300)
+    heartbeat_interval_s  = optional(number, 60)
+    processing_deadline_s = optional(number, 900)
+    shutdown_deadline_s   = optional(number, 60)
+    stop_margin_s         = optional(number, 30)
+    log_level             = optional(string, "info")
+    extra_environment     = optional(map(string), {})
+  })
+  default = {}
+
+  validation {
+    condition     = var.worker.heartbeat_interval_s < var.worker.visibility_timeout_s
+    error_message = "worker.heartbeat_interval_s must be shorter than worker.visibility_timeout_s, or messages reappear mid-work."
+  }
+
+  validation {
+    condition     = var.worker.processing_deadline_s >= 1 && var.worker.processing_deadline_s <= 43200
+    error_message = "worker.processing_deadline_s must be between 1 and 43200 s (the SQS visibility limit)."
+  }
+
+  validation {
+    condition     = var.worker.shutdown_deadline_s >= 1 && var.worker.stop_margin_s >= 10
+    error_message = "worker.shutdown_deadline_s must be positive and worker.stop_margin_s at least 10 s."
+  }
+
+  validation {
+    condition     = alltrue([for name in keys(var.worker.extra_environment) : can(regex("^MODFLEET_[A-Z0-9_]+$", name))])
+    error_message = "worker.extra_environment keys must be MODFLEET_* variables."
+  }
+}
+
+variable "model_artifacts" {
+  description = <<-EOT
+    Where the compiled Neuron artifacts live: s3://bucket/prefix/version/ is synced to the instance
+    before the worker starts. Changing version creates a new launch template version and starts an
+    instance refresh. kms_key_arn: the key of that bucket, when it is encrypted with a customer key.
+  EOT
+  type = object({
+    bucket      = string
+    prefix      = optional(string, "compiled")
+    version     = string
+    kms_key_arn = optional(string)
+  })
+}
+
+################################################################################
+# Upload bucket
+################################################################################
+
+variable "bucket" {
+  description = <<-EOT
+    The upload bucket. name: defaults to <name>-uploads-<account id>. video_suffixes: object-created
+    events on these suffixes (and their upper-case forms) are sent to the queue. key_prefix: only
+    keys under it. The lifecycle rules abort incomplete multipart uploads, expire non-current
+    versions, and optionally expire current objects (null keeps them).
+  EOT
+  type = object({
+    name                               = optional(string)
+    video_suffixes                     = optional(list(string), [".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi"])
+    key_prefix                         = optional(string, "")
+    abort_incomplete_upload_days       = optional(number, 1)
+    noncurrent_version_expiration_days = optional(number, 30)
+    current_version_expiration_days    = optional(number)
+    force_destroy                      = optional(bool, false)
+  })
+  default = {}
+
+  validation {
+    condition     = length(var.bucket.video_suffixes) > 0 && alltrue([for s in var.bucket.video_suffixes : can(regex("^\\.[a-z0-9]+$", s))])
+    error_message = "bucket.video_suffixes must be lower-case suffixes with a leading dot, e.g. \".mp4\"."
+  }
+}
+
+################################################################################
+# Queue and dead-letter queue
+################################################################################
+
+variable "queue" {
+  description = <<-EOT
+    The work queue and its dead-letter queue. The queue's visibility timeout is not set here: it is
+    worker.processing_deadline_s + visibility_margin_s. max_receive_count: receives before a
+    message moves to the dead-letter queue.
+  EOT
+  type = object({
+    max_receive_count           = optional(number, 5)
+    visibility_margin_s         = optional(number, 60)
+    message_retention_seconds   = optional(number, 345600)
+    dlq_message_retention_s     = optional(number, 1209600)
+    receive_wait_time_seconds   = optional(number, 20)
+    kms_data_key_reuse_period_s = optional(number, 300)
+  })
+  default = {}
+
+  validation {
+    condition     = var.queue.max_receive_count >= 1 && var.queue.max_receive_count <= 1000
+    error_message = "queue.max_receive_count must be between 1 and 1000."
+  }
+
+  validation {
+    condition     = var.queue.visibility_margin_s >= 0
+    error_message = "queue.visibility_margin_s must not be negative."
+  }
+}
+
+################################################################################
+# Verdict and alarm topics
+################################################################################
+
+variable "verdict_subscriber_account_ids" {
+  description = "Accounts allowed to subscribe to the verdict topic (empty: this account only)."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_emails" {
+  description = "E-mail addresses subscribed to the alarm topic (each must confirm)."
+  type        = list(string)
+  default     = []
+}
+
+################################################################################
+# Fleet
+################################################################################
+
+variable "fleet" {
+  description = <<-EOT
+    The Auto Scaling group of Inf2 instances. subnet_ids: private subnets with a route to S3, SQS,
+    SNS, CloudWatch and the package index (NAT or VPC endpoints). instance_types: Inf2 types of the
+    mixed instances policy; each must have NeuronCores for worker.replicas x worker.tp_degree.
+    backlog_per_instance: the target of the target-tracking policy (visible messages per in-service
+    instance). ami_ssm_parameter: the public SSM parameter of the Neuron deep-learning AMI.
+  EOT
+  type = object({
+    vpc_id                                   = string
+    subnet_ids                               = list(string)
+    additional_security_group_ids            = optional(list(string), [])
+    instance_types                           = optional(list(string), ["inf2.xlarge", "inf2.8xlarge"])
+    min_size                                 = optional(number, 0)
+    max_size                                 = optional(number, 4)
+    on_demand_base_capacity                  = optional(number, 0)
+    on_demand_percentage_above_base_capacity = optional(number, 100)
+    spot_allocation_strategy                 = optional(string, "price-capacity-optimized")
+    capacity_rebalance                       = optional(bool, true)
+    backlog_per_instance                     = optional(number, 20)
+    instance_warmup_s                        = optional(number, 900)
+    ami_ssm_parameter                        = optional(string, "/aws/service/neuron/dlami/multi-framework/ubuntu-24.04/latest/image_id")
+    root_volume_size_gb                      = optional(number, 200)
+    root_volume_kms_key_arn                  = optional(string)
+    refresh_min_healthy_percentage           = optional(number, 50)
+  })
+
+  validation {
+    condition     = var.fleet.min_size >= 0 && var.fleet.min_size <= var.fleet.max_size
+    error_message = "fleet.min_size must be between 0 and fleet.max_size."
+  }
+
+  validation {
+    condition     = length(var.fleet.instance_types) > 0 && alltrue([for t in var.fleet.instance_types : startswith(t, "inf2.")])
+    error_message = "fleet.instance_types must be Inf2 instance types."
+  }
+
+  validation {
+    condition     = length(var.fleet.subnet_ids) > 0
+    error_message = "fleet.subnet_ids must name at least one subnet."
+  }
+}
+
+################################################################################
+# Alarms and logs
+################################################################################
+
+variable "alarms" {
+  description = <<-EOT
+    oldest_message_age_s: alarm when the oldest message on the queue is older than this (null:
+    twice worker.processing_deadline_s). evaluation_periods: one-minute periods above the threshold
+    before the age alarm fires. The dead-letter alarm fires on the first message.
+  EOT
+  type = object({
+    oldest_message_age_s = optional(number)
+    evaluation_periods   = optional(number, 5)
+  })
+  default = {}
+}
+
+variable "log_retention_days" {
+  description = "Retention of the worker's log group, in days."
+  type        = number
+  default     = 365
+}
+
+variable "kms_key_deletion_window_days" {
+  description = "Waiting period before the stack's KMS key is deleted after a destroy (7-30)."
+  type        = number
+  default     = 30
+}

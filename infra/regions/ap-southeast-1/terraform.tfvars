@@ -1,0 +1,30 @@
+region = "ap-southeast-1"
+name   = "modfleet-apse1"
+
+tags = {
+  "modfleet:owner" = "moderation-platform"
+}
+
+model_artifacts = {
+  bucket  = "modfleet-models-apse1"
+  prefix  = "compiled/qwen2-vl-2b-moderation"
+  version = "2026-11-01"
+}
+
+worker = {
+  replicas   = 1
+  tp_degree  = 2
+  batch_size = 4
+}
+
+# Fewer Inf2 hosts in this region: smaller ceiling, on-demand only.
+fleet = {
+  instance_types       = ["inf2.xlarge", "inf2.8xlarge"]
+  min_size             = 0
+  max_size             = 4
+  backlog_per_instance = 20
+}
+
+queue = {
+  max_receive_count = 5
+}

@@ -1,0 +1,68 @@
+variable "region" {
+  description = "AWS region of this root's stack."
+  type        = string
+}
+
+variable "name" {
+  description = "Name prefix of the stack's resources (see the module)."
+  type        = string
+}
+
+variable "tags" {
+  description = "Tags added to every resource of the stack."
+  type        = map(string)
+  default     = {}
+}
+
+variable "worker_subnet_tag" {
+  description = "Tag that marks the private subnets the workers run in."
+  type = object({
+    key   = string
+    value = string
+  })
+  default = {
+    key   = "modfleet:tier"
+    value = "worker"
+  }
+}
+
+variable "worker" {
+  description = "Worker installation and settings; see the module's variable of the same name."
+  type        = any
+  default     = {}
+}
+
+variable "model_artifacts" {
+  description = "Compiled model artifacts (bucket, prefix, version); see the module."
+  type        = any
+}
+
+variable "bucket" {
+  description = "Upload bucket options; see the module."
+  type        = any
+  default     = {}
+}
+
+variable "queue" {
+  description = "Queue and dead-letter queue options; see the module."
+  type        = any
+  default     = {}
+}
+
+variable "fleet" {
+  description = "Auto Scaling group options except the network, which this root looks up; see the module."
+  type        = any
+  default     = {}
+}
+
+variable "alarms" {
+  description = "Alarm thresholds; see the module."
+  type        = any
+  default     = {}
+}
+
+variable "alarm_emails" {
+  description = "E-mail addresses subscribed to the alarm topic."
+  type        = list(string)
+  default     = []
+}
