@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "worker.commands.enqueue",
     "worker.commands.replay_dlq",
     "worker.commands.status",
+    "worker.commands.synthetic_checkpoint",
 )
 
 

@@ -1,0 +1,71 @@
+"""Device slots: which device each model replica owns.
+
+- CPU: the machine's cores split evenly across replicas, at least one thread each.
+- CUDA: one GPU per replica, round-robin from the GPU named in ``--device`` (cuda = cuda:0).
+- Neuron: contiguous NeuronCore ranges of ``tp_degree`` cores per replica; a plan that needs more
+  cores than the instance has is refused (an Inf2.xlarge has 2, an Inf2.48xlarge 24).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from model.api import DeviceSlot
+from model.exceptions import DevicesUnavailable
+from worker.settings import Settings
+
+# Inf2 and Trn1 devices carry two NeuronCore-v2 each.
+CORES_PER_NEURON_DEVICE = 2
+
+
+def plan_slots(settings: Settings, *, cpu_count: Callable[[], int | None] = os.cpu_count,
+               cuda_count: Callable[[], int] | None = None,
+               neuron_cores: Callable[[], int] | None = None) -> list[DeviceSlot]:
+    """One slot per replica for ``settings.backend`` and ``settings.device``."""
+    if settings.backend == "neuron":
+        return _neuron_slots(settings, (neuron_cores or count_neuron_cores)())
+    if settings.device.startswith("cuda"):
+        return _cuda_slots(settings, (cuda_count or _cuda_device_count)())
+    if settings.device != "cpu":
+        raise DevicesUnavailable(f"unknown device {settings.device!r}; use cpu, cuda or cuda:N")
+    threads = max(1, (cpu_count() or 1) // settings.replicas)
+    return [DeviceSlot(index=i, kind="cpu", device="cpu", cpu_threads=threads)
+            for i in range(settings.replicas)]
+
+
+def _cuda_slots(settings: Settings, gpus: int) -> list[DeviceSlot]:
+    if gpus < 1:
+        raise DevicesUnavailable(f"--device {settings.device} but torch sees no CUDA GPU")
+    first = int(settings.device.partition(":")[2] or 0)
+    if first >= gpus:
+        raise DevicesUnavailable(f"--device {settings.device} but only {gpus} GPU(s) are visible")
+    # Replicas beyond the GPU count share GPUs round-robin; each keeps one CPU thread for its loop.
+    return [DeviceSlot(index=i, kind="cuda", device=f"cuda:{(first + i) % gpus}", cpu_threads=1)
+            for i in range(settings.replicas)]
+
+
+def _neuron_slots(settings: Settings, cores: int) -> list[DeviceSlot]:
+    needed = settings.replicas * settings.tp_degree
+    if needed > cores:
+        raise DevicesUnavailable(
+            f"{settings.replicas} replica(s) x tp-degree {settings.tp_degree} need {needed} "
+            f"NeuronCores, but this instance has {cores}")
+    return [DeviceSlot(index=i, kind="neuron", device="neuron", cpu_threads=1,
+                       neuron_cores=tuple(range(i * settings.tp_degree,
+                                                (i + 1) * settings.tp_degree)))
+            for i in range(settings.replicas)]
+
+
+def _cuda_device_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def count_neuron_cores(dev: Path = Path("/dev")) -> int:
+    """NeuronCores on this instance, from its ``/dev/neuronN`` devices (0 where there are none)."""
+    devices = [p for p in dev.glob("neuron*") if re.fullmatch(r"neuron\d+", p.name)]
+    return len(devices) * CORES_PER_NEURON_DEVICE

@@ -1,0 +1,84 @@
+"""Frames to the vision tower's input: Qwen2-VL's video patchification, without torchvision.
+
+Follows ``Qwen2VLVideoProcessor`` (transformers/models/qwen2_vl/video_processing_qwen2_vl.py:
+rescale, normalize, ``patchify``) step for step; the processor itself needs torchvision, whose
+PyPI wheels would pull a CUDA build of torch onto CPU machines.  Frames arrive letterboxed to a
+square whose side is a multiple of ``patch_size * merge_size``, so Qwen's ``smart_resize`` is the
+identity here and is checked rather than applied.  A test checks the output against transformers'
+own Qwen2-VL image processor (its PIL backend), which treats an image as a two-frame clip.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.exceptions import CheckpointUnusable, RejectClip
+
+
+@dataclass(frozen=True)
+class VideoPreprocessor:
+    """The numbers of a checkpoint's video processor config that the patchification needs."""
+
+    patch_size: int
+    temporal_patch_size: int
+    merge_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    rescale_factor: float = 1 / 255
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Path) -> VideoPreprocessor:
+        """Read ``video_preprocessor_config.json`` (or the older ``preprocessor_config.json``)."""
+        for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
+            path = Path(checkpoint) / name
+            if path.is_file():
+                raw = json.loads(path.read_text())
+                return cls(int(raw.get("patch_size", 14)), int(raw.get("temporal_patch_size", 2)),
+                           int(raw.get("merge_size", 2)), tuple(raw["image_mean"]),
+                           tuple(raw["image_std"]), float(raw.get("rescale_factor", 1 / 255)))
+        raise CheckpointUnusable(f"{checkpoint} has no video or image processor config")
+
+    def grid(self, frames: int, size: int) -> tuple[int, int, int]:
+        """(t, h, w) patch grid of a clip of ``frames`` square frames of ``size`` pixels."""
+        t = -(-frames // self.temporal_patch_size)
+        return t, size // self.patch_size, size // self.patch_size
+
+    def tokens_per_clip(self, frames: int, size: int) -> int:
+        """How many ``<|video_pad|>`` tokens one clip becomes after the spatial merge."""
+        t, h, w = self.grid(frames, size)
+        return t * h * w // (self.merge_size ** 2)
+
+    def __call__(self, clips: list[np.ndarray]):
+        """Stack clips of (N, S, S, 3) uint8 into (pixel_values_videos, video_grid_thw) tensors."""
+        import torch
+
+        patches, grids = [], []
+        for clip in clips:
+            flat, grid = self._patchify(torch.from_numpy(np.ascontiguousarray(clip)))
+            patches.append(flat)
+            grids.append(grid)
+        return torch.cat(patches), torch.tensor(grids, dtype=torch.int64)
+
+    def _patchify(self, frames):
+        import torch
+
+        n, height, width, channels = frames.shape
+        factor = self.patch_size * self.merge_size
+        if height != width or height % factor or channels != 3:
+            raise RejectClip(f"frames must be (N, S, S, 3) with S a multiple of {factor}, "
+                             f"got {tuple(frames.shape)}")
+        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.std).view(1, 3, 1, 1)
+        video = (frames.permute(0, 3, 1, 2).float() * self.rescale_factor - mean) / std
+        if pad := -n % self.temporal_patch_size:
+            # Qwen repeats the last frame to fill the last temporal patch.
+            video = torch.cat((video, video[-1:].expand(pad, -1, -1, -1)))
+        t, gh, gw = self.grid(n, height)
+        m, p, tp = self.merge_size, self.patch_size, self.temporal_patch_size
+        patches = video.view(t, tp, 3, gh // m, m, p, gw // m, m, p)
+        patches = patches.permute(0, 3, 6, 4, 7, 2, 1, 5, 8)
+        return patches.reshape(t * gh * gw, 3 * tp * p * p), (t, gh, gw)

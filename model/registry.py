@@ -1,0 +1,34 @@
+"""The registry the worker picks a backend from, by ``settings.backend``.
+
+Backends are imported only when chosen, so a CPU worker never imports the Neuron SDK.  With
+``settings.screening`` the chosen backend is wrapped by the screening stage (NudeNet first, the LLM
+after it, or only on undecided rows with ``settings.cascade``).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from model.api import Backend, DeviceSlot
+from model.exceptions import FixModelSetup
+from worker.settings import Settings
+
+BACKENDS = {
+    "torch": "model.torch_backend:TorchBackend",
+    "neuron": "model.neuron_backend:NeuronBackend",
+}
+
+
+def create_backend(settings: Settings, slot: DeviceSlot) -> Backend:
+    """A new, unloaded backend for one replica on ``slot``."""
+    try:
+        module_name, _, class_name = BACKENDS[settings.backend].partition(":")
+    except KeyError:
+        raise FixModelSetup(f"unknown backend {settings.backend!r}; "
+                            f"choose one of {', '.join(BACKENDS)}") from None
+    backend = getattr(importlib.import_module(module_name), class_name)(settings, slot)
+    if settings.screening:
+        from model.screening.backend import ScreeningBackend
+
+        backend = ScreeningBackend(settings, slot, inner=backend)
+    return backend

@@ -1,0 +1,194 @@
+"""The torch backend: a Hugging Face vision-language checkpoint on CPU or CUDA.
+
+Lifecycle (the worker's replica thread drives it): ``load`` resolves the checkpoint (building the
+synthetic one on first use), loads it onto the slot's device, optionally quantizes it, and builds the
+prompts once; ``warm_up`` runs one all-padding batch of the static shape; ``infer`` runs one batch;
+``shutdown`` frees the model.  Score mode is one prefill pass; generate mode decodes free text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from model.api import Backend, Batch, Clip, DeviceSlot, ModelIdentity, ModelOutput
+from model.checkpoints import resolve_checkpoint
+from model.exceptions import CheckpointUnusable, RejectClip, RetryBatch
+from model.policy import Policy, load_policy
+from model.preprocess import VideoPreprocessor
+from model.prompts import build_generate_prompt, build_score_prompt
+from model.scoring import confidences_from_logits, output_from_confidences
+from worker.logs import get_logger
+from worker.settings import Settings
+
+log = get_logger(__name__)
+
+
+class TorchBackend(Backend):
+    """Backend for Qwen2-VL-family checkpoints through transformers, on ``slot.device``."""
+
+    backend_name = "torch"
+
+    def __init__(self, settings: Settings, slot: DeviceSlot, policy: Policy | None = None) -> None:
+        self.settings = settings
+        self.slot = slot
+        self.policy = policy or load_policy(settings.policy_file)
+        self.model = None
+        self.checkpoint: Path | None = None
+        self.synthetic = False
+        self._identity: ModelIdentity | None = None
+        self.stats = {"batches": 0, "rows": 0, "tokens_generated": 0, "tokens_saved": 0,
+                      "loops_stopped": 0}
+
+    # ---- lifecycle ---------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the checkpoint onto the slot's device and build the static prompts."""
+        import torch
+
+        if self.slot.kind == "cpu":
+            torch.set_num_threads(max(1, self.slot.cpu_threads))
+        self.checkpoint, self.synthetic = resolve_checkpoint(self.settings)
+        self.model, self.tokenizer = self._load_model(self.checkpoint)
+        self.preprocessor = VideoPreprocessor.from_checkpoint(self.checkpoint)
+        video_tokens = self.preprocessor.tokens_per_clip(self.settings.frames_per_video,
+                                                         self.settings.frame_size)
+        self.score_prompt = build_score_prompt(self.tokenizer, self.policy, video_tokens)
+        self.generate_prompt = build_generate_prompt(self.tokenizer, self.policy, video_tokens)
+        self._identity = self._make_identity()
+        log.info("model loaded", replica=self.slot.index, device=self.slot.device,
+                 checkpoint=str(self.checkpoint), synthetic=self.synthetic,
+                 quantize=self.settings.quantize, mode=self.settings.mode)
+
+    def warm_up(self) -> None:
+        """Run one batch of the static shape (all padding) so first real batches are not slow."""
+        self._run(Batch(rows=(None,) * self.settings.batch_size))
+
+    def infer(self, batch: Batch) -> list[ModelOutput | None]:
+        """One ``ModelOutput`` per real row, ``None`` for padding rows."""
+        if self.model is None:
+            raise RuntimeError("infer() before load()")
+        outputs = self._run(batch)
+        return [out if row is not None else None for row, out in zip(batch.rows, outputs)]
+
+    def shutdown(self) -> None:
+        """Drop the model and free device memory."""
+        self.model = None
+        if self.slot.kind == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+    @property
+    def identity(self) -> ModelIdentity:
+        if self._identity is None:
+            raise RuntimeError("identity is known after load()")
+        return self._identity
+
+    # ---- loading -----------------------------------------------------------------------------------
+
+    def _load_model(self, checkpoint: Path):
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        dtype = torch.float32 if self.slot.kind == "cpu" else torch.bfloat16
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+            model = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=dtype)
+        except (OSError, ValueError, KeyError) as exc:
+            raise CheckpointUnusable(f"cannot load {checkpoint}: {exc}") from exc
+        model.eval().to(self.slot.device)
+        if self.settings.quantize == "int8":
+            from model.quantize import quantize_int8
+
+            model = quantize_int8(model, self.slot.kind)
+        return model, tokenizer
+
+    def _make_identity(self) -> ModelIdentity:
+        config = json.loads((self.checkpoint / "config.json").read_text())
+        if self.synthetic:
+            marker = json.loads((self.checkpoint / "synthetic.json").read_text())
+            name = f"synthetic-{marker['preset']}-{marker['arch'].replace('_', '-')}"
+            version = f"builder-v{marker['builder_version']}-seed{marker['seed']}"
+        else:
+            name = config.get("_name_or_path") or self.checkpoint.name
+            version = checkpoint_fingerprint(self.checkpoint)
+        return ModelIdentity(name=name, version=version, backend=self.backend_name,
+                             quantization=self.settings.quantize, synthetic=self.synthetic,
+                             policy_version=self.policy.version)
+
+    # ---- inference ---------------------------------------------------------------------------------
+
+    def _run(self, batch: Batch) -> list[ModelOutput]:
+        clips = [row if row is not None else self._zero_clip() for row in batch.rows]
+        pixels, grid = self.preprocessor([_checked_frames(c, self.settings) for c in clips])
+        try:
+            outputs = (self._score(clips, pixels, grid) if self.settings.mode == "score"
+                       else self._generate(clips, pixels, grid))
+        except RuntimeError as exc:
+            if "out of memory" in str(exc).lower():
+                raise RetryBatch(f"device out of memory on {self.slot.device}: {exc}") from exc
+            raise
+        self.stats["batches"] += 1
+        self.stats["rows"] += batch.real_rows
+        return outputs
+
+    def _inputs(self, ids: tuple[int, ...], rows: int, pixels, grid) -> dict:
+        import torch
+
+        input_ids = torch.tensor([ids] * rows, dtype=torch.long, device=self.slot.device)
+        # What the processor returns beside input_ids: 2 marks video tokens, for M-RoPE positions.
+        mm_types = (input_ids == self.model.config.video_token_id).long() * 2
+        return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids),
+                "mm_token_type_ids": mm_types,
+                "pixel_values_videos": pixels.to(self.slot.device, self.model.dtype),
+                "video_grid_thw": grid.to(self.slot.device)}
+
+    def _score(self, clips: list[Clip], pixels, grid) -> list[ModelOutput]:
+        import torch
+
+        prompt = self.score_prompt
+        inputs = self._inputs(prompt.input_ids, len(clips), pixels, grid)
+        positions = torch.tensor(prompt.read_positions, device=self.slot.device)
+        with torch.inference_mode():
+            # Only the checklist positions need logits: a 152k-token vocabulary makes the rest costly.
+            logits = self.model(**inputs, logits_to_keep=positions, use_cache=False).logits
+        table = confidences_from_logits(logits, prompt)
+        return [output_from_confidences(self.policy, clip, row) for clip, row in zip(clips, table)]
+
+    def _generate(self, clips: list[Clip], pixels, grid) -> list[ModelOutput]:
+        from model.generation import generate_outputs
+
+        return generate_outputs(self, clips, pixels, grid)
+
+    def _zero_clip(self) -> Clip:
+        n, s = self.settings.frames_per_video, self.settings.frame_size
+        return Clip(frames=np.zeros((n, s, s, 3), np.uint8), timestamps_ms=(0,) * n, ref="padding")
+
+
+def _checked_frames(clip: Clip, settings: Settings) -> np.ndarray:
+    """The clip's frames, if they have the static shape every row of a batch must share."""
+    want = (settings.frames_per_video, settings.frame_size, settings.frame_size, 3)
+    frames = clip.frames
+    if not isinstance(frames, np.ndarray) or frames.shape != want or frames.dtype != np.uint8:
+        got = getattr(frames, "shape", None), getattr(frames, "dtype", None)
+        raise RejectClip(f"clip {clip.ref!r}: frames must be uint8 {want}, got {got}", ref=clip.ref)
+    return frames
+
+
+def checkpoint_fingerprint(checkpoint: Path) -> str:
+    """A short, stable version for a real checkpoint: its config plus weight file names and sizes.
+
+    Hashing gigabytes of weights at every start would be slow; a retrained checkpoint changes sizes
+    or config in practice, and `modfleet compile` hashes the full weights where it matters.
+    """
+    digest = hashlib.sha256((checkpoint / "config.json").read_bytes())
+    for path in sorted(checkpoint.glob("*.safetensors")):
+        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+    return "sha256:" + digest.hexdigest()[:16]

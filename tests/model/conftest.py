@@ -1,0 +1,41 @@
+"""Model-layer fixtures: one tiny synthetic checkpoint per test session, settings around it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.api import Clip
+from model.checkpoints import build_atomically, synthetic_path
+from worker.settings import Settings
+
+# Small static shapes keep every model test on the tiny preset well under a second per batch.
+FRAMES, SIZE = 4, 56
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    """A cache directory holding the tiny synthetic checkpoint, built once for the session."""
+    cache = tmp_path_factory.mktemp("model-cache")
+    build_atomically(synthetic_path(cache, "tiny"), "tiny", "qwen2_vl")
+    return cache
+
+
+@pytest.fixture()
+def model_settings(model_cache) -> Settings:
+    """Settings of a one-replica CPU torch backend on the tiny checkpoint."""
+    return Settings(cache_dir=model_cache, frames_per_video=FRAMES, frame_size=SIZE, batch_size=2,
+                    max_new_tokens=12)
+
+
+@pytest.fixture()
+def make_clip():
+    """Factory of clips of random frames (from a seed), one timestamp per frame, 500 ms apart."""
+    def make(seed: int, frames: int = FRAMES, size: int = SIZE) -> Clip:
+        rng = np.random.default_rng(seed)
+        pixels = rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8)
+        return Clip(frames=pixels, timestamps_ms=tuple(500 * i for i in range(frames)),
+                    ref=f"clip-{seed}")
+    return make

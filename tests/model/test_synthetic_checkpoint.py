@@ -1,0 +1,70 @@
+import json
+import threading
+
+import pytest
+
+from model.checkpoints import resolve_checkpoint, synthetic_path
+from model.exceptions import CheckpointUnusable
+from model.synthetic import SPECIAL_TOKENS
+from worker.cli import main
+from worker.settings import Settings
+
+
+def test_tiny_checkpoint_loads_with_auto_classes_like_a_downloaded_one(model_cache):
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoTokenizer
+
+    path = synthetic_path(model_cache, "tiny")
+    config = AutoConfig.from_pretrained(path)
+    assert config.model_type == "qwen2_vl"
+    assert config.architectures == ["Qwen2VLForConditionalGeneration"]
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    for token in SPECIAL_TOKENS:
+        assert tokenizer.convert_tokens_to_ids(token) != tokenizer.unk_token_id
+    assert config.video_token_id == tokenizer.convert_tokens_to_ids("<|video_pad|>")
+    assert len(tokenizer.encode(" yes", add_special_tokens=False)) == 1
+    model = AutoModelForImageTextToText.from_pretrained(path)
+    assert type(model).__name__ == "Qwen2VLForConditionalGeneration"
+    assert (path / "model.safetensors").is_file()
+    assert json.loads((path / "synthetic.json").read_text())["synthetic"] is True
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "hi"}]}],
+        tokenize=False, add_generation_prompt=True)
+    assert "<|vision_start|><|video_pad|><|vision_end|>hi<|im_end|>" in text
+
+
+def test_cli_writes_the_same_weights_for_the_same_seed(tmp_path, model_cache):
+    from safetensors.numpy import load_file
+
+    assert main(["synthetic-checkpoint", "--preset", "tiny", "--out", str(tmp_path / "a")]) == 0
+    ours = load_file(tmp_path / "a" / "model.safetensors")
+    cached = load_file(synthetic_path(model_cache, "tiny") / "model.safetensors")
+    assert ours.keys() == cached.keys()
+    assert all((ours[k] == cached[k]).all() for k in ours)
+
+
+def test_resolve_prefers_the_model_dir_and_checks_it(tmp_path, model_cache):
+    real = synthetic_path(model_cache, "tiny")
+    assert resolve_checkpoint(Settings(model_dir=real)) == (real, True)
+    with pytest.raises(CheckpointUnusable, match="no config.json"):
+        resolve_checkpoint(Settings(model_dir=tmp_path))
+
+
+def test_racing_builders_leave_one_complete_checkpoint(tmp_path):
+    settings = Settings(cache_dir=tmp_path)
+    results, errors = [], []
+
+    def resolve():
+        try:
+            results.append(resolve_checkpoint(settings))
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=resolve) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(set(results)) == 1 and results[0][1] is True
+    leftovers = [p.name for p in (tmp_path / "synthetic").iterdir()]
+    assert leftovers == [results[0][0].name]  # the scratch directories were removed
