@@ -7,6 +7,7 @@ propagates so the message comes back.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -41,14 +42,15 @@ async def process_job(job: Job, stages: Stages, timings: dict[str, float]) -> di
     try:
         with _timed(timings, "fetch"):
             fetched = await fetch_to_file(stages.s3, job, stages.max_object_bytes, stages.spool_dir)
-        facts = verdicts.VideoFacts(etag=fetched.etag, size_bytes=fetched.size_bytes)
+        facts = verdicts.VideoFacts(etag=fetched.etag, size_bytes=fetched.size_bytes,
+                                    version_id=fetched.version_id)
         try:
             with _timed(timings, "decode"):
                 video = await asyncio.get_running_loop().run_in_executor(
                     stages.decode_pool, sample_frames, fetched.path, stages.limits)
         finally:
             fetched.path.unlink(missing_ok=True)
-        facts = verdicts.VideoFacts(fetched.etag, fetched.size_bytes, video.duration_s)
+        facts = dataclasses.replace(facts, duration_s=video.duration_s)
         with _timed(timings, "infer"):
             output = await _infer(stages.pool, job, video)
     except SettleWithError as exc:

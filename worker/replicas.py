@@ -119,16 +119,18 @@ class ReplicaPool:
         return self.replicas[0].backend.identity
 
     def start(self) -> None:
-        """Start every replica and wait until all are loaded and warm; abort if any failed."""
+        """Start the replicas one after another, each loaded and warm; abort if one fails.
+
+        One at a time: transformers' lazy module imports are not thread-safe, and loading weights
+        is bound by disk and memory bandwidth, which parallel loads would only share.
+        """
         for replica in self.replicas:
             replica.start()
-        for replica in self.replicas:
             replica.ready.wait()
-        failed = [r for r in self.replicas if r.failure is not None]
-        if failed:
-            self.stop()
-            raise AbortStartup(f"replica {failed[0].slot.index} failed to load: "
-                               f"{failed[0].failure}") from failed[0].failure
+            if replica.failure is not None:
+                self.stop()
+                raise AbortStartup(f"replica {replica.slot.index} failed to load: "
+                                   f"{replica.failure}") from replica.failure
         log.info("replicas ready", replicas=len(self.replicas),
                  slots=[r.slot.device for r in self.replicas])
 

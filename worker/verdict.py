@@ -35,9 +35,12 @@ def validate(verdict: dict[str, Any]) -> None:
     _validator().validate(verdict)
 
 
-def idempotency_key(job: Job, etag: str | None, model: ModelIdentity) -> str:
-    """Same object version + same model + same policy -> same key, whichever worker or retry."""
-    parts = [job.bucket, job.key, job.version_id or "", etag or "", model.name, model.version,
+def idempotency_key(job: Job, version_id: str | None, etag: str | None,
+                    model: ModelIdentity) -> str:
+    """Same object version + same model + same policy -> same key, whichever worker or retry,
+    and whichever message format named the object (the version and etag are S3's, not the event's).
+    """
+    parts = [job.bucket, job.key, version_id or "", etag or "", model.name, model.version,
              model.backend, model.quantization, model.policy_version]
     return "sha256:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
@@ -49,6 +52,7 @@ class VideoFacts:
     etag: str | None = None
     size_bytes: int | None = None
     duration_s: float | None = None
+    version_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,11 +87,12 @@ def message_attributes(verdict: dict[str, Any]) -> dict[str, dict[str, str]]:
 
 def _base(job: Job, facts: VideoFacts, ctx: Context, timings_ms: dict[str, float]) -> dict[str, Any]:
     etag = (facts.etag or job.etag or "").strip('"') or None
+    version_id = facts.version_id or job.version_id
     return {
         "schema": SCHEMA_ID,
         "status": "ok",
         "decision": "review",
-        "video": {"bucket": job.bucket, "key": job.key, "version_id": job.version_id,
+        "video": {"bucket": job.bucket, "key": job.key, "version_id": version_id,
                   "etag": etag,
                   "size_bytes": facts.size_bytes if facts.size_bytes is not None else job.size,
                   "duration_s": facts.duration_s},
@@ -99,7 +104,7 @@ def _base(job: Job, facts: VideoFacts, ctx: Context, timings_ms: dict[str, float
         "region": ctx.region,
         "worker_id": ctx.worker_id,
         "processed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-        "idempotency_key": idempotency_key(job, etag, ctx.model),
+        "idempotency_key": idempotency_key(job, version_id, etag, ctx.model),
     }
 
 

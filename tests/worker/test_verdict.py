@@ -38,11 +38,12 @@ def test_schema_rejects_an_error_verdict_that_allows():
 
 
 def test_idempotency_key_depends_on_object_version_and_model_not_on_worker():
-    a = v.idempotency_key(JOB, "etag1", MODEL)
-    assert a == v.idempotency_key(JOB, "etag1", MODEL)
-    assert a != v.idempotency_key(JOB, "etag2", MODEL)
+    a = v.idempotency_key(JOB, "v1", "etag1", MODEL)
+    assert a == v.idempotency_key(JOB, "v1", "etag1", MODEL)
+    assert a != v.idempotency_key(JOB, "v2", "etag1", MODEL)
+    assert a != v.idempotency_key(JOB, "v1", "etag2", MODEL)
     other_policy = ModelIdentity(**{**MODEL.__dict__, "policy_version": "2026-12"})
-    assert a != v.idempotency_key(JOB, "etag1", other_policy)
+    assert a != v.idempotency_key(JOB, "v1", "etag1", other_policy)
 
 
 def test_schema_ships_inside_the_package():

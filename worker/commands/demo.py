@@ -125,18 +125,19 @@ def _report(verdicts: list[dict], dead: int, stats, args: argparse.Namespace) ->
     from rich.table import Table
 
     table = Table(title="modfleet verdicts (embedded AWS stack)")
+    table.caption = "ms f/d/i: fetch / decode / infer milliseconds"
     for column in ("key", "status", "decision", "top labels / error", "duration s", "ms f/d/i"):
         table.add_column(column)
     for v in verdicts:
         t = v["timings_ms"]
-        detail = (f"{v['error']['code']}: {v['error']['message']}" if v["error"] else
+        detail = (v["error"]["code"] if v["error"] else
                   ", ".join(f"{lab['name']} {lab['confidence']:.0f}"
-                            for lab in sorted(v["labels"], key=lambda x: -x["confidence"])[:3])
+                            for lab in sorted(v["labels"], key=lambda x: -x["confidence"])[:2])
                   or "-")
         table.add_row(v["video"]["key"], v["status"], v["decision"], detail,
                       str(v["video"]["duration_s"] if v["video"]["duration_s"] is not None else "-"),
                       "/".join(str(round(t.get(s, 0))) for s in ("fetch", "decode", "infer")))
-    console = Console()
+    console = Console(width=max(120, Console().width))
     console.print(table)
     model = verdicts[0]["model"] if verdicts else {}
     decisions = {d: sum(v["decision"] == d for v in verdicts) for d in ("allow", "review", "block")}
