@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# checkov pins boto3/botocore below what aiobotocore needs, so it lives in a venv of its own.
+CHECKOV_VERSION := 3.3.30
+INFRA_VENV ?= .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed-checkov-$(CHECKOV_VERSION)
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean infra-check
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +19,22 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e '.[test,local]' boto3 aiobotocore
 	touch $(STAMP)
 
-install: $(STAMP)
+$(INFRA_STAMP):
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install -q --upgrade pip
+	$(INFRA_VENV)/bin/python -m pip install -q checkov==$(CHECKOV_VERSION)
+	touch $(INFRA_STAMP)
+
+install: $(STAMP) $(INFRA_STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/modfleet demo
 
-test: $(STAMP)
+test: $(STAMP) $(INFRA_STAMP)
 	$(PY) -m pytest -q
 
+infra-check: $(STAMP) $(INFRA_STAMP)
+	$(PY) -m pytest -q tests/infra
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(INFRA_VENV) build *.egg-info
