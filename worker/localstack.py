@@ -53,8 +53,11 @@ class EmbeddedAws:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> EmbeddedAws:
+        import logging
+
         from moto.server import ThreadedMotoServer  # heavy import, only where the stack is wanted
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         return self
