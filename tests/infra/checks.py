@@ -41,7 +41,8 @@ ALLOWED_WORKER_ACTIONS: dict[str, set[str]] = {
     "sqs:SendMessage": {DLQ},
     "s3:GetObject": {UPLOAD_OBJECTS, ARTIFACTS + "/${local.artifacts_prefix}/*"},
     "s3:GetObjectVersion": {UPLOAD_OBJECTS},
-    "s3:ListBucket": {ARTIFACTS},
+    # Lets a missing key read as 404 NoSuchKey (settled) rather than 403 (retried to the DLQ).
+    "s3:ListBucket": {"${aws_s3_bucket.uploads.arn}", ARTIFACTS},
     "sns:Publish": {TOPIC},
     "kms:Decrypt": {KEY, "${var.model_artifacts.kms_key_arn}"},
     "kms:GenerateDataKey": {KEY, "${var.model_artifacts.kms_key_arn}"},
@@ -436,7 +437,7 @@ def check_worker_iam(infra: Infra) -> list[str]:
                 for arn in _compact(resource):
                     if arn not in allowed:
                         problems.append(f"iam {sid}: {action} on {arn} (allowed: {sorted(allowed)})")
-    for action in sorted(set(ALLOWED_WORKER_ACTIONS) - granted - {"s3:ListBucket"}):
+    for action in sorted(set(ALLOWED_WORKER_ACTIONS) - granted):
         problems.append(f"iam: worker lacks {action}, which it calls")
     if "autoScalingGroupName/${local.asg_name}" not in str(infra.locals.get("asg_arn_pattern")):
         problems.append("iam: CompleteLifecycleAction must be limited to the stack's own group")

@@ -538,6 +538,14 @@ data "aws_iam_policy_document" "worker" {
     resources = ["${aws_s3_bucket.uploads.arn}/*"]
   }
 
+  # Without ListBucket, S3 answers a missing key with 403 AccessDenied instead of 404 NoSuchKey;
+  # the worker settles NoSuchKey at once but retries AccessDenied until the dead-letter queue.
+  statement {
+    sid       = "TellMissingUploadsFromDenied"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.uploads.arn]
+  }
+
   statement {
     sid       = "ReadModelArtifacts"
     actions   = ["s3:GetObject"]

@@ -15,6 +15,13 @@ data "aws_subnets" "workers" {
     name   = "tag:${var.worker_subnet_tag.key}"
     values = [var.worker_subnet_tag.value]
   }
+
+  lifecycle {
+    postcondition {
+      condition     = length(self.ids) > 0
+      error_message = "No subnet carries the worker tag: tag the private worker subnets (see infra/README.md)."
+    }
+  }
 }
 
 data "aws_subnet" "first_worker_subnet" {
