@@ -88,9 +88,10 @@ def generate_outputs(backend, clips: list[Clip], pixels, grid) -> list[ModelOutp
             **inputs, max_new_tokens=settings.max_new_tokens, do_sample=False,
             logits_processor=processors, stopping_criteria=criteria, eos_token_id=stop_ids,
             pad_token_id=tokenizer.pad_token_id)
-    outputs = []
+    outputs, backend.last_tokens = [], []
     for row, (clip, new) in enumerate(zip(clips, sequences[:, len(ids):].tolist())):
         tokens = _until_stop(new, stop_ids)
+        backend.last_tokens.append(tokens)
         if stopper is not None and row in stopper.stopped_at:
             backend.stats["loops_stopped"] += 1
             backend.stats["tokens_saved"] += settings.max_new_tokens - len(tokens)

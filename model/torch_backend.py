@@ -41,6 +41,7 @@ class TorchBackend(Backend):
         self.checkpoint: Path | None = None
         self.synthetic = False
         self._identity: ModelIdentity | None = None
+        self.last_tokens: list[list[int]] = []  # generate mode: each row's tokens, last batch
         self.stats = {"batches": 0, "rows": 0, "tokens_generated": 0, "tokens_saved": 0,
                       "loops_stopped": 0}
 
@@ -150,7 +151,20 @@ class TorchBackend(Backend):
                 "pixel_values_videos": pixels.to(self.slot.device, self.model.dtype),
                 "video_grid_thw": grid.to(self.slot.device)}
 
+    def category_scores(self, batch: Batch) -> list[dict[str, float] | None]:
+        """Raw per-category confidences (0-100) per real row, before thresholds (for benchmarks)."""
+        clips = [row if row is not None else self._zero_clip() for row in batch.rows]
+        pixels, grid = self.preprocessor([_checked_frames(c, self.settings) for c in clips])
+        table = self._score_table(clips, pixels, grid)
+        names = [c.name for c in self.policy.categories]
+        return [dict(zip(names, row)) if clip is not None else None
+                for clip, row in zip(batch.rows, table)]
+
     def _score(self, clips: list[Clip], pixels, grid) -> list[ModelOutput]:
+        table = self._score_table(clips, pixels, grid)
+        return [output_from_confidences(self.policy, clip, row) for clip, row in zip(clips, table)]
+
+    def _score_table(self, clips: list[Clip], pixels, grid) -> list[list[float]]:
         import torch
 
         prompt = self.score_prompt
@@ -159,8 +173,7 @@ class TorchBackend(Backend):
         with torch.inference_mode():
             # Only the checklist positions need logits: a 152k-token vocabulary makes the rest costly.
             logits = self.model(**inputs, logits_to_keep=positions, use_cache=False).logits
-        table = confidences_from_logits(logits, prompt)
-        return [output_from_confidences(self.policy, clip, row) for clip, row in zip(clips, table)]
+        return confidences_from_logits(logits, prompt)
 
     def _generate(self, clips: list[Clip], pixels, grid) -> list[ModelOutput]:
         from model.generation import generate_outputs

@@ -1,0 +1,58 @@
+"""INT8 weights for the torch backend.
+
+- CPU: PyTorch's dynamic int8 quantization of the ``nn.Linear`` layers (int8 weights, activations
+  quantized per batch on the fly).  ``torch.ao.quantization.quantize_dynamic`` still works in torch
+  2.13 but is deprecated in favour of torchao; it needs no extra package, so it stays the CPU path.
+- CUDA: int8 weight-only through torchao's ``Int8WeightOnlyConfig`` (the optional ``cuda-int8``
+  extra).  Not run on a GPU here; the same call was checked on CPU with torchao 0.18.
+
+The output head (``lm_head``) stays in full precision in both: score mode reads answer-word
+probabilities straight from it, and it is a small share of the weights.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from model.exceptions import SdkMissing
+
+
+def quantize_int8(model, device_kind: str):
+    """Quantize the linear layers of ``model`` (vision tower and decoder, not lm_head) in place."""
+    if device_kind == "cpu":
+        return _dynamic_cpu(model)
+    if device_kind == "cuda":
+        return _weight_only_cuda(model)
+    raise ValueError(f"int8 through the torch backend runs on cpu or cuda, not {device_kind}")
+
+
+def _dynamic_cpu(model):
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        # The deprecation notices point at torchao; this path is kept on purpose (see above).
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        quantize_dynamic(model.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    return model
+
+
+def _weight_only_cuda(model):
+    try:
+        from torchao.quantization import Int8WeightOnlyConfig, quantize_
+    except ImportError as exc:
+        raise SdkMissing("torchao", "--quantize int8 on CUDA",
+                         "pip install 'modfleet[cuda-int8]'") from exc
+    quantize_(model.model, Int8WeightOnlyConfig())
+    return model
+
+
+def weights_mb(model) -> float:
+    """Size of the model's serialized weights in MiB (int8 packed weights counted as stored)."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.tell() / 2**20
