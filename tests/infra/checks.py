@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
+import yaml
 from hcl2 import SerializationOptions
+
+from worker.exceptions import SettingsError
 
 MODULE = Path("modules/region-stack")
 TEMPLATE = MODULE / "templates" / "cloud-init.yaml.tftpl"
@@ -51,17 +54,26 @@ ALLOWED_WORKER_ACTIONS: dict[str, set[str]] = {
     "logs:DescribeLogStreams": {LOG_GROUP, LOG_GROUP + ":*"},
     "autoscaling:CompleteLifecycleAction": {"${local.asg_arn_pattern}"},
 }
-REQUIRED_ENVIRONMENT = {"MODFLEET_QUEUE_URL", "MODFLEET_TOPIC_ARN", "MODFLEET_DLQ_URL",
-                        "MODFLEET_REGION"}
-# Environment variable -> the worker setting it carries, for the timing cross-checks.
-TIMING_SETTINGS = ("visibility_timeout_s", "heartbeat_interval_s", "processing_deadline_s",
-                   "shutdown_deadline_s")
+REQUIRED_ENVIRONMENT = {
+    "MODFLEET_QUEUE_URL",
+    "MODFLEET_TOPIC_ARN",
+    "MODFLEET_DLQ_URL",
+    "MODFLEET_REGION",
+}
+# Worker settings whose values the stack sets and the timing cross-checks compare.
+TIMING_SETTINGS = (
+    "visibility_timeout_s",
+    "heartbeat_interval_s",
+    "processing_deadline_s",
+    "shutdown_deadline_s",
+)
 NEURON_CORES = {"inf2.xlarge": 2, "inf2.8xlarge": 2, "inf2.24xlarge": 12, "inf2.48xlarge": 24}
 SQS_MAX_VISIBILITY_S = 43200
 WORKER_UNIT = "/etc/systemd/system/modfleet-worker.service"
 
 
-# ---- Loading ---------------------------------------------------------------------------------------
+# ---- Loading -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Infra:
@@ -96,8 +108,7 @@ def load(infra: Path) -> Infra:
             roots[root.name] = _load_dir(root)
             tfvars_file = root / "terraform.tfvars"
             tfvars[root.name] = _parse(tfvars_file) if tfvars_file.exists() else {}
-    return Infra(infra, _load_dir(infra / MODULE), roots, tfvars,
-                 (infra / TEMPLATE).read_text())
+    return Infra(infra, _load_dir(infra / MODULE), roots, tfvars, (infra / TEMPLATE).read_text())
 
 
 def _parse(path: Path) -> dict[str, Any]:
@@ -112,8 +123,16 @@ def _parse_text(text: str) -> dict[str, Any]:
 
 def _load_dir(directory: Path) -> dict[str, Any]:
     """Blocks of every .tf file of a directory, keyed as Terraform addresses them."""
-    merged: dict[str, Any] = {"resource": {}, "data": {}, "locals": {}, "variable": {},
-                              "output": {}, "module": {}, "terraform": [], "provider": []}
+    merged: dict[str, Any] = {
+        "resource": {},
+        "data": {},
+        "locals": {},
+        "variable": {},
+        "output": {},
+        "module": {},
+        "terraform": [],
+        "provider": [],
+    }
     for path in sorted(directory.glob("*.tf")):
         for kind, blocks in _parse(path).items():
             for block in blocks:
@@ -127,7 +146,8 @@ def _load_dir(directory: Path) -> dict[str, Any]:
     return merged
 
 
-# ---- Small helpers ---------------------------------------------------------------------------------
+# ---- Small helpers -------------------------------------------------------------------------------
+
 
 def _one(block: Any) -> dict[str, Any]:
     """A nested block as a dict (hcl2 gives a list of one); {} when absent."""
@@ -157,13 +177,13 @@ def _statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
 def object_defaults(type_expr: str) -> dict[str, Any]:
     """Defaults of an ``object({name = optional(type, default), ...})`` type expression."""
     body = type_expr.strip()
-    body = body[body.index("({") + 2:body.rindex("})")]
+    body = body[body.index("({") + 2 : body.rindex("})")]
     defaults: dict[str, Any] = {}
     for field in _split_top(body):
         name, _, spec = field.partition("=")
         spec = spec.strip()
         if spec.startswith("optional(") and spec.endswith(")"):
-            args = _split_top(spec[len("optional("):-1])
+            args = _split_top(spec[len("optional(") : -1])
             defaults[name.strip()] = json.loads(args[1]) if len(args) > 1 else None
     return defaults
 
@@ -172,7 +192,7 @@ def _split_top(text: str, sep: str = ",") -> list[str]:
     """Split at sep outside brackets and strings."""
     parts, depth, quoted, start = [], 0, False, 0
     for i, ch in enumerate(text):
-        if ch == '"' and text[i - 1:i] != "\\":
+        if ch == '"' and text[i - 1 : i] != "\\":
             quoted = not quoted
         elif not quoted and ch in "([{":
             depth += 1
@@ -203,7 +223,7 @@ _REF = re.compile(r"\b(var|local)\.([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?")
 
 
 def evaluate(expr: Any, infra: Infra, inputs: dict[str, dict[str, Any]], depth: int = 0) -> Any:
-    """Value of a numeric local or attribute: numbers, var.obj.field, local.name, + - * /, coalesce."""
+    """Value of a numeric expression: numbers, var.obj.field, local.name, + - * /, coalesce."""
     if not isinstance(expr, str):
         return expr
     text = expr[2:-1] if expr.startswith("${") and expr.endswith("}") else expr
@@ -221,14 +241,16 @@ def evaluate(expr: Any, infra: Infra, inputs: dict[str, dict[str, Any]], depth: 
     python = _REF.sub(value_of, text)
     if not re.fullmatch(r"[\d\s+\-*/().,]*", re.sub(r"\b(coalesce|None)\b", "", python)):
         raise ValueError(f"cannot evaluate {expr!r} offline (became {python!r})")
-    return eval(python, {"__builtins__": {}},  # noqa: S307 - only numbers, operators, coalesce
-                {"coalesce": lambda *a: next(x for x in a if x is not None)})
+    # Safe: the text holds only numbers, operators, None and coalesce (checked just above).
+    return eval(
+        python, {"__builtins__": {}}, {"coalesce": lambda *a: next(x for x in a if x is not None)}
+    )
 
 
 def worker_environment_expressions(infra: Infra) -> dict[str, str]:
     """The MODFLEET_* entries of local.worker_environment, name -> HCL expression."""
     text = str(infra.locals.get("worker_environment", ""))[2:-1]  # inside ${...}
-    literal = text[text.find("{") + 1:text.rfind("}")]
+    literal = text[text.find("{") + 1 : text.rfind("}")]
     entries = {}
     for item in _split_top(literal):
         name, _, value = item.partition("=")
@@ -245,7 +267,8 @@ def environment_names(infra: Infra) -> set[str]:
     return names
 
 
-# ---- Layout ----------------------------------------------------------------------------------------
+# ---- Layout --------------------------------------------------------------------------------------
+
 
 def check_layout(infra: Infra) -> list[str]:
     """One module in terraform-aws-modules form; two or more roots, each with its own state."""
@@ -263,42 +286,54 @@ def check_layout(infra: Infra) -> list[str]:
         problems.append(f"need at least two region roots, found {sorted(infra.roots)}")
     state_keys = {}
     for region, root in infra.roots.items():
-        calls = [m for m in root["module"].values()
-                 if m.get("source") == "../../modules/region-stack"]
+        calls = [
+            m for m in root["module"].values() if m.get("source") == "../../modules/region-stack"
+        ]
         if len(calls) != 1:
             problems.append(f"{region}: must call ../../modules/region-stack once")
         backends = [_one(t.get("backend")) for t in root["terraform"] if t.get("backend")]
         if not any("s3" in b for b in backends):
-            problems.append(f"{region}: needs a partial `backend \"s3\" {{}}` block")
+            problems.append(f'{region}: needs a partial `backend "s3" {{}}` block')
         backend_file = infra.path / "regions" / region / "backend.hcl"
         config = _parse(backend_file) if backend_file.exists() else {}
         if not {"bucket", "key", "region"} <= set(config) or config.get("encrypt") is not True:
             problems.append(f"{region}: backend.hcl needs bucket, key, region and encrypt = true")
         state_keys.setdefault((config.get("bucket"), config.get("key")), []).append(region)
         if infra.tfvars[region].get("region") != region:
-            problems.append(f"{region}: terraform.tfvars must set region = \"{region}\"")
+            problems.append(f'{region}: terraform.tfvars must set region = "{region}"')
     for (bucket, key), regions in state_keys.items():
         if len(regions) > 1:
             problems.append(f"roots {regions} share one state (s3://{bucket}/{key})")
     return problems
 
 
-# ---- Bucket ----------------------------------------------------------------------------------------
+# ---- Bucket --------------------------------------------------------------------------------------
+
 
 def check_bucket(infra: Infra) -> list[str]:
     """Versioned, KMS-encrypted, private, TLS-only, with lifecycle rules and video notifications."""
     problems = []
-    versioning = _one(infra.resource("aws_s3_bucket_versioning", "uploads")
-                      .get("versioning_configuration"))
+    versioning = _one(
+        infra.resource("aws_s3_bucket_versioning", "uploads").get("versioning_configuration")
+    )
     if versioning.get("status") != "Enabled":
         problems.append("bucket: versioning must be Enabled")
-    sse = _one(_one(infra.resource("aws_s3_bucket_server_side_encryption_configuration", "uploads")
-                    .get("rule")).get("apply_server_side_encryption_by_default"))
+    sse = _one(
+        _one(
+            infra.resource("aws_s3_bucket_server_side_encryption_configuration", "uploads").get(
+                "rule"
+            )
+        ).get("apply_server_side_encryption_by_default")
+    )
     if sse.get("sse_algorithm") != "aws:kms" or sse.get("kms_master_key_id") != KEY:
         problems.append("bucket: default encryption must be aws:kms with the stack's key")
     block = infra.resource("aws_s3_bucket_public_access_block", "uploads")
-    for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls",
-                 "restrict_public_buckets"):
+    for flag in (
+        "block_public_acls",
+        "block_public_policy",
+        "ignore_public_acls",
+        "restrict_public_buckets",
+    ):
         if block.get(flag) is not True:
             problems.append(f"bucket: public access block {flag} must be true")
     if not _denies_insecure_transport(infra.data("aws_iam_policy_document", "uploads")):
@@ -311,8 +346,11 @@ def check_bucket(infra: Infra) -> list[str]:
 def _denies_insecure_transport(doc: dict[str, Any]) -> bool:
     for statement in _statements(doc):
         for condition in _all(statement.get("condition")):
-            if (statement.get("effect") == "Deny" and condition.get("variable") == "aws:SecureTransport"
-                    and condition.get("values") == ["false"]):
+            if (
+                statement.get("effect") == "Deny"
+                and condition.get("variable") == "aws:SecureTransport"
+                and condition.get("values") == ["false"]
+            ):
                 return True
     return False
 
@@ -332,8 +370,10 @@ def _notification_problems(infra: Infra) -> list[str]:
     queue = _dynamic(infra.resource("aws_s3_bucket_notification", "uploads"), "queue")
     content = _one(queue.get("content"))
     problems = []
-    if queue.get("for_each") != "${local.video_suffixes}" or content.get(
-            "filter_suffix") != "${queue.value}":
+    if (
+        queue.get("for_each") != "${local.video_suffixes}"
+        or content.get("filter_suffix") != "${queue.value}"
+    ):
         problems.append("bucket: notifications must filter on each of local.video_suffixes")
     if content.get("queue_arn") != QUEUE or content.get("events") != ["s3:ObjectCreated:*"]:
         problems.append("bucket: notifications must send s3:ObjectCreated:* to the work queue")
@@ -346,7 +386,8 @@ def _notification_problems(infra: Infra) -> list[str]:
     return problems
 
 
-# ---- Queues and topics -----------------------------------------------------------------------------
+# ---- Queues and topics ---------------------------------------------------------------------------
+
 
 def check_queues(infra: Infra) -> list[str]:
     """Encrypted queue and DLQ, redrive by a variable, visibility derived, only the bucket sends."""
@@ -357,17 +398,27 @@ def check_queues(infra: Infra) -> list[str]:
             problems.append(f"{name}: must be encrypted with the stack's KMS key")
     redrive = str(queue.get("redrive_policy", ""))
     if "aws_sqs_queue.dlq.arn" not in redrive or "var.queue.max_receive_count" not in redrive:
-        problems.append("queue: redrive_policy must target the DLQ with var.queue.max_receive_count")
-    allow = str(infra.resource("aws_sqs_queue_redrive_allow_policy", "dlq")
-                .get("redrive_allow_policy", ""))
+        problems.append(
+            "queue: redrive_policy must target the DLQ with var.queue.max_receive_count"
+        )
+    allow = str(
+        infra.resource("aws_sqs_queue_redrive_allow_policy", "dlq").get("redrive_allow_policy", "")
+    )
     if "byQueue" not in allow or "aws_sqs_queue.this.arn" not in allow:
         problems.append("dead-letter queue: redrive allow policy must name only the work queue")
-    if queue.get("visibility_timeout_seconds") != "${local.queue_visibility_timeout_s}":
-        problems.append("queue: visibility_timeout_seconds must be local.queue_visibility_timeout_s "
-                        f"(derived from the processing deadline), not {queue.get('visibility_timeout_seconds')!r}")
-    if "var.worker.processing_deadline_s" not in str(infra.locals.get("queue_visibility_timeout_s")):
-        problems.append("queue: local.queue_visibility_timeout_s must derive from "
-                        "var.worker.processing_deadline_s")
+    visibility = queue.get("visibility_timeout_seconds")
+    if visibility != "${local.queue_visibility_timeout_s}":
+        problems.append(
+            "queue: visibility_timeout_seconds must be local.queue_visibility_timeout_s "
+            f"(derived from the processing deadline), not {visibility!r}"
+        )
+    if "var.worker.processing_deadline_s" not in str(
+        infra.locals.get("queue_visibility_timeout_s")
+    ):
+        problems.append(
+            "queue: local.queue_visibility_timeout_s must derive from "
+            "var.worker.processing_deadline_s"
+        )
     problems += _queue_policy_problems(infra.data("aws_iam_policy_document", "queue"))
     return problems
 
@@ -379,10 +430,13 @@ def _queue_policy_problems(doc: dict[str, Any]) -> list[str]:
         principals = _all(statement.get("principals"))
         conditions = {c.get("variable"): c.get("values") for c in _all(statement.get("condition"))}
         if [(p.get("type"), p.get("identifiers")) for p in principals] != [
-                ("Service", ["s3.amazonaws.com"])]:
+            ("Service", ["s3.amazonaws.com"])
+        ]:
             problems.append("queue policy: only the S3 service may be allowed to send")
         if conditions.get("aws:SourceArn") != ["${aws_s3_bucket.uploads.arn}"]:
-            problems.append("queue policy: sends must be limited to the upload bucket (aws:SourceArn)")
+            problems.append(
+                "queue policy: sends must be limited to the upload bucket (aws:SourceArn)"
+            )
         if statement.get("actions") != ["sqs:SendMessage"]:
             problems.append("queue policy: the bucket may only sqs:SendMessage")
     if not allows:
@@ -391,28 +445,35 @@ def _queue_policy_problems(doc: dict[str, Any]) -> list[str]:
 
 
 def check_topics(infra: Infra) -> list[str]:
-    """Encrypted verdict and alarm topics, each with a topic policy; CloudWatch may publish alarms."""
+    """Encrypted verdict and alarm topics with topic policies; CloudWatch may publish alarms."""
     problems = []
     for name in ("verdicts", "alarms"):
         if infra.resource("aws_sns_topic", name).get("kms_master_key_id") != KEY:
             problems.append(f"topic {name}: must be encrypted with the stack's KMS key")
-        if infra.resource("aws_sns_topic_policy", name).get("arn") != f"${{aws_sns_topic.{name}.arn}}":
+        if (
+            infra.resource("aws_sns_topic_policy", name).get("arn")
+            != f"${{aws_sns_topic.{name}.arn}}"
+        ):
             problems.append(f"topic {name}: needs a topic policy")
-    alarm_principals = [p.get("identifiers") for s in
-                        _statements(infra.data("aws_iam_policy_document", "alarms"))
-                        for p in _all(s.get("principals"))]
+    alarm_principals = [
+        p.get("identifiers")
+        for s in _statements(infra.data("aws_iam_policy_document", "alarms"))
+        for p in _all(s.get("principals"))
+    ]
     if ["cloudwatch.amazonaws.com"] not in alarm_principals:
         problems.append("topic alarms: policy must let cloudwatch.amazonaws.com publish")
     for statement in _statements(infra.data("aws_iam_policy_document", "verdicts")):
         if statement.get("effect", "Allow") == "Allow" and any(
-                "*" in (p.get("identifiers") or []) for p in _all(statement.get("principals"))):
+            "*" in (p.get("identifiers") or []) for p in _all(statement.get("principals"))
+        ):
             problems.append("topic verdicts: policy must not allow every principal")
     if infra.resource("aws_kms_key", "this").get("enable_key_rotation") is not True:
         problems.append("kms: key rotation must be enabled")
     return problems
 
 
-# ---- IAM -------------------------------------------------------------------------------------------
+# ---- IAM -----------------------------------------------------------------------------------------
+
 
 def check_worker_iam(infra: Infra) -> list[str]:
     """Only the worker's actions, each only on this stack's ARNs, no wildcards; a profile for it."""
@@ -436,7 +497,9 @@ def check_worker_iam(infra: Infra) -> list[str]:
             for resource in resources:
                 for arn in _compact(resource):
                     if arn not in allowed:
-                        problems.append(f"iam {sid}: {action} on {arn} (allowed: {sorted(allowed)})")
+                        problems.append(
+                            f"iam {sid}: {action} on {arn} (allowed: {sorted(allowed)})"
+                        )
     for action in sorted(set(ALLOWED_WORKER_ACTIONS) - granted):
         problems.append(f"iam: worker lacks {action}, which it calls")
     if "autoScalingGroupName/${local.asg_name}" not in str(infra.locals.get("asg_arn_pattern")):
@@ -455,18 +518,21 @@ def _compact(resource: str) -> list[str]:
     return ["${" + part.strip() + "}" for part in _split_top(match.group(1))]
 
 
-# ---- Launch template and Auto Scaling group --------------------------------------------------------
+# ---- Launch template and Auto Scaling group ------------------------------------------------------
+
 
 def check_launch_template(infra: Infra) -> list[str]:
-    """Neuron DLAMI from SSM, IMDSv2 with hop limit 1, encrypted root volume, cloud-init user data."""
+    """Neuron DLAMI from SSM, IMDSv2 with hop limit 1, encrypted root, cloud-init user data."""
     problems = []
     template = infra.resource("aws_launch_template", "this")
     metadata = _one(template.get("metadata_options"))
     if metadata.get("http_tokens") != "required":
-        problems.append("launch template: IMDSv2 must be required (http_tokens = \"required\")")
+        problems.append('launch template: IMDSv2 must be required (http_tokens = "required")')
     if metadata.get("http_put_response_hop_limit") != 1:
-        problems.append("launch template: metadata hop limit must be 1, got "
-                        f"{metadata.get('http_put_response_hop_limit')!r}")
+        problems.append(
+            "launch template: metadata hop limit must be 1, got "
+            f"{metadata.get('http_put_response_hop_limit')!r}"
+        )
     if metadata.get("http_endpoint") != "enabled":
         problems.append("launch template: the metadata endpoint must stay enabled (drain script)")
     for mapping in _all(template.get("block_device_mappings")) or [{}]:
@@ -484,7 +550,8 @@ def check_launch_template(infra: Infra) -> list[str]:
     if not str(fleet_defaults.get("ami_ssm_parameter")).startswith("/aws/service/neuron/dlami/"):
         problems.append("launch template: default AMI parameter must be a Neuron DLAMI one")
     if template.get("user_data") != (
-            "${base64encode(templatefile(local.user_data_template, local.user_data_vars))}"):
+        "${base64encode(templatefile(local.user_data_template, local.user_data_vars))}"
+    ):
         problems.append("launch template: user data must render the cloud-init template")
     if not infra.template.startswith("#cloud-config"):
         problems.append("user data: template must be cloud-init (#cloud-config)")
@@ -501,16 +568,20 @@ def check_autoscaling(infra: Infra) -> list[str]:
     if spec.get("version") != "${aws_launch_template.this.latest_version}":
         problems.append("asg: must follow the launch template's latest version (instance refresh)")
     if _dynamic(launch, "override").get("for_each") != "${var.fleet.instance_types}":
-        problems.append("asg: the mixed instances policy must override with var.fleet.instance_types")
+        problems.append(
+            "asg: the mixed instances policy must override with var.fleet.instance_types"
+        )
     defaults = object_defaults(infra.variables["fleet"]["type"][2:-1])
     if not all(t.startswith("inf2.") for t in defaults.get("instance_types") or ["none"]):
         problems.append("asg: default instance types must be Inf2")
     if group.get("capacity_rebalance") != "${var.fleet.capacity_rebalance}" or not defaults.get(
-            "capacity_rebalance"):
+        "capacity_rebalance"
+    ):
         problems.append("asg: capacity rebalancing must be on by default")
     if defaults.get("min_size") != 0 or not any(
-            "var.fleet.min_size >= 0" in str(v.get("condition"))
-            for v in _all(infra.variables["fleet"].get("validation"))):
+        "var.fleet.min_size >= 0" in str(v.get("condition"))
+        for v in _all(infra.variables["fleet"].get("validation"))
+    ):
         problems.append("asg: min_size must default to 0 and be allowed to be 0")
     hook = _one(group.get("initial_lifecycle_hook"))
     if hook.get("lifecycle_transition") != "autoscaling:EC2_INSTANCE_TERMINATING":
@@ -535,14 +606,19 @@ def _backlog_policy_problems(infra: Infra) -> list[str]:
     visible = by_name.get("ApproximateNumberOfMessagesVisible")
     in_service = by_name.get("GroupInServiceInstances")
     returned = [m.get("expression") for m in metrics if m.get("return_data") is True]
-    if policy.get("policy_type") != "TargetTrackingScaling" or not visible or not in_service or (
-            returned != [f"{visible} / {in_service}"]):
+    if (
+        policy.get("policy_type") != "TargetTrackingScaling"
+        or not visible
+        or not in_service
+        or (returned != [f"{visible} / {in_service}"])
+    ):
         problems = ["asg: target tracking must follow visible messages / in-service instances"]
         return problems
     return []
 
 
-# ---- Alarms and logs -------------------------------------------------------------------------------
+# ---- Alarms and logs -----------------------------------------------------------------------------
+
 
 def check_alarms(infra: Infra) -> list[str]:
     """DLQ-not-empty and oldest-message-age alarms to the alarm topic; an encrypted log group."""
@@ -553,14 +629,21 @@ def check_alarms(infra: Infra) -> list[str]:
         ("ApproximateAgeOfOldestMessage", "${aws_sqs_queue.this.name}"): "oldest message age",
     }
     for (metric, queue), label in wanted.items():
-        found = [a for a in alarms.values() if a.get("metric_name") == metric
-                 and (a.get("dimensions") or {}).get("QueueName") == queue]
+        found = [
+            a
+            for a in alarms.values()
+            if a.get("metric_name") == metric
+            and (a.get("dimensions") or {}).get("QueueName") == queue
+        ]
         if not found:
             problems.append(f"alarms: no {label} alarm ({metric} on {queue})")
         elif "${aws_sns_topic.alarms.arn}" not in (found[0].get("alarm_actions") or []):
             problems.append(f"alarms: the {label} alarm must notify the alarm topic")
     dlq_alarm = alarms.get("dlq_not_empty", {})
-    if dlq_alarm.get("threshold") != 0 or dlq_alarm.get("comparison_operator") != "GreaterThanThreshold":
+    if (
+        dlq_alarm.get("threshold") != 0
+        or dlq_alarm.get("comparison_operator") != "GreaterThanThreshold"
+    ):
         problems.append("alarms: the DLQ alarm must fire on the first message (> 0)")
     log_group = infra.resource("aws_cloudwatch_log_group", "worker")
     if log_group.get("kms_key_id") != KEY or not log_group.get("retention_in_days"):
@@ -568,10 +651,12 @@ def check_alarms(infra: Infra) -> list[str]:
     return problems
 
 
-# ---- Cross-check with the worker -------------------------------------------------------------------
+# ---- Cross-check with the worker -----------------------------------------------------------------
 
-def check_worker_contract(infra: Infra, env_var_names: frozenset[str],
-                          settings_factory: Callable[..., Any]) -> list[str]:
+
+def check_worker_contract(
+    infra: Infra, env_var_names: frozenset[str], settings_factory: Callable[..., Any]
+) -> list[str]:
     """The user data speaks the worker's language, and its timings fit the worker's rules."""
     problems = []
     names = environment_names(infra)
@@ -588,8 +673,12 @@ def check_worker_contract(infra: Infra, env_var_names: frozenset[str],
 def _template_problems(infra: Infra) -> list[str]:
     problems = []
     unit = worker_unit_section(infra.template)
-    for line in ("Restart=on-failure", "KillSignal=SIGTERM", "TimeoutStopSec=${timeout_stop_s}",
-                 "ExecStart=/opt/modfleet/venv/bin/modfleet worker"):
+    for line in (
+        "Restart=on-failure",
+        "KillSignal=SIGTERM",
+        "TimeoutStopSec=${timeout_stop_s}",
+        "ExecStart=/opt/modfleet/venv/bin/modfleet worker",
+    ):
         if line not in unit:
             problems.append(f"user data: the worker unit needs {line}")
     if not re.search(r"%\{ for (\w+), (\w+) in environment ~\}\n\s+Environment=\"\$\{\1\}=", unit):
@@ -610,7 +699,7 @@ def worker_unit_section(template: str) -> str:
 
 
 def worker_values(infra: Infra, region: str) -> dict[str, Any]:
-    """The timing settings the worker runs with in a region: the stack's where the unit sets them."""
+    """The settings the worker runs with in a region: the stack's where the unit sets them."""
     inputs = effective_inputs(infra, region)
     env = worker_environment_expressions(infra)
     values = {}
@@ -624,9 +713,15 @@ def worker_values(infra: Infra, region: str) -> dict[str, Any]:
 def stack_timings(infra: Infra, region: str) -> dict[str, Any]:
     """The derived numbers of a region's stack, evaluated from the module's locals."""
     inputs = effective_inputs(infra, region)
-    return {name: evaluate(infra.locals[name], infra, inputs) for name in (
-        "queue_visibility_timeout_s", "worker_timeout_stop_s", "drain_hook_timeout_s",
-        "oldest_message_age_s")}
+    return {
+        name: evaluate(infra.locals[name], infra, inputs)
+        for name in (
+            "queue_visibility_timeout_s",
+            "worker_timeout_stop_s",
+            "drain_hook_timeout_s",
+            "oldest_message_age_s",
+        )
+    }
 
 
 def _timing_problems(infra: Infra, region: str, settings_factory: Callable[..., Any]) -> list[str]:
@@ -636,24 +731,32 @@ def _timing_problems(infra: Infra, region: str, settings_factory: Callable[..., 
         return [f"cannot evaluate the stack's timings: {exc}"]
     try:
         settings = settings_factory(**worker_values(infra, region), compiled_dir=Path("/compiled"))
-    except Exception as exc:  # the worker's own validation, e.g. heartbeat >= visibility
+    except (SettingsError, TypeError, ValueError) as exc:  # e.g. heartbeat >= visibility
         return [f"the worker rejects the stack's settings: {exc}"]
     problems = []
     queue_visibility = timings["queue_visibility_timeout_s"]
     if settings.heartbeat_interval_s >= settings.visibility_timeout_s:
-        problems.append(f"heartbeat ({settings.heartbeat_interval_s} s) must be shorter than the "
-                        f"visibility timeout the worker sets ({settings.visibility_timeout_s} s)")
+        problems.append(
+            f"heartbeat ({settings.heartbeat_interval_s} s) must be shorter than the "
+            f"visibility timeout the worker sets ({settings.visibility_timeout_s} s)"
+        )
     if settings.heartbeat_interval_s >= queue_visibility:
-        problems.append(f"heartbeat ({settings.heartbeat_interval_s} s) must be shorter than the "
-                        f"queue's visibility timeout ({queue_visibility} s)")
+        problems.append(
+            f"heartbeat ({settings.heartbeat_interval_s} s) must be shorter than the "
+            f"queue's visibility timeout ({queue_visibility} s)"
+        )
     if queue_visibility < settings.processing_deadline_s:
-        problems.append(f"queue visibility timeout ({queue_visibility} s) must cover the processing "
-                        f"deadline ({settings.processing_deadline_s} s)")
+        problems.append(
+            f"queue visibility timeout ({queue_visibility} s) must cover the processing "
+            f"deadline ({settings.processing_deadline_s} s)"
+        )
     if queue_visibility > SQS_MAX_VISIBILITY_S:
         problems.append(f"queue visibility timeout ({queue_visibility} s) is above the SQS limit")
     if timings["worker_timeout_stop_s"] <= settings.shutdown_deadline_s:
-        problems.append(f"systemd TimeoutStopSec ({timings['worker_timeout_stop_s']} s) must be above "
-                        f"the worker's shutdown deadline ({settings.shutdown_deadline_s} s)")
+        problems.append(
+            f"systemd TimeoutStopSec ({timings['worker_timeout_stop_s']} s) must be above "
+            f"the worker's shutdown deadline ({settings.shutdown_deadline_s} s)"
+        )
     if timings["drain_hook_timeout_s"] <= timings["worker_timeout_stop_s"]:
         problems.append("the drain hook's timeout must outlast systemd's TimeoutStopSec")
     if timings["oldest_message_age_s"] <= settings.processing_deadline_s:
@@ -665,27 +768,40 @@ def _timing_problems(infra: Infra, region: str, settings_factory: Callable[..., 
 def _neuron_core_problems(infra: Infra, region: str, settings: Any) -> list[str]:
     fleet = effective_inputs(infra, region)["fleet"]
     needed = settings.replicas * settings.tp_degree
-    return [f"{t} has {NEURON_CORES.get(t, 0)} NeuronCores, the worker needs {needed} "
-            f"(replicas x tp_degree)" for t in fleet.get("instance_types") or []
-            if NEURON_CORES.get(t, 0) < needed]
+    return [
+        f"{t} has {NEURON_CORES.get(t, 0)} NeuronCores, the worker needs {needed} "
+        f"(replicas x tp_degree)"
+        for t in fleet.get("instance_types") or []
+        if NEURON_CORES.get(t, 0) < needed
+    ]
 
 
-# ---- Everything ------------------------------------------------------------------------------------
+# ---- Everything ----------------------------------------------------------------------------------
+
 
 def structural_checks() -> Iterator[Callable[[Infra], list[str]]]:
-    yield from (check_layout, check_bucket, check_queues, check_topics, check_worker_iam,
-                check_launch_template, check_autoscaling, check_alarms)
+    yield from (
+        check_layout,
+        check_bucket,
+        check_queues,
+        check_topics,
+        check_worker_iam,
+        check_launch_template,
+        check_autoscaling,
+        check_alarms,
+    )
 
 
-def all_problems(infra_dir: Path, env_var_names: frozenset[str],
-                 settings_factory: Callable[..., Any]) -> list[str]:
+def all_problems(
+    infra_dir: Path, env_var_names: frozenset[str], settings_factory: Callable[..., Any]
+) -> list[str]:
     """Every problem of every structural check and of the worker cross-check."""
     infra = load(infra_dir)
     problems = [p for check in structural_checks() for p in check(infra)]
     return problems + check_worker_contract(infra, env_var_names, settings_factory)
 
 
-# ---- The rendered user data ------------------------------------------------------------------------
+# ---- The rendered user data ----------------------------------------------------------------------
 
 
 def render_variables(infra: Infra, region: str) -> dict[str, Any]:
@@ -715,15 +831,14 @@ def _literal(expression: str, inputs: dict[str, dict[str, Any]]) -> str:
     return f"<{expression}>"
 
 
-def check_rendered_user_data(rendered: str, env_var_names: frozenset[str],
-                             expected: dict[str, Any]) -> list[str]:
+def check_rendered_user_data(
+    rendered: str, env_var_names: frozenset[str], expected: dict[str, Any]
+) -> list[str]:
     """The cloud-init document Terraform rendered: a worker unit the worker and systemd accept.
 
     expected: the worker's settings the unit must carry (field -> value) and
     ``shutdown_deadline_s``, which TimeoutStopSec must exceed.
     """
-    import yaml
-
     try:
         document = yaml.safe_load(rendered)
     except yaml.YAMLError as exc:
@@ -739,17 +854,23 @@ def check_rendered_user_data(rendered: str, env_var_names: frozenset[str],
             environment[match.group(1)] = match.group(2)
         elif line.startswith("Environment"):
             return [f"worker unit: cannot read {line!r}"]
-    problems = [f"worker unit sets {name}, which worker.settings does not read"
-                for name in sorted(set(environment) - env_var_names)]
-    problems += [f"worker unit must set {name}" for name in sorted(REQUIRED_ENVIRONMENT - set(environment))]
+    problems = [
+        f"worker unit sets {name}, which worker.settings does not read"
+        for name in sorted(set(environment) - env_var_names)
+    ]
+    problems += [
+        f"worker unit must set {name}" for name in sorted(REQUIRED_ENVIRONMENT - set(environment))
+    ]
     for field, value in expected.items():
         name = "MODFLEET_" + field.upper()
         if field in TIMING_SETTINGS and environment.get(name) != str(value):
             problems.append(f"worker unit: {name} is {environment.get(name)!r}, expected {value!r}")
     stop = [line.partition("=")[2] for line in lines if line.startswith("TimeoutStopSec=")]
     if len(stop) != 1 or not stop[0].isdigit() or int(stop[0]) <= expected["shutdown_deadline_s"]:
-        problems.append(f"worker unit: TimeoutStopSec {stop} must be one number above the "
-                        f"shutdown deadline ({expected['shutdown_deadline_s']} s)")
+        problems.append(
+            f"worker unit: TimeoutStopSec {stop} must be one number above the "
+            f"shutdown deadline ({expected['shutdown_deadline_s']} s)"
+        )
     for line in ("Restart=on-failure", "KillSignal=SIGTERM"):
         if line not in lines:
             problems.append(f"worker unit: needs {line}")

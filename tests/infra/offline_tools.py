@@ -22,8 +22,9 @@ CHECKOV = Path(os.environ.get("MODFLEET_CHECKOV", ROOT / ".venv-infra" / "bin" /
 
 def fmt_problems(directory: Path) -> list[str]:
     """Files under directory that `terraform fmt -check -recursive` would rewrite."""
-    result = TerraformCommand(str(directory)).fmt(check_input=True, recursive=True, list=True,
-                                                  write=False, diff=False)
+    result = TerraformCommand(str(directory)).fmt(
+        check_input=True, recursive=True, list=True, write=False, diff=False
+    )
     if result.retcode == 0:
         return []
     listed = [line for line in result.value.splitlines() if line.endswith((".tf", ".tfvars"))]
@@ -38,8 +39,10 @@ def render_template(template: Path, variables: dict[str, Any], workdir: Path) ->
     (workdir / "vars.json").write_text(json.dumps(variables))
     (workdir / "main.tf").write_text(
         'output "rendered" {\n'
-        f'  value = templatefile("{template.resolve()}", jsondecode(file("${{path.module}}/vars.json")))\n'
-        "}\n")
+        f'  value = templatefile("{template.resolve()}",\n'
+        '    jsondecode(file("${path.module}/vars.json")))\n'
+        "}\n"
+    )
     cli = TerraformCommand(str(workdir))
     cli.init(check=True, input=False)
     cli.apply(check=True, auto_approve=True, input=False)
@@ -50,12 +53,26 @@ def checkov_report(directory: Path) -> dict[str, Any]:
     """checkov's JSON report of the Terraform under directory (no network: --skip-download)."""
     if not CHECKOV.exists():
         raise FileNotFoundError(
-            f"checkov not found at {CHECKOV}: `make test` installs it into .venv-infra")
+            f"checkov not found at {CHECKOV}: `make test` installs it into .venv-infra"
+        )
     completed = subprocess.run(
-        [str(CHECKOV), "--directory", str(directory), "--framework", "terraform",
-         "--skip-download", "--compact", "--output", "json"],
-        capture_output=True, text=True, timeout=240, check=False,
-        env={**os.environ, "LOG_LEVEL": "WARNING"})
+        [
+            str(CHECKOV),
+            "--directory",
+            str(directory),
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "--compact",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        env={**os.environ, "LOG_LEVEL": "WARNING"},
+    )
     if completed.returncode not in (0, 1):
         raise RuntimeError(f"checkov exited {completed.returncode}: {completed.stderr[-2000:]}")
     report = json.loads(completed.stdout)
@@ -67,6 +84,8 @@ SKIP_COMMENT = re.compile(r"#\s*checkov:skip=(CKV2?_[A-Z0-9_]+)(?::(.*))?")
 
 def skip_comments(directory: Path) -> list[tuple[Path, str, str]]:
     """Every `#checkov:skip=ID:reason` in the .tf files: (file, id, reason)."""
-    return [(path, match.group(1), (match.group(2) or "").strip())
-            for path in sorted(directory.rglob("*.tf"))
-            for match in SKIP_COMMENT.finditer(path.read_text())]
+    return [
+        (path, match.group(1), (match.group(2) or "").strip())
+        for path in sorted(directory.rglob("*.tf"))
+        for match in SKIP_COMMENT.finditer(path.read_text())
+    ]

@@ -28,20 +28,26 @@ def test_timings_fit_the_worker(infra, region):
     assert worker.heartbeat_interval_s < worker.visibility_timeout_s
     assert worker.heartbeat_interval_s < stack["queue_visibility_timeout_s"]
     assert worker.processing_deadline_s <= stack["queue_visibility_timeout_s"] <= 43200
-    assert worker.shutdown_deadline_s < stack["worker_timeout_stop_s"] < stack["drain_hook_timeout_s"]
+    assert (
+        worker.shutdown_deadline_s < stack["worker_timeout_stop_s"] < stack["drain_hook_timeout_s"]
+    )
 
 
-def test_terraform_renders_a_worker_unit_the_worker_accepts(infra, infra_dir, worker_env_names,
-                                                            tmp_path):
+def test_terraform_renders_a_worker_unit_the_worker_accepts(
+    infra, infra_dir, worker_env_names, tmp_path
+):
     rendered = offline_tools.render_template(
-        infra_dir / checks.TEMPLATE, checks.render_variables(infra, "us-east-1"), tmp_path)
+        infra_dir / checks.TEMPLATE, checks.render_variables(infra, "us-east-1"), tmp_path
+    )
     expected = checks.worker_values(infra, "us-east-1")
     assert checks.check_rendered_user_data(rendered, worker_env_names, expected) == []
 
 
 def test_checkov_reports_no_failed_check_and_every_skip_has_a_reason(infra_dir):
     report = offline_tools.checkov_report(infra_dir)
-    failed = [(c["check_id"], c["resource"], c["file_path"]) for c in report["results"]["failed_checks"]]
+    failed = [
+        (c["check_id"], c["resource"], c["file_path"]) for c in report["results"]["failed_checks"]
+    ]
     assert failed == []
     assert report["summary"]["parsing_errors"] == 0
     assert report["summary"]["passed"] > 100
