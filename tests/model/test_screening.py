@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from model.api import Batch, Clip
+from model.devices import plan_slots
+from model.policy import load_policy
+from model.registry import create_backend
+from model.screening.backend import ScreeningBackend
+from model.screening.nudenet import Detection, NudeNetScreener, labels_from_detections
+from worker.decode import DecodeLimits, sample_frames
+
+
+def test_detections_map_into_the_taxonomy_with_timestamps():
+    policy = load_policy()
+    detections = [Detection(0, "FEMALE_BREAST_EXPOSED", 0.62), Detection(2, "FEMALE_BREAST_EXPOSED", 0.91),
+                  Detection(1, "BELLY_EXPOSED", 0.40), Detection(1, "FACE_FEMALE", 0.99),
+                  Detection(3, "MALE_GENITALIA_EXPOSED", 0.2)]  # below min_detector_score
+    labels = labels_from_detections(policy, detections, (0, 500, 1000, 1500))
+    assert [(l.name, l.parent_name, l.taxonomy_level, l.confidence, l.timestamps_ms, l.stage)
+            for l in labels] == [
+        ("Exposed Belly", "Non-Explicit Nudity", 2, 40.0, (500,), "screening"),
+        ("Exposed Female Nipple", "Explicit", 2, 91.0, (0, 1000), "screening")]
+    assert policy.decide(labels) == "block"
+
+
+def test_real_nudenet_screens_every_frame_of_the_real_sample_videos(shared_media, model_settings):
+    settings = model_settings.with_changes(screening=True, batch_size=4)
+    backend = create_backend(settings, plan_slots(settings)[0])
+    assert isinstance(backend, ScreeningBackend)
+    backend.load()
+    backend.warm_up()
+    limits = DecodeLimits(settings.frames_per_video, settings.frame_size, 3600.0, 10**8)
+    clips = [Clip(v.frames, v.timestamps_ms, path.name) for path in sorted(shared_media.iterdir())
+             for v in [sample_frames(path, limits)]]
+    assert len(clips) == 4
+    before = backend.screener.frames_screened
+    outputs = backend.infer(Batch(rows=tuple(clips)))
+    llm = backend.inner.infer(Batch(rows=tuple(clips)))
+    assert backend.screener.frames_screened - before == 4 * settings.frames_per_video
+    for out, plain in zip(outputs, llm):
+        # NASA footage and test clips show no nudity: the detector adds nothing, the LLM decides.
+        assert [l for l in out.labels if l.stage == "screening"] == []
+        assert out.labels == plain.labels and out.decision == plain.decision
+    assert backend.identity.version.endswith("+screening-nudenet")
+    backend.shutdown()
+
+
+class BrightIsExplicit(NudeNetScreener):
+    """The real screener with the ONNX call replaced: bright frames are 'detected' as explicit."""
+
+    def _detect(self, frame):
+        return [{"class": "FEMALE_GENITALIA_EXPOSED", "score": 0.95}] if frame.mean() > 128 else []
+
+
+@pytest.mark.parametrize("cascade", [False, True])
+def test_cascade_skips_the_llm_only_for_decisive_rows(model_settings, cascade):
+    settings = model_settings.with_changes(screening=True, cascade=cascade)
+    slot = plan_slots(settings)[0]
+    inner = create_backend(settings.with_changes(screening=False, cascade=False), slot)
+    backend = ScreeningBackend(settings, slot, inner, screener=BrightIsExplicit(load_policy(), 2))
+    backend.load()
+    n, s = settings.frames_per_video, settings.frame_size
+    bright = Clip(np.full((n, s, s, 3), 250, np.uint8), (0, 1, 2, 3), "bright")
+    dark = Clip(np.full((n, s, s, 3), 10, np.uint8), (0, 1, 2, 3), "dark")
+    first, second = backend.infer(Batch(rows=(bright, dark)))
+    assert first.decision == "block"
+    assert [l.name for l in first.labels if l.stage == "screening"] == ["Exposed Female Genitalia"]
+    assert first.labels[0].timestamps_ms == (0, 1, 2, 3)
+    assert all(l.stage == "llm" for l in second.labels)
+    assert (first.reason or "").startswith("cascade") is cascade
+    assert backend.stats["llm_rows_skipped"] == int(cascade)
+    backend.infer(Batch(rows=(bright, None)))
+    assert backend.stats["llm_batches_skipped"] == int(cascade)
+    assert inner.stats["batches"] == (1 if cascade else 2)
+    if not cascade:  # the bright row's LLM labels were merged after its screening label
+        alone = inner.infer(Batch(rows=(bright, None)))[0]
+        assert first.labels[1:] == alone.labels
