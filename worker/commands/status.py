@@ -48,19 +48,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_table(report) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"queues at {report.generated_at}")
-    for column in ("queue", "visible", "in flight", "delayed", "oldest", "dead letters",
-                   "oldest dead letter"):
-        table.add_column(column, justify="left" if column == "queue" else "right")
+    # Plain columns rather than a rich table: on-call greps and pastes this into tickets.
+    rows = [("queue", "visible", "in flight", "delayed", "oldest", "dead letters", "oldest dead")]
     for q in report.queues:
         dlq = q.dlq
-        table.add_row(q.name, str(q.visible), str(q.in_flight), str(q.delayed), _age(q),
-                      "-" if dlq is None else str(dlq.visible + dlq.in_flight + dlq.delayed),
-                      "-" if dlq is None else _age(dlq))
-    Console().print(table)
+        rows.append((q.name, str(q.visible), str(q.in_flight), str(q.delayed), _age(q),
+                     "-" if dlq is None else str(dlq.visible + dlq.in_flight + dlq.delayed),
+                     "-" if dlq is None else _age(dlq)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    print(f"queues at {report.generated_at}")
+    for row in rows:
+        print("  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
 
 
 def _age(q) -> str:
