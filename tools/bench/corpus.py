@@ -1,0 +1,124 @@
+"""The benchmark corpus: generated clips of a realistic shape, cached by spec, plus real clips.
+
+Encoding 720p clips costs minutes on two cores, so each clip is written once into
+``<cache_dir>/bench-corpus/<spec key>/`` and reused by later runs.  The frames are cheap to make
+(a scrolling gradient and a moving square, built in YUV so no colour conversion runs per frame) but
+encoded with libx264 at the spec's size, rate and keyframe interval, which is what decoding cost
+depends on.  Real clips from ``../shared/media`` join the corpus when that folder exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+MEDIA_SUFFIXES = {".mp4", ".mkv", ".mov", ".webm"}
+CORPUS_VERSION = 1  # bump when the generator's output changes, so caches are rebuilt
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """Shape of the generated clips; ``distinct`` clips are encoded and reused round-robin."""
+
+    width: int = 1280
+    height: int = 720
+    seconds: float = 30.0
+    fps: int = 30
+    keyframe_every_s: float = 2.0
+    distinct: int = 6
+
+    @property
+    def key(self) -> str:
+        raw = json.dumps({**asdict(self), "v": CORPUS_VERSION}, sort_keys=True)
+        return hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+    def describe(self) -> str:
+        return (f"{self.width}x{self.height}, {self.seconds:g} s at {self.fps} fps, H.264, "
+                f"a keyframe every {self.keyframe_every_s:g} s")
+
+
+@dataclass(frozen=True)
+class CorpusVideo:
+    """One file of the corpus and where it came from."""
+
+    path: Path
+    origin: str  # "generated" or "shared-media"
+    size_bytes: int
+
+
+def build_corpus(spec: CorpusSpec, cache_dir: Path, shared_media: Path | None = None,
+                 on_encoded: Callable[[Path], None] = lambda path: None) -> list[CorpusVideo]:
+    """The generated clips (encoding only those not cached yet), then any real clips."""
+    folder = Path(cache_dir).expanduser() / "bench-corpus" / spec.key
+    folder.mkdir(parents=True, exist_ok=True)
+    videos = []
+    for index in range(spec.distinct):
+        path = folder / f"clip-{index:03d}.mp4"
+        if not path.is_file():
+            _encode_atomically(spec, index, path)
+            on_encoded(path)
+        videos.append(CorpusVideo(path, "generated", path.stat().st_size))
+    if shared_media is not None and shared_media.is_dir():
+        videos += [CorpusVideo(p, "shared-media", p.stat().st_size)
+                   for p in sorted(shared_media.iterdir()) if p.suffix.lower() in MEDIA_SUFFIXES]
+    return videos
+
+
+def _encode_atomically(spec: CorpusSpec, index: int, path: Path) -> None:
+    # Write beside the target and rename: a run killed mid-encode must not leave a cached stub.
+    handle, scratch = tempfile.mkstemp(prefix=".clip-", suffix=".mp4", dir=path.parent)
+    os.close(handle)
+    try:
+        encode_clip(spec, index, Path(scratch))
+        os.replace(scratch, path)
+    finally:
+        Path(scratch).unlink(missing_ok=True)
+
+
+def encode_clip(spec: CorpusSpec, seed: int, path: Path) -> Path:
+    """Encode one synthetic clip of ``spec`` (H.264, yuv420p) to ``path``."""
+    rng = np.random.default_rng(seed)
+    luma = _texture(spec.width, spec.height, rng)
+    chroma = rng.integers(64, 192, size=2, dtype=np.uint8)
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=spec.fps)
+        stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
+        stream.gop_size = max(1, round(spec.keyframe_every_s * spec.fps))
+        # No scene-cut keyframes: the keyframe interval is the spec's, as on a real upload.
+        stream.options = {"preset": "ultrafast", "sc_threshold": "0"}
+        for index in range(round(spec.seconds * spec.fps)):
+            frame = av.VideoFrame.from_ndarray(_yuv_frame(spec, luma, chroma, index),
+                                               format="yuv420p")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def _texture(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:2 * width]
+    phase = rng.uniform(0, 2 * np.pi)
+    wave = 96 + 64 * np.sin(x / 37.0 + phase) * np.cos(y / 23.0) + rng.normal(0, 8, x.shape)
+    return np.clip(wave, 0, 255).astype(np.uint8)
+
+
+def _yuv_frame(spec: CorpusSpec, luma: np.ndarray, chroma: np.ndarray, index: int) -> np.ndarray:
+    """One yuv420p frame as PyAV wants it: Y rows, then U and V packed as half-height rows."""
+    w, h = spec.width, spec.height
+    shift = (index * 4) % w
+    y_plane = luma[:, shift:shift + w].copy()
+    t = index / spec.fps
+    cx, cy = int((0.5 + 0.4 * np.sin(t)) * w), int((0.5 + 0.4 * np.cos(t)) * h)
+    half = max(4, h // 20)
+    y_plane[max(0, cy - half):cy + half, max(0, cx - half):cx + half] = 235
+    u = np.full((h // 2, w // 2), chroma[0], np.uint8)
+    v = np.full((h // 2, w // 2), (int(chroma[1]) + index) % 256, np.uint8)
+    return np.concatenate([y_plane, u.reshape(h // 4, w), v.reshape(h // 4, w)])

@@ -1,0 +1,117 @@
+"""Frame sampling as the worker does it, against decoding every frame, on the same files.
+
+``decode_every_frame`` is what a first version typically does and what the naive worker uses:
+decode the whole stream and keep N frames spread over it.  It is written to be kind to itself: it
+converts only the N kept frames to RGB, not every frame, so the comparison measures decoding alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from worker.decode import DecodeLimits, SampledVideo, sample_frames
+
+
+@dataclass(frozen=True)
+class FullDecode:
+    """N frames picked after decoding the whole stream, and how many frames that cost."""
+
+    frames: np.ndarray  # (N, S, S, 3) uint8
+    frames_decoded: int
+
+
+@dataclass(frozen=True)
+class DecodeComparison:
+    """Seconds and frames decoded for the whole corpus, both ways."""
+
+    videos: int
+    sampled_s: float
+    every_frame_s: float
+    sampled_frames_decoded: int
+    every_frame_frames_decoded: int
+
+    @property
+    def speedup(self) -> float:
+        return self.every_frame_s / self.sampled_s
+
+
+def decode_every_frame(path: str | Path, frames: int, size: int) -> FullDecode:
+    """Decode every frame of ``path``; keep ``frames`` of them, evenly spread, letterboxed."""
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        total = stream.frames
+        if total <= 0:  # no frame count in the header: keep them all, pick afterwards
+            decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+            picks = [decoded[i * len(decoded) // frames] for i in range(frames)]
+            return FullDecode(np.stack([_fit(p, size) for p in picks]), len(decoded))
+        wanted = {min(total - 1, int(total * (i + 0.5) / frames)) for i in range(frames)}
+        kept, count = [], 0
+        for count, frame in enumerate(container.decode(stream), start=1):
+            if count - 1 in wanted:
+                kept.append(_fit(frame.to_ndarray(format="rgb24"), size))
+    while len(kept) < frames:  # the header over-counted: repeat the last frame
+        kept.append(kept[-1])
+    return FullDecode(np.stack(kept), count)
+
+
+def compare_decoding(paths: Sequence[Path], limits: DecodeLimits,
+                     advance: Callable[[float], None] = lambda n: None
+                     ) -> tuple[DecodeComparison, list[SampledVideo]]:
+    """Time both ways over ``paths``; also return the sampled videos (the model-only input)."""
+    sampled, sampled_s, every_s, every_frames = [], 0.0, 0.0, 0
+    for path in paths:
+        started = time.perf_counter()
+        sampled.append(sample_frames(path, limits))
+        sampled_s += time.perf_counter() - started
+        started = time.perf_counter()
+        every_frames += decode_every_frame(path, limits.frames, limits.size).frames_decoded
+        every_s += time.perf_counter() - started
+        advance(1)
+    comparison = DecodeComparison(len(paths), sampled_s, every_s,
+                                  sum(v.frames_decoded for v in sampled), every_frames)
+    return comparison, sampled
+
+
+def _fit(rgb: np.ndarray, size: int) -> np.ndarray:
+    """Letterbox an RGB array into a size x size square (nearest-neighbour, as a first version)."""
+    height, width = rgb.shape[:2]
+    scale = size / max(height, width)
+    rows = (np.arange(max(2, round(height * scale))) / scale).astype(int).clip(0, height - 1)
+    cols = (np.arange(max(2, round(width * scale))) / scale).astype(int).clip(0, width - 1)
+    small = rgb[rows][:, cols]
+    canvas = np.zeros((size, size, 3), np.uint8)
+    top, left = (size - small.shape[0]) // 2, (size - small.shape[1]) // 2
+    canvas[top:top + small.shape[0], left:left + small.shape[1]] = small
+    return canvas
+
+
+def sample_keyframes(path: str | Path, limits: DecodeLimits) -> int:
+    """Experimental: take the keyframe at or before each target instead of the exact frame.
+
+    Not what the worker does; measured beside it because it bounds the decoding cost at one frame
+    per sample (the ``keyframe_speedup`` figure).  Returns the frames decoded.
+    """
+    # The worker's own letterbox keeps the comparison about decoding, not about resizing.
+    from worker.decode import _letterbox
+
+    decoded = 0
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        duration = float(stream.duration * stream.time_base) if stream.duration else (
+            (container.duration or 0) / av.time_base)
+        for i in range(limits.frames):
+            target = duration * (i + 0.5) / limits.frames
+            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+            frame = next(container.decode(stream), None)
+            decoded += 1
+            if frame is not None:
+                _letterbox(frame, limits.size)
+    return decoded

@@ -1,0 +1,123 @@
+"""`modfleet bench` (without --model-only): the whole path, against a naive worker, in one run.
+
+Order of a run, on one corpus and one model: encode the corpus (cached), compare sampled decoding
+with decoding every frame, start moto and a warm replica pool, measure the pool alone, drain a
+backlog through the real worker, measure the pool alone again, pace a few uploads for latency,
+then run the naive sequential worker.  Model-only runs bracket the worker run so that a machine
+whose load drifts (a shared CI box) does not flatter the efficiency: the faster one is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from worker import settings as settings_mod
+
+SHARED_MEDIA = Path(__file__).resolve().parents[2].parent / "shared" / "media"
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to run, beside the worker's own settings."""
+
+    videos: int
+    corpus: object  # tools.bench.corpus.CorpusSpec (imported lazily: --help stays fast)
+    shared_media: Path | None
+    latency_videos: int
+    latency_load: float
+    baseline_videos: int
+    torch_threads: int
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's flags, plus the worker's media and model settings."""
+    add = parser.add_argument
+    add("--videos", type=int, default=24, help="Videos through the worker (and the baseline). "
+        "[default 24]")
+    add("--preset", dest="synthetic_preset", choices=("tiny", "small", "base"),
+        default=argparse.SUPPRESS, help="Alias of --synthetic-preset.")
+    add("--corpus-resolution", default="1280x720", metavar="WxH",
+        help="Size of the generated clips. [default 1280x720]")
+    add("--corpus-seconds", type=float, default=30.0, help="Length of each clip. [default 30]")
+    add("--corpus-fps", type=int, default=30, help="Frame rate of each clip. [default 30]")
+    add("--keyframe-every-s", type=float, default=2.0,
+        help="Keyframe interval of the clips. [default 2]")
+    add("--distinct-clips", type=int, default=6, help="Clips encoded (and cached); uploads cycle "
+        "through them and the real clips. [default 6]")
+    add("--no-shared-media", action="store_true",
+        help=f"Leave out the real clips of {SHARED_MEDIA}.")
+    add("--latency-videos", type=int, default=8,
+        help="Uploads paced one at a time for the latency figures. [default 8]")
+    add("--latency-load", type=float, default=0.5, help="Pace of those uploads as a fraction of "
+        "the measured end-to-end throughput. [default 0.5]")
+    add("--baseline-videos", type=int, default=0,
+        help="Videos through the naive worker (0: as many as --videos). [default 0]")
+    add("--torch-threads", type=int, default=0, help="torch threads per replica (0: the "
+        "worker's own plan, cores / replicas). [default 0]")
+    add("--json", action="store_true", help="Print one JSON object on stdout.")
+    settings_mod.add_arguments(parser, settings_mod.field_groups("media", "model") + [
+        "max_in_flight", "exit_when_idle_s", "log_format", "log_level"])
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark from parsed flags; print a table, or one JSON object with --json."""
+    from tools.bench.corpus import CorpusSpec
+    from worker.logs import configure
+
+    settings = settings_mod.from_sources(args, log_level=args.log_level or "warning",
+                                         exit_when_idle_s=args.exit_when_idle_s or 2.0,
+                                         metrics=False, wait_time_s=1)
+    configure(settings.log_format, settings.log_level)
+    width, _, height = args.corpus_resolution.partition("x")
+    options = BenchOptions(
+        videos=args.videos,
+        corpus=CorpusSpec(int(width), int(height), args.corpus_seconds, args.corpus_fps,
+                          args.keyframe_every_s, args.distinct_clips),
+        shared_media=None if args.no_shared_media else SHARED_MEDIA,
+        latency_videos=args.latency_videos, latency_load=args.latency_load,
+        baseline_videos=args.baseline_videos or args.videos, torch_threads=args.torch_threads)
+    problems = _problems(options)
+    if problems:
+        print(f"modfleet bench: {'; '.join(problems)}", file=sys.stderr)
+        return 2
+    from tools.bench.runner import run_bench
+
+    result = run_bench(settings, options, say=_say)
+    if args.json:
+        print(json.dumps(result.as_json()))
+    else:
+        from rich.console import Console
+
+        from tools.bench.results import render_table
+
+        Console().print(render_table(result))
+    return 0
+
+
+def _problems(options: BenchOptions) -> list[str]:
+    checks = [(options.videos >= 1, "--videos must be at least 1"),
+              (options.corpus.distinct >= 1, "--distinct-clips must be at least 1"),
+              (options.corpus.seconds > 0 and options.corpus.fps > 0,
+               "--corpus-seconds and --corpus-fps must be positive"),
+              (options.corpus.width % 2 == 0 and options.corpus.height % 2 == 0,
+               "--corpus-resolution needs even sides (yuv420p)"),
+              (0 < options.latency_load <= 1, "--latency-load must be in (0, 1]"),
+              (options.latency_videos >= 1, "--latency-videos must be at least 1"),
+              (options.torch_threads >= 0, "--torch-threads must be 0 or more")]
+    return [message for ok, message in checks if not ok]
+
+
+def _say(text: str) -> None:
+    # stderr: stdout carries only the result, so `--json` output can be piped.
+    print(text, file=sys.stderr, flush=True)
+
+
+def options_json(options: BenchOptions) -> dict:
+    """The options as JSON-ready values (for the result's ``corpus`` and ``settings``)."""
+    body = asdict(options)
+    body["shared_media"] = str(options.shared_media) if options.shared_media else None
+    return body

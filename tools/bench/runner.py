@@ -1,0 +1,189 @@
+"""One benchmark run, stage by stage; see tools.bench.e2e for the order and why."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from model.api import Clip
+from tools.bench.corpus import CorpusVideo, build_corpus
+from tools.bench.decoding import DecodeComparison, compare_decoding, sample_keyframes
+from tools.bench.e2e import BenchOptions, options_json
+from tools.bench.machine import describe_machine
+from tools.bench.model_only import measure_model_only
+from tools.bench.naive import NaiveResult, NaiveWorker
+from tools.bench.pipeline import PipelineRun, Upload, run_backlog, run_paced
+from tools.bench.results import BenchResult, percentile
+from tools.progress import progress_bar
+from worker.decode import DecodeLimits
+from worker.settings import Settings
+
+Say = Callable[[str], None]
+SETTINGS_SHOWN = ("synthetic_preset", "backend", "device", "quantize", "mode", "batch_size",
+                  "replicas", "frames_per_video", "frame_size", "batch_wait_ms", "decode_threads",
+                  "in_flight_limit", "max_messages")
+
+
+def run_bench(settings: Settings, options: BenchOptions, say: Say) -> BenchResult:
+    """Every measurement of issue 6 on one corpus and one model; returns the result."""
+    machine = describe_machine()  # first, so the load average is the one the run started with
+    corpus = _corpus(settings, options, say)
+    limits = DecodeLimits(settings.frames_per_video, settings.frame_size,
+                          settings.max_duration_s, settings.max_pixels)
+    decode, clips = _decode(corpus, limits, say)
+    keyframe_s = _keyframe_seconds(corpus, limits)
+    worker = _worker_phases(settings, options, corpus, clips, say)
+    baseline = _baseline(settings, options, corpus, say)
+    throughput, latency = worker["throughput"], worker["latency"]
+    return BenchResult(
+        videos_per_s=throughput.videos_per_s,
+        frames_per_s=throughput.videos_per_s * settings.frames_per_video,
+        baseline_videos_per_s=baseline.videos_per_s,
+        model_only_videos_per_s=max(worker["model_only"]),
+        model_only_runs=tuple(worker["model_only"]),
+        decode_speedup=decode.speedup,
+        keyframe_decode_speedup=decode.every_frame_s / keyframe_s,
+        latency_p50_s=percentile(latency.latencies_s, 50),
+        latency_p95_s=percentile(latency.latencies_s, 95),
+        stage_ms=throughput.stage_ms,
+        details=_details(settings, options, corpus, decode, throughput, latency, baseline,
+                         worker, machine))
+
+
+def _corpus(settings: Settings, options: BenchOptions, say: Say) -> list[CorpusVideo]:
+    say(f"Corpus: {options.corpus.describe()}, {options.corpus.distinct} clip(s), cached under "
+        f"{settings.cache_dir}/bench-corpus/{options.corpus.key} (encoded once).")
+    with progress_bar("encoding corpus", options.corpus.distinct) as advance:
+        return build_corpus(options.corpus, settings.cache_dir, options.shared_media,
+                            on_encoded=lambda path: advance(1))
+
+
+def _decode(corpus: list[CorpusVideo], limits: DecodeLimits,
+            say: Say) -> tuple[DecodeComparison, list[Clip]]:
+    say("Decoding the corpus both ways: sampled seeking (the worker) and every frame ...")
+    with progress_bar("decode comparison", len(corpus)) as advance:
+        comparison, sampled = compare_decoding([v.path for v in corpus], limits, advance)
+    clips = [Clip(v.frames, v.timestamps_ms, str(video.path.name))
+             for v, video in zip(sampled, corpus)]
+    return comparison, clips
+
+
+def _keyframe_seconds(corpus: list[CorpusVideo], limits: DecodeLimits) -> float:
+    import time
+
+    started = time.perf_counter()
+    for video in corpus:
+        sample_keyframes(video.path, limits)
+    return time.perf_counter() - started
+
+
+def _uploads(corpus: list[CorpusVideo], count: int, prefix: str) -> list[Upload]:
+    return [Upload(corpus[i % len(corpus)].path,
+                   f"{prefix}/{i:04d}-{corpus[i % len(corpus)].path.name}") for i in range(count)]
+
+
+def _worker_phases(settings: Settings, options: BenchOptions, corpus: list[CorpusVideo],
+                   clips: list[Clip], say: Say) -> dict[str, Any]:
+    from worker.localstack import EmbeddedAws, provision
+
+    with EmbeddedAws() as aws:
+        stack = provision(aws.endpoint_url, settings.region, name="bench")
+        settings = settings.with_changes(endpoint_url=stack.endpoint_url,
+                                         queue_url=stack.queue_url, dlq_url=stack.dlq_url,
+                                         topic_arn=stack.topic_arn)
+        pool = _start_pool(settings, options, say)
+        try:
+            return _measure_pool_and_worker(settings, options, corpus, clips, pool, stack, say)
+        finally:
+            pool.stop()
+
+
+def _start_pool(settings: Settings, options: BenchOptions, say: Say):
+    from model.api import DeviceSlot
+    from model.devices import plan_slots
+    from worker.replicas import ReplicaPool
+
+    slots = plan_slots(settings)
+    if options.torch_threads:
+        slots = [DeviceSlot(s.index, s.kind, s.device, options.torch_threads, s.neuron_cores)
+                 for s in slots]
+    say(f"Loading {settings.replicas} replica(s) of the synthetic '{settings.synthetic_preset}' "
+        f"model (torch threads per replica: {[s.cpu_threads for s in slots]}) ...")
+    pool = ReplicaPool(settings, slots=slots)
+    pool.start()
+    return pool
+
+
+def _measure_pool_and_worker(settings, options, corpus, clips, pool, stack,
+                             say: Say) -> dict[str, Any]:
+    batch = settings.batch_size
+    # Untimed: the first real batches after the padding warm-up are slow (allocator, kernels).
+    measure_model_only(pool, clips, 2 * batch * settings.replicas, batch)
+    say("Model only: the replica pool fed pre-decoded clips in full batches ...")
+    model_only = [measure_model_only(pool, clips, options.videos, batch).videos_per_s]
+    say(f"End to end: {options.videos} uploads, then the worker drains the queue ...")
+    with progress_bar("worker: backlog", options.videos) as advance:
+        throughput = run_backlog(settings, pool, stack, _uploads(corpus, options.videos,
+                                                                 "bench/backlog"), advance)
+    model_only.append(measure_model_only(pool, clips, options.videos, batch).videos_per_s)
+    interval = 1 / (options.latency_load * throughput.videos_per_s)
+    say(f"Latency: {options.latency_videos} uploads, one every {interval:.2f} s ...")
+    paced = settings.with_changes(exit_when_idle_s=max(settings.exit_when_idle_s, 3 * interval))
+    with progress_bar("worker: paced", options.latency_videos) as advance:
+        latency = run_paced(paced, pool, stack, _uploads(corpus, options.latency_videos,
+                                                         "bench/paced"), interval, advance)
+    return {"model_only": model_only, "throughput": throughput, "latency": latency,
+            "identity": asdict(pool.identity),
+            "torch_threads": [replica.slot.cpu_threads for replica in pool.replicas]}
+
+
+def _baseline(settings: Settings, options: BenchOptions, corpus: list[CorpusVideo],
+              say: Say) -> NaiveResult:
+    from model.devices import plan_slots
+    from model.registry import create_backend
+    from worker.aws import boto3_client
+    from worker.localstack import EmbeddedAws, provision
+
+    naive_settings = settings.with_changes(batch_size=1, replicas=1)
+    backend = create_backend(naive_settings, plan_slots(naive_settings)[0])
+    backend.load()
+    backend.warm_up()
+    with EmbeddedAws() as aws:
+        stack = provision(aws.endpoint_url, settings.region, name="naive")
+        clients = {name: boto3_client(name, stack.region, stack.endpoint_url)
+                   for name in ("sqs", "s3", "sns")}
+        uploads = _uploads(corpus, options.baseline_videos, "bench/naive")
+        for upload in uploads:
+            clients["s3"].upload_file(str(upload.path), stack.bucket, upload.key)
+        say(f"Naive baseline: {len(uploads)} videos, one at a time ...")
+        worker = NaiveWorker(backend, clients["sqs"], clients["s3"], clients["sns"],
+                             stack.queue_url, stack.topic_arn, settings.frames_per_video,
+                             settings.frame_size)
+        with progress_bar("naive worker", len(uploads)) as advance:
+            result = worker.run(len(uploads), advance)
+    backend.shutdown()
+    return result
+
+
+def _details(settings: Settings, options: BenchOptions, corpus: list[CorpusVideo],
+             decode: DecodeComparison, throughput: PipelineRun, latency: PipelineRun,
+             baseline: NaiveResult, worker: dict, machine: dict) -> dict[str, Any]:
+    origins = {o: sum(v.origin == o for v in corpus) for o in ("generated", "shared-media")}
+    return {
+        "videos": throughput.videos, "errors": throughput.errors,
+        "worker_seconds": round(throughput.seconds, 3), "worker_messages": throughput.messages,
+        "baseline_videos": baseline.videos, "baseline_seconds": round(baseline.seconds, 3),
+        "latency_videos": len(latency.latencies_s),
+        "decode": {"videos": decode.videos, "sampled_s": round(decode.sampled_s, 3),
+                   "every_frame_s": round(decode.every_frame_s, 3),
+                   "sampled_frames_decoded": decode.sampled_frames_decoded,
+                   "every_frame_frames_decoded": decode.every_frame_frames_decoded},
+        "corpus": {"generated": options.corpus.describe(), "files": origins,
+                   "bytes": sum(v.size_bytes for v in corpus),
+                   "spec": asdict(options.corpus)},
+        "model": worker["identity"], "synthetic": worker["identity"]["synthetic"],
+        "settings": {name: getattr(settings, name) for name in SETTINGS_SHOWN}
+        | {"torch_threads_per_replica": worker["torch_threads"]},
+        "options": options_json(options), "machine": machine,
+    }
