@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "worker.commands.replay_dlq",
     "worker.commands.status",
     "worker.commands.synthetic_checkpoint",
+    "worker.commands.bench",
 )
 
 
