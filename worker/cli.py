@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "worker.commands.status",
     "worker.commands.synthetic_checkpoint",
     "worker.commands.bench",
+    "worker.commands.compile",
 )
 
 
