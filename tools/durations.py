@@ -1,4 +1,4 @@
-"""Human durations for flags such as ``--older-than``: ``90``, ``90s``, ``15m``, ``2h``, ``1h30m``, ``7d``."""
+"""Human durations for flags such as ``--older-than``: ``90``, ``90s``, ``15m``, ``1h30m``."""
 
 from __future__ import annotations
 

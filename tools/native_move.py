@@ -50,7 +50,8 @@ def start_native_move(sqs: Any, dlq_url: str, destination_url: str | None,
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if error.get("Code") in _UNSUPPORTED_CODES or status in (500, 501):
             raise UnsupportedByEndpoint(
-                f"the endpoint does not support StartMessageMoveTask ({error.get('Code') or status}; "
+                "the endpoint does not support StartMessageMoveTask "
+                f"({error.get('Code') or status}; "
                 "the embedded stack, moto, does not implement it): run replay-dlq without "
                 "--native to move the messages client-side") from exc
         raise AwsCallFailed(f"StartMessageMoveTask failed: {exc}") from exc

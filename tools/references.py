@@ -1,10 +1,10 @@
 """Which S3 objects a queue message refers to, read leniently for filtering.
 
-The worker's parser (worker/messages.py) rejects anything malformed as poison; a dead-letter queue is
-exactly where the malformed ones live, so this reader never raises: a body it cannot read refers to
-no object, and so never matches ``--match``.  Formats: S3 event notifications (URL-encoded keys,
-``+`` for a space, several Records), S3 events inside an SNS envelope, EventBridge "Object Created"
-events, and direct jobs ``{"bucket", "key", "version_id"?}``.
+The worker's parser (worker/messages.py) rejects anything malformed as poison; a dead-letter
+queue is exactly where the malformed ones live, so this reader never raises: a body it cannot read
+refers to no object, and so never matches ``--match``.  Formats: S3 event notifications
+(URL-encoded keys, ``+`` for a space, several Records), S3 events inside an SNS envelope,
+EventBridge "Object Created" events, and direct jobs ``{"bucket", "key", "version_id"?}``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def _refs(doc: Any, depth: int) -> tuple[ObjectRef, ...]:
 def _s3_record(record: Any) -> ObjectRef | None:
     try:
         # S3 notifications URL-encode keys with + for a space; EventBridge and direct jobs do not.
-        return ObjectRef(record["s3"]["bucket"]["name"], unquote_plus(record["s3"]["object"]["key"]))
+        s3 = record["s3"]
+        return ObjectRef(s3["bucket"]["name"], unquote_plus(s3["object"]["key"]))
     except (KeyError, TypeError, AttributeError):
         return None
 

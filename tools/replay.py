@@ -1,7 +1,7 @@
 """Client-side replay of a dead-letter queue: receive, select, send to the source queue, delete.
 
-Safety: a message is deleted from the DLQ only after SendMessageBatch reported it sent, so a crash at
-any point leaves every message in the DLQ, in the destination, or (at worst, between the send and
+Safety: a message is deleted from the DLQ only after SendMessageBatch reported it sent, so a crash
+at any point leaves every message in the DLQ, in the destination, or (at worst, between the send and
 the delete) in both; the worker's idempotency key identifies such a duplicate.
 
 Termination: each received message is held invisible for the whole scan (``hold_s``) instead of
@@ -95,7 +95,7 @@ class ReplayReport:
 
 
 class RateLimit:
-    """Spaces sends so that, from the first one on, at most ``per_second`` messages go per second."""
+    """Spaces sends so that, from the first on, at most ``per_second`` messages go per second."""
 
     def __init__(self, per_second: float | None, monotonic: Callable[[], float],
                  sleep: Callable[[float], None]) -> None:
@@ -236,7 +236,8 @@ class Replayer:
         self._counts["moved"] += 1
         self._counts["duplicated"] += 1
         self._failures.append(ReplayFailure(letter.message_id, "delete", code, message))
-        log.warning("replayed but not deleted from the DLQ", message_id=letter.message_id, code=code)
+        log.warning("replayed but not deleted from the DLQ", message_id=letter.message_id,
+                    code=code)
 
     def _release_held(self) -> None:
         """Make every held message visible again at once (batched ChangeMessageVisibility 0)."""

@@ -35,7 +35,8 @@ def test_enqueue_keys_and_keys_from_file(stack, queues, run_cli, tmp_path):
 
 
 def test_enqueue_prefix_lists_the_bucket(stack, sqs, s3, queues, run_cli):
-    target = sqs.create_queue(QueueName=stack.queue_url.rsplit("/", 1)[-1] + "-backfill")["QueueUrl"]
+    name = stack.queue_url.rsplit("/", 1)[-1] + "-backfill"
+    target = sqs.create_queue(QueueName=name)["QueueUrl"]
     wanted = [f"old/{i:02d}.mp4" for i in range(13)]
     for key in [*wanted, "new/x.mp4"]:
         s3.put_object(Bucket=stack.bucket, Key=key, Body=b"v")

@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 from botocore.stub import Stubber
-from conftest import ROOT, Letter, cli_command, cli_env, letter, letter_id
 
+from tests.tools.support import ROOT, Letter, cli_command, cli_env, letter, letter_id
 from tools.clients import client
 from tools.dead_letters import Selector
 from tools.exceptions import InvalidRequest, UnsupportedByEndpoint

@@ -24,7 +24,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--keys-from", type=Path, metavar="FILE",
                         help="A file of keys, one per line ('-': standard input; # comments).")
     source.add_argument("--prefix", help="Every object under this prefix (ListObjectsV2).")
-    parser.add_argument("--json", action="store_true", help="Print one JSON object (tools/README.md).")
+    parser.add_argument("--json", action="store_true",
+                        help="Print one JSON object (format: tools/README.md).")
     parser.set_defaults(func=run)
 
 

@@ -40,7 +40,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="List what would move; change nothing (receive counts do go up).")
     parser.add_argument("--native", action="store_true",
                         help="Use SQS's StartMessageMoveTask (no filters, no --max, no --dry-run).")
-    parser.add_argument("--json", action="store_true", help="Print one JSON object (tools/README.md).")
+    parser.add_argument("--json", action="store_true",
+                        help="Print one JSON object (format: tools/README.md).")
     parser.set_defaults(func=run)
 
 

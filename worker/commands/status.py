@@ -19,7 +19,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peek", action="store_true",
                         help="Where CloudWatch has no age, peek at queues with a redrive policy "
                              "too (each peek counts one receive towards maxReceiveCount).")
-    parser.add_argument("--json", action="store_true", help="Print one JSON object (tools/README.md).")
+    parser.add_argument("--json", action="store_true",
+                        help="Print one JSON object (format: tools/README.md).")
     parser.set_defaults(func=run)
 
 
@@ -57,8 +58,9 @@ def _print_table(report) -> None:
                      "-" if dlq is None else _age(dlq)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     print(f"queues at {report.generated_at}")
-    for row in rows:
-        print("  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
+    for name, *numbers in rows:
+        cells = [c.rjust(w) for c, w in zip(numbers, widths[1:], strict=True)]
+        print("  ".join([name.ljust(widths[0]), *cells]))
 
 
 def _age(q) -> str:

@@ -25,7 +25,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--part-size-mib", type=float, default=16,
                         help="Part size of multipart uploads, at least S3's 5 (default 16).")
     settings_mod.add_arguments(parser, ["region", "endpoint_url", "log_level", "log_format"])
-    parser.add_argument("--json", action="store_true", help="Print one JSON object (tools/README.md).")
+    parser.add_argument("--json", action="store_true",
+                        help="Print one JSON object (format: tools/README.md).")
     parser.set_defaults(func=run)
 
 
