@@ -27,8 +27,11 @@ $(INFRA_STAMP):
 
 install: $(STAMP) $(INFRA_STAMP)
 
+# The real sample clips beside the project, when present, join the generated ones.
+DEMO_ARGS ?= $(wildcard ../shared/media/*.mp4 ../shared/media/*.mkv)
+
 demo: $(STAMP)
-	$(VENV)/bin/modfleet demo
+	$(VENV)/bin/modfleet demo $(DEMO_ARGS)
 
 test: $(STAMP) $(INFRA_STAMP)
 	$(PY) -m pytest -q
