@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from tools.exceptions import AwsCallFailed
 from tools.queues import call_batch, chunks, is_fifo
 
@@ -68,8 +70,11 @@ def keys_from_file(path: Path) -> list[str]:
 
 def keys_under_prefix(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
     """Every key of the bucket under ``prefix`` (ListObjectsV2, paginated)."""
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        yield from (obj["Key"] for obj in page.get("Contents", []))
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            yield from (obj["Key"] for obj in page.get("Contents", []))
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsCallFailed(f"cannot list s3://{bucket}/{prefix}: {exc}") from exc
 
 
 def enqueue_jobs(sqs: Any, queue_url: str, bucket: str, keys: Iterable[str],

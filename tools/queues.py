@@ -86,7 +86,8 @@ def aws_call(call: Callable[..., T], **kwargs: Any) -> T:
     try:
         return call(**kwargs)
     except (ClientError, BotoCoreError) as exc:
-        raise AwsCallFailed(f"{getattr(call, '__name__', 'AWS call')} failed: {exc}") from exc
+        name = getattr(getattr(call, "func", call), "__name__", "AWS call")  # through partial()
+        raise AwsCallFailed(f"{name} failed: {exc}") from exc
 
 
 def queue_attributes(sqs: Any, queue_url: str) -> dict[str, str]:

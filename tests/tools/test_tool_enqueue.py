@@ -45,6 +45,9 @@ def test_enqueue_prefix_lists_the_bucket(stack, sqs, s3, queues, run_cli):
 
     assert done.returncode == 0 and "sent 13 of 13" in done.stdout
     assert sorted(j.key for j in jobs_in(queues, target)) == wanted
+    missing = run_cli("enqueue", "--queue-url", target, "--bucket", "no-such-bucket",
+                      "--prefix", "old/")
+    assert missing.returncode == 2 and "NoSuchBucket" in missing.stderr
 
 
 class FlakyBatches:

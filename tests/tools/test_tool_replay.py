@@ -200,3 +200,13 @@ def _wait_until(condition, process=None, timeout: float = 60) -> None:
             raise AssertionError(f"process ended early: {process.stderr.read().decode()[-2000:]}")
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+def test_failing_destination_aborts_deletes_nothing_and_releases_everything(stack, sqs, queues):
+    letters = fill(queues, stack, 20)
+    report = replay(sqs, ReplayPlan(stack.dlq_url, stack.queue_url + "-gone", hold_s=300))
+    assert report.aborted and "send_message_batch" in report.aborted and not report.ok
+    assert report.moved == 0 and report.failed == 10  # the one batch tried, then stopped
+    assert report.released == 10  # nothing left invisible for --hold's 300 s
+    assert queues.depth(stack.dlq_url) == {"visible": 20, "in_flight": 0}
+    assert set(queues.ids(stack.dlq_url)) == {x.id for x in letters}

@@ -32,6 +32,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tools.clients import client
     from tools.enqueue import enqueue_jobs, keys_from_file, keys_from_lines, keys_under_prefix
+    from tools.exceptions import AwsCallFailed, InvalidRequest
     from tools.progress import progress_bar
     from worker.logs import configure
 
@@ -44,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
         keys = (list(keys_from_lines(sys.stdin)) if str(args.keys_from) == "-"
                 else keys_from_file(args.keys_from))
     else:
-        keys = list(keys_under_prefix(client("s3", settings), args.bucket, args.prefix))
+        try:
+            keys = list(keys_under_prefix(client("s3", settings), args.bucket, args.prefix))
+        except AwsCallFailed as exc:
+            raise InvalidRequest(str(exc)) from exc  # nothing was enqueued: exit 2
     with progress_bar("enqueueing", len(keys)) as advance:
         report = enqueue_jobs(client("sqs", settings), settings.queue_url, args.bucket, keys,
                               advance)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from worker import settings as settings_mod
 
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         report = fleet_status(client("sqs", settings), urls,
                               cloudwatch=client("cloudwatch", settings), peek_all=args.peek)
     except AwsCallFailed as exc:
-        print(f"modfleet status: {exc}")
+        print(f"modfleet status: {exc}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(report.as_dict()))
