@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"modfleet demo: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
     base = settings_mod.from_sources(args, log_level=args.log_level or "warning",
+                                     log_format=args.log_format or "console",
                                      exit_when_idle_s=args.exit_when_idle_s or 3, metrics=False)
     configure(base.log_format, base.log_level)
     from worker.localstack import EmbeddedAws, provision
