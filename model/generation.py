@@ -68,8 +68,12 @@ class LoopStopper:
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
-def generate_outputs(backend, clips: list[Clip], pixels, grid) -> list[ModelOutput]:
-    """Decode an answer per row, greedily, and turn each into labels and a decision."""
+def generate_outputs(backend, clips: list[Clip], pixels, grid,
+                     real: list[bool] | None = None) -> list[ModelOutput]:
+    """Decode an answer per row, greedily, and turn each into labels and a decision.
+
+    ``real`` marks the rows that are not padding; only they count in ``backend.stats``.
+    """
     import torch
     from transformers import LogitsProcessorList, StoppingCriteriaList
 
@@ -92,10 +96,11 @@ def generate_outputs(backend, clips: list[Clip], pixels, grid) -> list[ModelOutp
     for row, (clip, new) in enumerate(zip(clips, sequences[:, len(ids):].tolist())):
         tokens = _until_stop(new, stop_ids)
         backend.last_tokens.append(tokens)
-        if stopper is not None and row in stopper.stopped_at:
-            backend.stats["loops_stopped"] += 1
-            backend.stats["tokens_saved"] += settings.max_new_tokens - len(tokens)
-        backend.stats["tokens_generated"] += len(tokens)
+        if real is None or real[row]:
+            if stopper is not None and row in stopper.stopped_at:
+                backend.stats["loops_stopped"] += 1
+                backend.stats["tokens_saved"] += settings.max_new_tokens - len(tokens)
+            backend.stats["tokens_generated"] += len(tokens)
         text = tokenizer.decode(tokens, skip_special_tokens=True)
         outputs.append(output_from_text(backend.policy, clip, text, len(tokens)))
     return outputs

@@ -131,13 +131,15 @@ class TorchBackend(Backend):
         pixels, grid = self.preprocessor([_checked_frames(c, self.settings) for c in clips])
         try:
             outputs = (self._score(clips, pixels, grid) if self.settings.mode == "score"
-                       else self._generate(clips, pixels, grid))
+                       else self._generate(clips, pixels, grid,
+                                           [row is not None for row in batch.rows]))
         except RuntimeError as exc:
             if "out of memory" in str(exc).lower():
                 raise RetryBatch(f"device out of memory on {self.slot.device}: {exc}") from exc
             raise
-        self.stats["batches"] += 1
-        self.stats["rows"] += batch.real_rows
+        if batch.real_rows:  # the warm-up batch is all padding and does not count
+            self.stats["batches"] += 1
+            self.stats["rows"] += batch.real_rows
         return outputs
 
     def _inputs(self, ids: tuple[int, ...], rows: int, pixels, grid) -> dict:
@@ -175,10 +177,10 @@ class TorchBackend(Backend):
             logits = self.model(**inputs, logits_to_keep=positions, use_cache=False).logits
         return confidences_from_logits(logits, prompt)
 
-    def _generate(self, clips: list[Clip], pixels, grid) -> list[ModelOutput]:
+    def _generate(self, clips: list[Clip], pixels, grid, real: list[bool]) -> list[ModelOutput]:
         from model.generation import generate_outputs
 
-        return generate_outputs(self, clips, pixels, grid)
+        return generate_outputs(self, clips, pixels, grid, real)
 
     def _zero_clip(self) -> Clip:
         n, s = self.settings.frames_per_video, self.settings.frame_size

@@ -6,17 +6,24 @@ import argparse
 
 NAME = "bench"
 HELP = ("Benchmark the whole path on the embedded AWS stack (uploads, queue, decoding, batching, "
-        "replicas, verdicts) against a naive sequential worker; see BENCHMARKS.md.")
+        "replicas, verdicts) against a naive sequential worker, or with --model-only the model "
+        "alone over a grid of settings; see BENCHMARKS.md.")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
+    from model.bench import add_model_only_arguments
     from tools.bench.e2e import add_arguments
 
     add_arguments(parser)
+    add_model_only_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model_only:
+        from model.bench import run_model_only
+
+        return run_model_only(args)
     from tools.bench.e2e import run as run_e2e
 
     return run_e2e(args)

@@ -1,0 +1,417 @@
+"""`modfleet bench --model-only`: model throughput over a grid of settings, nothing else.
+
+Each setting runs in a fresh spawned process so that its peak RSS is its own and torch's thread
+pool starts clean; the parent computes output agreement between settings that differ only in
+quantization (score differences, token agreement) and renders the table, the JSON records and the
+BENCHMARKS.md section.  Clips are the real sample videos when present (decoded once, as the worker
+does), else fixed-seed noise; the weights are synthetic, so the results say so.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from model.api import Batch, Clip
+from worker.settings import Settings
+
+START, END = "<!-- model-bench:start -->", "<!-- model-bench:end -->"
+
+
+@dataclass(frozen=True)
+class BenchSetting:
+    """One cell of the grid."""
+
+    preset: str
+    batch_size: int
+    quantize: str
+    mode: str
+    ngram_filter: bool
+    replicas: int
+
+    @property
+    def name(self) -> str:
+        ngram = "" if self.mode == "score" else (" ngram" if self.ngram_filter else " no-ngram")
+        return (f"{self.preset} b{self.batch_size} {self.quantize} {self.mode}{ngram} "
+                f"r{self.replicas}")
+
+
+@dataclass(frozen=True)
+class BenchRecord:
+    """One setting's measurements (the JSON record; extras after the required keys)."""
+
+    preset: str
+    batch_size: int
+    quantize: str
+    mode: str
+    ngram_filter: bool
+    replicas: int
+    videos_per_s: float
+    tokens_per_s: float
+    latency_p50_s: float
+    latency_p95_s: float
+    peak_rss_mb: float
+    videos: int = 0
+    seconds: float = 0.0
+    weights_mb: float = 0.0
+    tokens_generated: int = 0
+    tokens_saved: int = 0
+    loops_stopped: int = 0
+    device: str = "cpu"
+    synthetic: bool = True
+    agreement: dict = field(default_factory=dict)
+    samples: dict = field(default_factory=dict)  # per-video scores / tokens, for agreement only
+
+
+def default_grid(preset: str) -> list[BenchSetting]:
+    """The comparisons the issue asks for: batch, int8, score vs generate, n-gram, replicas."""
+    cell = BenchSetting(preset, 8, "none", "score", False, 1)
+    return [replace(cell, batch_size=1), cell, replace(cell, quantize="int8"),
+            replace(cell, mode="generate"), replace(cell, mode="generate", ngram_filter=True),
+            replace(cell, mode="generate", ngram_filter=True, quantize="int8"),
+            replace(cell, replicas=2)]
+
+
+def run_grid(grid: list[BenchSetting], base: Settings, videos: int,
+             clips: list[Clip], say=print) -> list[BenchRecord]:
+    """Run every setting in its own process; add agreement against the unquantized twin."""
+    context = multiprocessing.get_context("spawn")
+    records = []
+    for setting in grid:
+        say(f"bench: {setting.name} ...")
+        with context.Pool(1) as pool:
+            records.append(pool.apply(measure_setting, (setting, base, videos, clips)))
+    return [_with_agreement(r, records) for r in records]
+
+
+def measure_setting(setting: BenchSetting, base: Settings, videos: int,
+                    clips: list[Clip]) -> BenchRecord:
+    """Load, warm up and time ``videos`` videos through ``setting`` (runs in a child process)."""
+    import resource
+
+    from model.devices import plan_slots
+    from model.quantize import weights_mb
+    from model.registry import create_backend
+    from worker.logs import configure
+
+    configure(base.log_format, base.log_level)  # a spawned process starts unconfigured
+
+    settings = base.with_changes(batch_size=setting.batch_size, quantize=setting.quantize,
+                                 mode=setting.mode, replicas=setting.replicas,
+                                 synthetic_preset=setting.preset,
+                                 ngram_size=base.ngram_size if setting.ngram_filter else 0)
+    backends = [create_backend(settings, slot) for slot in plan_slots(settings)]
+    for backend in backends:  # loading is not part of throughput
+        backend.load()
+        backend.warm_up()
+    batches = _batches(clips, videos, setting.batch_size)
+    latencies: list[float] = []
+    threads = [threading.Thread(target=_replica_loop, args=(b, batches[i::len(backends)], latencies))
+               for i, b in enumerate(backends)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - started
+    stats = _sum_stats(backends)
+    first = backends[0]
+    record = BenchRecord(
+        **asdict(setting), videos=len(batches) * setting.batch_size, seconds=round(seconds, 3),
+        videos_per_s=round(len(batches) * setting.batch_size / seconds, 3),
+        tokens_per_s=round(stats["tokens_generated"] / seconds, 1),
+        latency_p50_s=round(statistics.median(latencies), 4),
+        latency_p95_s=round(_percentile(latencies, 95), 4),
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        weights_mb=round(weights_mb(first.model), 2), tokens_generated=stats["tokens_generated"],
+        tokens_saved=stats["tokens_saved"], loops_stopped=stats["loops_stopped"],
+        device=settings.device, synthetic=first.identity.synthetic,
+        samples=_samples(first, batches[0], setting.mode))
+    for b in backends:
+        b.shutdown()
+    return record
+
+
+def _replica_loop(backend, batches: list[Batch], latencies: list[float]) -> None:
+    for batch in batches:
+        t0 = time.perf_counter()
+        backend.infer(batch)
+        latencies.append(time.perf_counter() - t0)  # list.append is atomic under the GIL
+
+
+def _batches(clips: list[Clip], videos: int, batch_size: int) -> list[Batch]:
+    count = -(-videos // batch_size)
+    return [Batch(rows=tuple(clips[(i * batch_size + j) % len(clips)] for j in range(batch_size)))
+            for i in range(count)]
+
+
+def _sum_stats(backends) -> dict:
+    keys = ("tokens_generated", "tokens_saved", "loops_stopped")
+    return {k: sum(b.stats.get(k, 0) for b in backends) for k in keys}
+
+
+def _samples(backend, batch: Batch, mode: str) -> dict:
+    """What agreement is computed from: raw scores (score mode) or token ids (generate mode)."""
+    if mode == "score":
+        return {"scores": [list(s.values()) for s in backend.category_scores(batch) if s]}
+    backend.infer(batch)
+    return {"tokens": backend.last_tokens}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q)) if values else 0.0
+
+
+def _with_agreement(record: BenchRecord, records: list[BenchRecord]) -> BenchRecord:
+    """int8 records get their distance from the unquantized record of the same cell."""
+    if record.quantize == "none":
+        return replace(record, samples={})
+    twin = next((r for r in records if r.quantize == "none" and
+                 (r.preset, r.batch_size, r.mode, r.ngram_filter, r.replicas) ==
+                 (record.preset, record.batch_size, record.mode, record.ngram_filter,
+                  record.replicas)), None)
+    if twin is None:
+        return replace(record, samples={})
+    ours, theirs = record.samples, twin.samples
+    if "scores" in ours:
+        diffs = np.abs(np.array(ours["scores"]) - np.array(theirs["scores"]))
+        agreement = {"vs": "fp32", "score_abs_diff_mean": round(float(diffs.mean()), 3),
+                     "score_abs_diff_max": round(float(diffs.max()), 3)}
+    else:
+        agreement = {"vs": "fp32", **token_agreement(ours["tokens"], theirs["tokens"])}
+    agreement["memory_ratio"] = round(record.weights_mb / twin.weights_mb, 3)
+    return replace(record, agreement=agreement, samples={})
+
+
+def token_agreement(ours: list[list[int]], theirs: list[list[int]]) -> dict:
+    """Positional token agreement (matching positions / longer length) and exact-match rate."""
+    rates = [sum(x == y for x, y in zip(a, b)) / max(len(a), len(b), 1) for a, b in zip(ours, theirs)]
+    exact = [a == b for a, b in zip(ours, theirs)]
+    return {"token_agreement": round(float(np.mean(rates)), 3),
+            "exact_sequences": round(float(np.mean(exact)), 3)}
+
+
+# ---- clips, machine, report ---------------------------------------------------------------------
+
+def bench_clips(settings: Settings, media: Path | None) -> list[Clip]:
+    """The real sample videos, sampled as the worker samples them; noise clips when absent."""
+    clips = []
+    if media is not None and media.is_dir():
+        from worker.decode import DecodeLimits, sample_frames
+
+        limits = DecodeLimits(settings.frames_per_video, settings.frame_size, 3600.0, 10**8)
+        for path in sorted(p for p in media.iterdir() if p.suffix in {".mp4", ".mkv", ".mov"}):
+            video = sample_frames(path, limits)
+            clips.append(Clip(video.frames, video.timestamps_ms, path.name))
+    rng = np.random.default_rng(0)
+    shape = (settings.frames_per_video, settings.frame_size, settings.frame_size, 3)
+    while len(clips) < 4:
+        clips.append(Clip(rng.integers(0, 256, shape, dtype=np.uint8),
+                          tuple(range(0, 1000 * shape[0], 1000)), f"noise-{len(clips)}"))
+    return clips
+
+
+def machine() -> dict:
+    """CPU model, cores, torch version, and the GPU when one is used."""
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
+            "python": platform.python_version(),
+            "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+COLUMNS = ("setting", "videos/s", "tokens/s", "p50 s", "p95 s", "RSS MB", "weights MB",
+           "tokens", "saved", "agreement")
+
+
+def table_rows(records: list[BenchRecord]) -> list[tuple[str, ...]]:
+    """One row of strings per record, in COLUMNS order."""
+    rows = []
+    for r in records:
+        name = BenchSetting(r.preset, r.batch_size, r.quantize, r.mode, r.ngram_filter,
+                            r.replicas).name
+        agree = ", ".join(f"{k}={v}" for k, v in r.agreement.items() if k != "vs")
+        rows.append((name, f"{r.videos_per_s:.2f}", f"{r.tokens_per_s:.0f}",
+                     f"{r.latency_p50_s:.3f}", f"{r.latency_p95_s:.3f}", f"{r.peak_rss_mb:.0f}",
+                     f"{r.weights_mb:.1f}", str(r.tokens_generated), str(r.tokens_saved), agree))
+    return rows
+
+
+def render_table(records: list[BenchRecord]) -> str:
+    """A fixed-width text table for the terminal."""
+    rows = [COLUMNS, *table_rows(records)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def ratios(records: list[BenchRecord]) -> list[str]:
+    """The headline comparisons, one sentence each, per preset."""
+    lines = []
+    for preset in dict.fromkeys(r.preset for r in records):
+        def get(**kw):
+            base = dict(preset=preset, batch_size=8, quantize="none", mode="score",
+                        ngram_filter=False, replicas=1)
+            base.update(kw)
+            return next((r for r in records if all(getattr(r, k) == v for k, v in base.items())), None)
+
+        pairs = [("batch 8 vs batch 1 (videos/s)", get(), get(batch_size=1), "videos_per_s"),
+                 ("int8 vs fp32, score (videos/s)", get(quantize="int8"), get(), "videos_per_s"),
+                 ("int8 vs fp32, generate (videos/s)", get(quantize="int8", mode="generate",
+                  ngram_filter=True), get(mode="generate", ngram_filter=True), "videos_per_s"),
+                 ("score vs generate (videos/s)", get(), get(mode="generate", ngram_filter=True),
+                  "videos_per_s"),
+                 ("n-gram filter on vs off (videos/s)", get(mode="generate", ngram_filter=True),
+                  get(mode="generate"), "videos_per_s"),
+                 ("n-gram filter on vs off (tokens generated)", get(mode="generate",
+                  ngram_filter=True), get(mode="generate"), "tokens_generated"),
+                 ("2 replicas vs 1 (videos/s)", get(replicas=2), get(), "videos_per_s")]
+        for label, a, b, key in pairs:
+            if a and b and getattr(b, key):
+                lines.append(f"{preset}: {label}: {getattr(a, key) / getattr(b, key):.2f}x")
+    return lines
+
+
+def _ratio(records, preset, key, a: dict, b: dict) -> float | None:
+    def get(kw):
+        base = {**dict(preset=preset, batch_size=8, quantize="none", mode="score",
+                       ngram_filter=False, replicas=1), **kw}
+        return next((r for r in records if all(getattr(r, k) == v for k, v in base.items())), None)
+
+    x, y = get(a), get(b)
+    return getattr(x, key) / getattr(y, key) if x and y and getattr(y, key) else None
+
+
+def notes(records: list[BenchRecord]) -> list[str]:
+    """Plain statements of what paid off here and what did not, and why."""
+    lines = []
+    gen = dict(mode="generate", ngram_filter=True)
+    for preset in dict.fromkeys(r.preset for r in records):
+        batch = _ratio(records, preset, "videos_per_s", {}, {"batch_size": 1})
+        if batch is not None and batch < 1.1:
+            lines.append(f"{preset}: static batching does not pay off on this CPU ({batch:.2f}x): "
+                         "one video is already a few hundred tokens, so a batch of one keeps both "
+                         "cores busy; batching pays where a device has idle parallelism (GPU, "
+                         "NeuronCores), and compiled Neuron graphs need the static shape anyway.")
+        elif batch is not None:
+            lines.append(f"{preset}: batch 8 gives {batch:.2f}x the videos/s of batch 1.")
+        int8 = _ratio(records, preset, "videos_per_s", {"quantize": "int8"}, {})
+        memory = _ratio(records, preset, "weights_mb", {"quantize": "int8"}, {})
+        if int8 is not None and int8 < 1:
+            lines.append(f"{preset}: CPU dynamic int8 is slower ({int8:.2f}x) though the weights "
+                         f"shrink to {memory:.2f}x: at these widths the per-batch activation "
+                         "quantization and int8 GEMM packing cost more than the saved arithmetic; "
+                         "int8 pays on memory-bound layers of multi-billion-parameter models "
+                         "(Neuron, GPU weight-only).")
+        elif int8 is not None:
+            lines.append(f"{preset}: int8 gives {int8:.2f}x the videos/s, weights {memory:.2f}x.")
+        saved = _ratio(records, preset, "tokens_generated", gen, {"mode": "generate"})
+        speed = _ratio(records, preset, "videos_per_s", gen, {"mode": "generate"})
+        if saved is not None:
+            lines.append(f"{preset}: the n-gram filter cut generated tokens to {saved:.2f}x and "
+                         f"changed videos/s by {speed:.2f}x: the random-weight model loops, and a "
+                         "batch ends only when its last row stops, so time saved trails tokens "
+                         "saved.")
+        score = _ratio(records, preset, "videos_per_s", {}, gen)
+        if score is not None:
+            lines.append(f"{preset}: score mode runs {score:.2f}x the videos/s of generate mode "
+                         "(one prefill pass instead of prefill plus up to max-new-tokens steps).")
+        replicas = _ratio(records, preset, "videos_per_s", {"replicas": 2}, {})
+        if replicas is not None:
+            why = ("small models spend much of a step in single-threaded framework overhead, so "
+                   "two one-thread replicas keep both cores busier than one two-thread replica"
+                   if replicas > 1.1 else "both cores were already busy with one replica")
+            lines.append(f"{preset}: 2 replicas give {replicas:.2f}x the videos/s of 1: {why}.")
+    return lines
+
+
+def markdown_section(records: list[BenchRecord], info: dict, command: str) -> str:
+    """The BENCHMARKS.md section between the model-bench markers."""
+    out = [START, "## Model-only throughput (`modfleet bench --model-only`)", "",
+           "**Synthetic weights** (random, fixed seed): speeds and memory are real, the labels "
+           "mean nothing; agreement figures compare int8 with fp32 outputs of the same weights.",
+           "", f"Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, "
+           f"Python {info['python']}" + (f", GPU {info['gpu']}" if "gpu" in info else "") +
+           f"; 1-minute load average {info['load_average']} when the run ended (other jobs "
+           "share this machine, so treat small differences as noise).",
+           "", f"Command: `{command}`", "",
+           "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    out += ["| " + " | ".join(row) + " |" for row in table_rows(records)]
+    out += ["", "Ratios:", ""] + [f"- {line}" for line in ratios(records)]
+    out += ["", "What the numbers say:", ""] + [f"- {line}" for line in notes(records)] + ["", END]
+    return "\n".join(out)
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace our section of ``path`` (or append it; create the file if absent)."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
+# ---- command line (`modfleet bench --model-only`) ------------------------------------------------
+
+def add_model_only_arguments(parser) -> None:
+    """Flags of the model-only run, added to `modfleet bench` beside the end-to-end ones."""
+    add = parser.add_argument
+    add("--model-only", action="store_true",
+        help="Benchmark the model alone over a grid of settings (batch 1 vs 8, int8 vs fp32, "
+             "score vs generate, n-gram filter on vs off, 1 vs 2 replicas).")
+    add("--presets", default=None, metavar="LIST",
+        help="Model-only: comma-separated synthetic presets (default: --preset, else tiny).")
+    add("--benchmarks-file", type=Path, default=Path("BENCHMARKS.md"),
+        help="Model-only: file whose model-bench section is rewritten. [default BENCHMARKS.md]")
+    add("--no-write", action="store_true", help="Model-only: do not touch BENCHMARKS.md.")
+
+
+def run_model_only(args) -> int:
+    """Run the grid for each preset; print a table (or a JSON array); update BENCHMARKS.md."""
+    import shlex
+    import sys
+
+    from worker import settings as settings_mod
+    from worker.logs import configure
+
+    settings = settings_mod.from_sources(args, log_level=getattr(args, "log_level", None) or "warning")
+    configure(settings.log_format, settings.log_level)
+    presets = (args.presets or getattr(args, "synthetic_preset", None) or "tiny").split(",")
+    media = Path(__file__).resolve().parents[1].parent / "shared" / "media"
+    clips = bench_clips(settings, None if getattr(args, "no_shared_media", False) else media)
+    grid = [cell for preset in presets for cell in default_grid(preset.strip())]
+    say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731 - stdout is the result
+    records = run_grid(grid, settings, args.videos, clips, say=say)
+    if args.json:
+        print(json.dumps([asdict(r) for r in records]))
+    else:
+        print(render_table(records))
+        print("\n".join(ratios(records)))
+    if not args.no_write:
+        command = "modfleet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        write_section(args.benchmarks_file, markdown_section(records, machine(), command))
+        say(f"bench: wrote the model-bench section of {args.benchmarks_file}")
+    return 0
