@@ -68,6 +68,7 @@ class BenchRecord:
     loops_stopped: int = 0
     device: str = "cpu"
     synthetic: bool = True
+    gpu_peak_mb: float | None = None
     agreement: dict = field(default_factory=dict)
     samples: dict = field(default_factory=dict)  # per-video scores / tokens, for agreement only
 
@@ -134,11 +135,19 @@ def measure_setting(setting: BenchSetting, base: Settings, videos: int,
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         weights_mb=round(weights_mb(first.model), 2), tokens_generated=stats["tokens_generated"],
         tokens_saved=stats["tokens_saved"], loops_stopped=stats["loops_stopped"],
-        device=settings.device, synthetic=first.identity.synthetic,
+        device=settings.device, synthetic=first.identity.synthetic, gpu_peak_mb=_gpu_peak_mb(),
         samples=_samples(first, batches[0], setting.mode))
     for b in backends:
         b.shutdown()
     return record
+
+
+def _gpu_peak_mb() -> float | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1)
 
 
 def _replica_loop(backend, batches: list[Batch], latencies: list[float]) -> None:

@@ -12,7 +12,6 @@ probabilities straight from it, and it is a small share of the weights.
 
 from __future__ import annotations
 
-import io
 import warnings
 
 from model.exceptions import SdkMissing
@@ -50,9 +49,23 @@ def _weight_only_cuda(model):
 
 
 def weights_mb(model) -> float:
-    """Size of the model's serialized weights in MiB (int8 packed weights counted as stored)."""
+    """Size of the model's weights in MiB as held in memory (int8 packed weights at one byte)."""
     import torch
 
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return buffer.tell() / 2**20
+    def size(value) -> int:
+        # Quantized tensors report one byte per element; tensor subclasses (torchao) report their
+        # logical dtype, so on CUDA the bench also records the device's peak allocation.
+        if isinstance(value, torch.Tensor):
+            return value.nelement() * value.element_size()
+        if isinstance(value, (tuple, list)):
+            return sum(size(v) for v in value)
+        return 0
+
+    # Shared storages (tied embeddings) are counted once.
+    seen, total = set(), 0
+    for value in model.state_dict().values():
+        key = id(value)
+        if key not in seen:
+            seen.add(key)
+            total += size(value)
+    return total / 2**20

@@ -180,7 +180,9 @@ def _config(preset: Preset, arch: str, tokenizer):
 def _save_model(out: Path, preset: Preset, arch: str, tokenizer, seed: int) -> None:
     import torch
     from transformers import AutoModelForImageTextToText, GenerationConfig
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     config = _config(preset, arch, tokenizer)
     torch.manual_seed(seed)
     dtype = getattr(torch, preset.dtype)

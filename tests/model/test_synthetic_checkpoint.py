@@ -68,3 +68,19 @@ def test_racing_builders_leave_one_complete_checkpoint(tmp_path):
     assert len(set(results)) == 1 and results[0][1] is True
     leftovers = [p.name for p in (tmp_path / "synthetic").iterdir()]
     assert leftovers == [results[0][0].name]  # the scratch directories were removed
+
+
+def test_qwen2_5_vl_checkpoint_runs_through_the_torch_backend(tmp_path, make_clip):
+    from model.api import Batch
+    from model.devices import plan_slots
+    from model.registry import create_backend
+
+    path = tmp_path / "qwen2_5_vl"
+    assert main(["synthetic-checkpoint", "--arch", "qwen2_5_vl", "--out", str(path)]) == 0
+    settings = Settings(model_dir=path, frames_per_video=4, frame_size=56, batch_size=2)
+    backend = create_backend(settings, plan_slots(settings)[0])
+    backend.load()
+    assert type(backend.model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+    assert backend.identity.name == "synthetic-tiny-qwen2-5-vl" and backend.identity.synthetic
+    out, pad = backend.infer(Batch(rows=(make_clip(1), None)))
+    assert pad is None and out.decision == backend.policy.decide(out.labels)
