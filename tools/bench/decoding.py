@@ -8,7 +8,8 @@ converts only the N kept frames to RGB, not every frame, so the comparison measu
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class DecodeComparison:
     videos: int
     sampled_s: float
     every_frame_s: float
+    sampled_cpu_s: float  # process CPU time, FFmpeg's own threads included
+    every_frame_cpu_s: float
     sampled_frames_decoded: int
     every_frame_frames_decoded: int
 
@@ -65,18 +68,25 @@ def compare_decoding(paths: Sequence[Path], limits: DecodeLimits,
                      advance: Callable[[float], None] = lambda n: None
                      ) -> tuple[DecodeComparison, list[SampledVideo]]:
     """Time both ways over ``paths``; also return the sampled videos (the model-only input)."""
-    sampled, sampled_s, every_s, every_frames = [], 0.0, 0.0, 0
+    sampled, every_frames = [], 0
+    wall, cpu = [0.0, 0.0], [0.0, 0.0]  # [sampled, every frame]
     for path in paths:
-        started = time.perf_counter()
-        sampled.append(sample_frames(path, limits))
-        sampled_s += time.perf_counter() - started
-        started = time.perf_counter()
-        every_frames += decode_every_frame(path, limits.frames, limits.size).frames_decoded
-        every_s += time.perf_counter() - started
+        with _clock(wall, cpu, 0):
+            sampled.append(sample_frames(path, limits))
+        with _clock(wall, cpu, 1):
+            every_frames += decode_every_frame(path, limits.frames, limits.size).frames_decoded
         advance(1)
-    comparison = DecodeComparison(len(paths), sampled_s, every_s,
+    comparison = DecodeComparison(len(paths), wall[0], wall[1], cpu[0], cpu[1],
                                   sum(v.frames_decoded for v in sampled), every_frames)
     return comparison, sampled
+
+
+@contextmanager
+def _clock(wall: list[float], cpu: list[float], slot: int) -> Iterator[None]:
+    started, started_cpu = time.perf_counter(), time.process_time()
+    yield
+    wall[slot] += time.perf_counter() - started
+    cpu[slot] += time.process_time() - started_cpu
 
 
 def _fit(rgb: np.ndarray, size: int) -> np.ndarray:

@@ -14,8 +14,12 @@ import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from worker import settings as settings_mod
+
+if TYPE_CHECKING:
+    from tools.bench.corpus import CorpusSpec
 
 SHARED_MEDIA = Path(__file__).resolve().parents[2].parent / "shared" / "media"
 
@@ -25,7 +29,7 @@ class BenchOptions:
     """What to run, beside the worker's own settings."""
 
     videos: int
-    corpus: object  # tools.bench.corpus.CorpusSpec (imported lazily: --help stays fast)
+    corpus: CorpusSpec  # imported lazily: av and numpy would slow down --help
     shared_media: Path | None
     latency_videos: int
     latency_load: float

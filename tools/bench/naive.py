@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,14 +33,15 @@ class NaiveResult:
 
 
 class NaiveWorker:
-    """``run(expected)`` settles messages one by one until ``expected`` are done or the queue is dry."""
+    """``run(expected)``: settle messages one by one until ``expected`` are done or none left."""
 
     def __init__(self, backend: Backend, sqs: Any, s3: Any, sns: Any, queue_url: str,
                  topic_arn: str, frames: int, size: int) -> None:
         self.backend, self.sqs, self.s3, self.sns = backend, sqs, s3, sns
         self.queue_url, self.topic_arn, self.frames, self.size = queue_url, topic_arn, frames, size
 
-    def run(self, expected: int, advance=lambda n: None) -> NaiveResult:
+    def run(self, expected: int,
+            advance: Callable[[float], None] = lambda n: None) -> NaiveResult:
         done, started, empty_polls = 0, time.perf_counter(), 0
         while done < expected and empty_polls < 3:
             response = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=1,

@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from worker.app import serve
 from worker.aws import boto3_client
@@ -42,6 +43,7 @@ class PipelineRun:
     videos: int  # ok verdicts
     errors: int  # error verdicts (a real clip the decoder refuses, say)
     seconds: float  # worker start -> last verdict on the tap
+    cpu_s: float  # process CPU time of the worker run: moto's server threads are in it too
     latencies_s: tuple[float, ...]
     stage_ms: dict[str, float]  # mean per stage over the ok verdicts
     messages: dict[str, int]
@@ -74,9 +76,8 @@ class StageTimes:
 def run_backlog(settings: Settings, pool: ReplicaPool, stack: StackInfo,
                 uploads: Sequence[Upload], advance: Advance) -> PipelineRun:
     """Upload everything, wait for the notifications to queue, then let the worker drain it."""
-    uploaded_at = {}
-    for upload in uploads:
-        uploaded_at[upload.key] = _put(stack, upload)
+    s3 = boto3_client("s3", stack.region, stack.endpoint_url)
+    uploaded_at = {upload.key: _put(s3, stack, upload) for upload in uploads}
     _wait_for_depth(stack, len(uploads))
     return _serve_and_collect(settings, pool, stack, uploaded_at, len(uploads), advance)
 
@@ -87,8 +88,9 @@ def run_paced(settings: Settings, pool: ReplicaPool, stack: StackInfo,
     uploaded_at: dict[str, float] = {}
 
     def feed() -> None:
+        s3 = boto3_client("s3", stack.region, stack.endpoint_url)  # clients are not shared
         for upload in uploads:
-            uploaded_at[upload.key] = _put(stack, upload)
+            uploaded_at[upload.key] = _put(s3, stack, upload)
             time.sleep(interval_s)
 
     feeder = threading.Thread(target=feed, name="bench-uploader", daemon=True)
@@ -103,23 +105,23 @@ def _serve_and_collect(settings: Settings, pool: ReplicaPool, stack: StackInfo,
                        advance: Advance) -> PipelineRun:
     stages = StageTimes()
     metrics = Metrics(True, settings.region, sink=stages)
-    started = time.time()
+    started, started_cpu = time.time(), time.process_time()
     stats = asyncio.run(serve(settings, pool, metrics, install_signals=False, keep_verdicts=True))
+    cpu_s = time.process_time() - started_cpu
     arrivals = _drain_tap(stack, expected)
     advance(len(arrivals))
     ok = sum(1 for verdict, _ in arrivals if verdict["status"] == "ok")
     latencies = tuple(sent - uploaded_at[verdict["video"]["key"]]
                       for verdict, sent in arrivals if verdict["video"]["key"] in uploaded_at)
     last = max((sent for _, sent in arrivals), default=time.time())
-    return PipelineRun(videos=ok, errors=len(arrivals) - ok, seconds=last - started,
+    return PipelineRun(videos=ok, errors=len(arrivals) - ok, seconds=last - started, cpu_s=cpu_s,
                        latencies_s=latencies, stage_ms=stages.means(),
                        messages=dict(stats.messages))
 
 
-def _put(stack: StackInfo, upload: Upload) -> float:
+def _put(s3: Any, stack: StackInfo, upload: Upload) -> float:
     # One PUT, not upload_file: multipart uploads would make the notification's timing depend
     # on part sizes, and one PUT is how most upload services hand a video to S3.
-    s3 = boto3_client("s3", stack.region, stack.endpoint_url)
     with upload.path.open("rb") as body:
         s3.put_object(Bucket=stack.bucket, Key=upload.key, Body=body)
     return time.time()
