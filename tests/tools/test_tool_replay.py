@@ -38,7 +38,7 @@ def test_filtered_replay_of_1000_moves_exactly_the_matching_ones(stack, sqs, que
 
     assert (report.moved, report.failed, report.duplicated) == (len(hot), 0, 0)
     assert report.scanned == N_LETTERS and report.skipped == N_LETTERS - len(hot)
-    moved = queues.drain(stack.queue_url)
+    moved = queues.drain(stack.queue_url, delete=False)
     assert Counter(letter_id(m["Body"]) for m in moved) == Counter(hot)  # each once, no others
     originals = {x.id: x for x in letters}
     for message in moved:
@@ -66,7 +66,7 @@ def test_dry_run_of_1000_lists_the_matching_ones_and_changes_nothing(stack, queu
     assert report["destination_url"] == stack.queue_url  # found through the redrive policy
     assert queues.depth(stack.queue_url) == {"visible": 0, "in_flight": 0}
     assert queues.depth(stack.dlq_url) == {"visible": N_LETTERS, "in_flight": 0}  # all released
-    left = {letter_id(m["Body"]): m for m in queues.drain(stack.dlq_url)}
+    left = {letter_id(m["Body"]): m for m in queues.drain(stack.dlq_url, delete=False)}
     assert set(left) == {x.id for x in letters}
     assert all("modfleet.replay_count" not in m["MessageAttributes"] for m in left.values())
     assert all(left[x.id]["Body"] == x.body for x in letters)
@@ -94,7 +94,8 @@ def test_replay_killed_halfway_then_rerun_loses_nothing(stack, queues):
                             capture_output=True, text=True, timeout=120)
 
     assert second.returncode == 0, second.stderr
-    assert json.loads(second.stdout)["moved"] == N_LETTERS - in_source
+    # Plus the batch sent but not deleted when the kill came, if it fell there (back in the DLQ).
+    assert 0 <= json.loads(second.stdout)["moved"] - (N_LETTERS - in_source) <= 10
     in_queue, in_dlq = queues.ids(stack.queue_url), queues.ids(stack.dlq_url)
     assert set(in_queue) | set(in_dlq) == everything  # none lost
     assert not in_dlq  # everything moved on the second run
