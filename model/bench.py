@@ -116,7 +116,8 @@ def measure_setting(setting: BenchSetting, base: Settings, videos: int,
         backend.warm_up()
     batches = _batches(clips, videos, setting.batch_size)
     latencies: list[float] = []
-    threads = [threading.Thread(target=_replica_loop, args=(b, batches[i::len(backends)], latencies))
+    threads = [threading.Thread(target=_replica_loop,
+                                args=(b, batches[i::len(backends)], latencies))
                for i, b in enumerate(backends)]
     started = time.perf_counter()
     for t in threads:
@@ -203,7 +204,8 @@ def _with_agreement(record: BenchRecord, records: list[BenchRecord]) -> BenchRec
 
 def token_agreement(ours: list[list[int]], theirs: list[list[int]]) -> dict:
     """Positional token agreement (matching positions / longer length) and exact-match rate."""
-    rates = [sum(x == y for x, y in zip(a, b)) / max(len(a), len(b), 1) for a, b in zip(ours, theirs)]
+    rates = [sum(x == y for x, y in zip(a, b)) / max(len(a), len(b), 1)
+             for a, b in zip(ours, theirs)]
     exact = [a == b for a, b in zip(ours, theirs)]
     return {"token_agreement": round(float(np.mean(rates)), 3),
             "exact_sequences": round(float(np.mean(exact)), 3)}
@@ -283,7 +285,8 @@ def ratios(records: list[BenchRecord]) -> list[str]:
             base = dict(preset=preset, batch_size=8, quantize="none", mode="score",
                         ngram_filter=False, replicas=1)
             base.update(kw)
-            return next((r for r in records if all(getattr(r, k) == v for k, v in base.items())), None)
+            return next((r for r in records
+                         if all(getattr(r, k) == v for k, v in base.items())), None)
 
         pairs = [("batch 8 vs batch 1 (videos/s)", get(), get(batch_size=1), "videos_per_s"),
                  ("int8 vs fp32, score (videos/s)", get(quantize="int8"), get(), "videos_per_s"),
@@ -406,7 +409,8 @@ def run_model_only(args) -> int:
     from worker import settings as settings_mod
     from worker.logs import configure
 
-    settings = settings_mod.from_sources(args, log_level=getattr(args, "log_level", None) or "warning")
+    level = getattr(args, "log_level", None) or "warning"
+    settings = settings_mod.from_sources(args, log_level=level)
     configure(settings.log_format, settings.log_level)
     presets = (args.presets or getattr(args, "synthetic_preset", None) or "tiny").split(",")
     media = Path(__file__).resolve().parents[1].parent / "shared" / "media"

@@ -61,9 +61,11 @@ def compile_artifacts(settings: Settings, out: Path) -> Manifest:
         batch_size=settings.batch_size, frames_per_video=settings.frames_per_video,
         frame_size=settings.frame_size, video_tokens=video_tokens, n_positions=n_positions,
         tp_degree=settings.tp_degree, quantize=settings.quantize, amp=AMP, mode=settings.mode,
-        max_new_tokens=settings.max_new_tokens, policy_version=load_policy(settings.policy_file).version,
+        max_new_tokens=settings.max_new_tokens,
+        policy_version=load_policy(settings.policy_file).version,
         sdk_versions=neuron_sdk.sdk_versions(),
-        files={"vision": "vision.pt", "decoder": "decoder", "decoder_checkpoint": "decoder-checkpoint"})
+        files={"vision": "vision.pt", "decoder": "decoder",
+               "decoder_checkpoint": "decoder-checkpoint"})
     manifest.write(out)
     log.info("compiled", out=str(out), n_positions=n_positions, tp_degree=settings.tp_degree)
     return manifest
@@ -74,7 +76,8 @@ def _load_source(checkpoint: Path, settings: Settings):
     from transformers import AutoModelForImageTextToText, AutoTokenizer
 
     # torch_dtype, not dtype: the Neuron SDK's environment pins a transformers 4.x.
-    model = AutoModelForImageTextToText.from_pretrained(checkpoint, torch_dtype=torch.float32).eval()
+    model = AutoModelForImageTextToText.from_pretrained(checkpoint, torch_dtype=torch.float32)
+    model.eval()
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     pre = VideoPreprocessor.from_checkpoint(checkpoint)
     policy = load_policy(settings.policy_file)
@@ -171,8 +174,8 @@ def decoder_class():
 
 
 def _compile_decoder(text_dir: Path, settings: Settings, n_positions: int, out: Path) -> None:
-    decoder = decoder_class().from_pretrained(str(text_dir),
-                                              **decoder_kwargs(settings, n_positions, settings.mode))
+    kwargs = decoder_kwargs(settings, n_positions, settings.mode)
+    decoder = decoder_class().from_pretrained(str(text_dir), **kwargs)
     decoder.to_neuron()  # compiles (no artifacts loaded yet), then loads onto the cores
     out.mkdir(parents=True, exist_ok=True)
     decoder.save(str(out))

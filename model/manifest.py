@@ -68,7 +68,8 @@ def read_manifest(directory: Path) -> Manifest:
         raise ManifestMismatch(f"{path} is malformed: {exc}") from exc
 
 
-def check_manifest(manifest: Manifest, settings: Settings, prompt_tokens: int | None = None) -> None:
+def check_manifest(manifest: Manifest, settings: Settings,
+                   prompt_tokens: int | None = None) -> None:
     """Raise ManifestMismatch naming every setting the artifacts were not compiled for."""
     problems = [f"{name.replace('_', '-')}: compiled {getattr(manifest, name)!r}, "
                 f"worker has {getattr(settings, name)!r}"

@@ -18,10 +18,10 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
+from model import neuron_sdk
 from model.api import Backend, Batch, DeviceSlot, ModelIdentity, ModelOutput
 from model.exceptions import RetryBatch
 from model.manifest import check_manifest, read_manifest
-from model import neuron_sdk
 from worker.logs import get_logger
 from worker.settings import Settings
 
@@ -35,7 +35,7 @@ def visible_cores(slot: DeviceSlot) -> str:
 
 
 class NeuronBackend(Backend):
-    """Proxy in the replica thread; the model lives in a child process pinned to the slot's cores."""
+    """A proxy in the replica thread; the model lives in a child pinned to the slot's cores."""
 
     backend_name = "neuron"
 

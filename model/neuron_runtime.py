@@ -73,11 +73,11 @@ class NeuronRuntime:
 
     def _prefill(self, ids: tuple[int, ...], features):
         import torch
-
         from transformers_neuronx.constants import LAYOUT_HSB
 
         input_ids = torch.tensor([ids] * self.settings.batch_size, dtype=torch.long)
-        padded, _, cache_ids, start_ids, last_token_id, *_ = self.decoder.preprocess_and_embed(input_ids)
+        padded, _, cache_ids, start_ids, last_token_id, *_ = \
+            self.decoder.preprocess_and_embed(input_ids)
         embeds = self.decoder.chkpt_model.model.embed_tokens(padded)
         mask = padded == self.video_token_id
         embeds[mask] = features.reshape(-1, embeds.shape[-1]).to(embeds.dtype)

@@ -28,7 +28,8 @@ def require(purpose: str) -> None:
     if absent:
         raise SdkMissing(absent[0], purpose,
                          f"pip install 'modfleet[neuron]' --extra-index-url {NEURON_INDEX} "
-                         f"(on an Inf2/Trn1 instance, Neuron SDK 2.26; missing: {', '.join(absent)})")
+                         f"(on an Inf2/Trn1 instance, Neuron SDK 2.26; "
+                         f"missing: {', '.join(absent)})")
 
 
 def sdk_versions() -> dict[str, str]:

@@ -34,7 +34,8 @@ class GeneratePrompt:
 
 def _chat(tokenizer, system: str, user_text: str, video_tokens: int) -> str:
     messages = [{"role": "system", "content": system},
-                {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": user_text}]}]
+                {"role": "user",
+                 "content": [{"type": "video"}, {"type": "text", "text": user_text}]}]
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     if text.count(VIDEO_PAD) != 1:
         raise CheckpointUnusable("the chat template does not place one <|video_pad|> for a video")
@@ -65,7 +66,8 @@ def build_score_prompt(tokenizer, policy: Policy, video_tokens: int) -> ScorePro
     for end in ends:
         hits = [i for i, (_, stop) in enumerate(offsets) if stop == end]
         if not hits:
-            raise CheckpointUnusable(f"no token ends at a checklist line's colon ({text[:end][-30:]!r})")
+            raise CheckpointUnusable(
+                f"no token ends at a checklist line's colon ({text[:end][-30:]!r})")
         positions.append(hits[-1])
     return ScorePrompt(tuple(encoded["input_ids"]), tuple(positions),
                        answer_token_id(tokenizer, policy.positive_word),

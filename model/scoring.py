@@ -1,4 +1,4 @@
-"""Score mode's arithmetic: next-token probabilities of the answer words to confidences to outputs."""
+"""Score mode's arithmetic: answer-word probabilities to confidences, confidences to outputs."""
 
 from __future__ import annotations
 

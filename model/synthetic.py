@@ -76,7 +76,8 @@ PRESETS = {
     "tiny": Preset(2, 32, 2, 64, 2, 4, 2, 128, 0, "float32"),
     # Large enough that batching and quantization show on a CPU, small enough to bench on two cores.
     "small": Preset(4, 128, 4, 256, 4, 8, 4, 768, 0, "float32"),
-    # Shaped like Qwen2-VL-2B (~2.2B parameters): for GPU benchmarks; generated, never committed.
+    # Shaped like Qwen2-VL-2B (~2.4B parameters, untied head): for GPU benchmarks; generated,
+    # never committed.
     "base": Preset(32, 1280, 16, 1536, 28, 12, 2, 8960, 151936, "bfloat16"),
 }
 
@@ -87,7 +88,8 @@ def build_checkpoint(out: Path, preset: str = "tiny", arch: str = "qwen2_vl", se
     if preset not in PRESETS:
         raise CheckpointUnusable(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if arch not in ARCHES:
-        raise CheckpointUnusable(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHES)}")
+        raise CheckpointUnusable(
+            f"unknown architecture {arch!r}; choose one of {', '.join(ARCHES)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = _save_tokenizer(out, _corpus(policy_path))
@@ -105,7 +107,7 @@ def is_synthetic(checkpoint: Path) -> bool:
     return (Path(checkpoint) / MARKER).is_file()
 
 
-# ---- tokenizer -------------------------------------------------------------------------------------
+# ---- tokenizer -----------------------------------------------------------------------------------
 
 def _corpus(policy_path: Path | None) -> list[str]:
     """Text the BPE merges are learned from: the policy's prompts, categories and answer words."""
@@ -118,7 +120,8 @@ def _corpus(policy_path: Path | None) -> list[str]:
     lines += [policy.score_line.format(category=n) for n in names]
     lines += [f"{n}: {v}" for n in names for v in range(0, 101, 5)]
     # Answer words as whole tokens, with and without a leading space, as a real vocabulary has them.
-    lines += [f" {w} {w.capitalize()} {w}" for w in (policy.positive_word, policy.negative_word)] * 50
+    answers = (policy.positive_word, policy.negative_word)
+    lines += [f" {w} {w.capitalize()} {w}" for w in answers] * 50
     return lines * 4
 
 
@@ -142,7 +145,7 @@ def _save_tokenizer(out: Path, corpus: list[str]):
     return fast
 
 
-# ---- model -----------------------------------------------------------------------------------------
+# ---- model ---------------------------------------------------------------------------------------
 
 def _config(preset: Preset, arch: str, tokenizer):
     from transformers import AutoConfig

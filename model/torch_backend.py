@@ -1,16 +1,16 @@
 """The torch backend: a Hugging Face vision-language checkpoint on CPU or CUDA.
 
 Lifecycle (the worker's replica thread drives it): ``load`` resolves the checkpoint (building the
-synthetic one on first use), loads it onto the slot's device, optionally quantizes it, and builds the
-prompts once; ``warm_up`` runs one all-padding batch of the static shape; ``infer`` runs one batch;
-``shutdown`` frees the model.  Score mode is one prefill pass; generate mode decodes free text.
+synthetic one on first use), loads it onto the slot's device, optionally quantizes it, and builds
+the prompts once; ``warm_up`` runs one all-padding batch of the static shape; ``infer`` runs one
+batch; ``shutdown`` frees the model.  Score mode is one prefill pass; generate mode decodes free
+text.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,7 @@ class TorchBackend(Backend):
         self.stats = {"batches": 0, "rows": 0, "tokens_generated": 0, "tokens_saved": 0,
                       "loops_stopped": 0}
 
-    # ---- lifecycle ---------------------------------------------------------------------------------
+    # ---- lifecycle -------------------------------------------------------------------------------
 
     def load(self) -> None:
         """Load the checkpoint onto the slot's device and build the static prompts."""
@@ -90,7 +90,7 @@ class TorchBackend(Backend):
             raise RuntimeError("identity is known after load()")
         return self._identity
 
-    # ---- loading -----------------------------------------------------------------------------------
+    # ---- loading ---------------------------------------------------------------------------------
 
     def _load_model(self, checkpoint: Path):
         import torch
@@ -124,7 +124,7 @@ class TorchBackend(Backend):
                              quantization=self.settings.quantize, synthetic=self.synthetic,
                              policy_version=self.policy.version)
 
-    # ---- inference ---------------------------------------------------------------------------------
+    # ---- inference -------------------------------------------------------------------------------
 
     def _run(self, batch: Batch) -> list[ModelOutput]:
         clips = [row if row is not None else self._zero_clip() for row in batch.rows]
@@ -173,7 +173,7 @@ class TorchBackend(Backend):
         inputs = self._inputs(prompt.input_ids, len(clips), pixels, grid)
         positions = torch.tensor(prompt.read_positions, device=self.slot.device)
         with torch.inference_mode():
-            # Only the checklist positions need logits: a 152k-token vocabulary makes the rest costly.
+            # Only the checklist positions need logits: a 152k-token vocabulary makes others costly.
             logits = self.model(**inputs, logits_to_keep=positions, use_cache=False).logits
         return confidences_from_logits(logits, prompt)
 

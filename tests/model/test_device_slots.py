@@ -9,7 +9,8 @@ def test_cpu_threads_split_across_replicas_at_least_one_each():
     slots = plan_slots(Settings(replicas=2), cpu_count=lambda: 8)
     assert [(s.index, s.kind, s.device, s.cpu_threads) for s in slots] == [
         (0, "cpu", "cpu", 4), (1, "cpu", "cpu", 4)]
-    assert [s.cpu_threads for s in plan_slots(Settings(replicas=3), cpu_count=lambda: 2)] == [1, 1, 1]
+    three = plan_slots(Settings(replicas=3), cpu_count=lambda: 2)
+    assert [s.cpu_threads for s in three] == [1, 1, 1]
 
 
 def test_cuda_one_gpu_each_round_robin_from_the_named_one():

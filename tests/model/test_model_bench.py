@@ -1,12 +1,24 @@
-from model.bench import (END, START, BenchSetting, _with_agreement, markdown_section,
-                         measure_setting, notes, ratios, render_table, token_agreement,
-                         write_section)
+from model.bench import (
+    END,
+    START,
+    BenchSetting,
+    _with_agreement,
+    markdown_section,
+    measure_setting,
+    notes,
+    ratios,
+    render_table,
+    token_agreement,
+    write_section,
+)
 
 
 def test_measure_fp32_and_int8_and_report_agreement(model_settings, make_clip, tmp_path):
     clips = [make_clip(i) for i in range(3)]
-    fp32 = measure_setting(BenchSetting("tiny", 2, "none", "score", False, 1), model_settings, 4, clips)
-    int8 = measure_setting(BenchSetting("tiny", 2, "int8", "score", False, 1), model_settings, 4, clips)
+    fp32 = measure_setting(BenchSetting("tiny", 2, "none", "score", False, 1), model_settings, 4,
+                           clips)
+    int8 = measure_setting(BenchSetting("tiny", 2, "int8", "score", False, 1), model_settings, 4,
+                           clips)
     assert fp32.videos == 4 and fp32.videos_per_s > 0 and fp32.peak_rss_mb > 0
     assert fp32.latency_p95_s >= fp32.latency_p50_s > 0 and fp32.synthetic is True
     records = [_with_agreement(r, [fp32, int8]) for r in (fp32, int8)]

@@ -1,4 +1,4 @@
-"""What of the Neuron path runs without the SDK: errors, manifests, core ranges, the weight split."""
+"""The Neuron path without the SDK: errors, manifests, core ranges, the weight split."""
 
 import json
 
@@ -11,13 +11,20 @@ from model.checkpoints import synthetic_path
 from model.compile import VisionTower, _split_decoder
 from model.devices import plan_slots
 from model.exceptions import ManifestMismatch, SdkMissing
-from model.manifest import Manifest, check_manifest, checkpoint_sha256, read_manifest, sequence_positions
+from model.manifest import (
+    Manifest,
+    check_manifest,
+    checkpoint_sha256,
+    read_manifest,
+    sequence_positions,
+)
 from model.neuron_backend import NeuronBackend, visible_cores
 from model.preprocess import VideoPreprocessor
 from worker.cli import main
 from worker.settings import Settings
 
-without_sdk = pytest.mark.skipif(not neuron_sdk.missing(), reason="the Neuron SDK is installed here")
+without_sdk = pytest.mark.skipif(not neuron_sdk.missing(),
+                                 reason="the Neuron SDK is installed here")
 
 
 def _manifest(**changes) -> Manifest:

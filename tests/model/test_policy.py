@@ -28,7 +28,8 @@ def test_labels_only_at_or_above_review_threshold():
     scores["Violence"] = policy.category("Violence").review
     scores["Alcohol"] = policy.category("Alcohol").review - 0.01
     labels = policy.labels_from_scores(scores, (100, 200))
-    assert [(l.name, l.timestamps_ms, l.stage) for l in labels] == [("Violence", (100, 200), "llm")]
+    assert [(lab.name, lab.timestamps_ms, lab.stage) for lab in labels] == [
+        ("Violence", (100, 200), "llm")]
 
 
 def test_decision_from_thresholds_including_child_labels():

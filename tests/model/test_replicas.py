@@ -38,8 +38,8 @@ def _same(a, b):
     if a is not None:
         assert a.decision == b.decision
         # Thread counts differ (2 vs 1 each), so float sums may round differently in the last bits.
-        assert [(l.name, pytest.approx(l.confidence, abs=0.05)) for l in a.labels] == [
-            (l.name, l.confidence) for l in b.labels]
+        assert [(lab.name, pytest.approx(lab.confidence, abs=0.05)) for lab in a.labels] == [
+            (lab.name, lab.confidence) for lab in b.labels]
 
 
 @pytest.mark.parametrize("mode", ["score", "generate"])

@@ -12,12 +12,14 @@ from worker.decode import DecodeLimits, sample_frames
 
 def test_detections_map_into_the_taxonomy_with_timestamps():
     policy = load_policy()
-    detections = [Detection(0, "FEMALE_BREAST_EXPOSED", 0.62), Detection(2, "FEMALE_BREAST_EXPOSED", 0.91),
+    detections = [Detection(0, "FEMALE_BREAST_EXPOSED", 0.62),
+                  Detection(2, "FEMALE_BREAST_EXPOSED", 0.91),
                   Detection(1, "BELLY_EXPOSED", 0.40), Detection(1, "FACE_FEMALE", 0.99),
                   Detection(3, "MALE_GENITALIA_EXPOSED", 0.2)]  # below min_detector_score
     labels = labels_from_detections(policy, detections, (0, 500, 1000, 1500))
-    assert [(l.name, l.parent_name, l.taxonomy_level, l.confidence, l.timestamps_ms, l.stage)
-            for l in labels] == [
+    assert [(lab.name, lab.parent_name, lab.taxonomy_level, lab.confidence, lab.timestamps_ms,
+             lab.stage)
+            for lab in labels] == [
         ("Exposed Belly", "Non-Explicit Nudity", 2, 40.0, (500,), "screening"),
         ("Exposed Female Nipple", "Explicit", 2, 91.0, (0, 1000), "screening")]
     assert policy.decide(labels) == "block"
@@ -39,7 +41,7 @@ def test_real_nudenet_screens_every_frame_of_the_real_sample_videos(shared_media
     assert backend.screener.frames_screened - before == 4 * settings.frames_per_video
     for out, plain in zip(outputs, llm):
         # NASA footage and test clips show no nudity: the detector adds nothing, the LLM decides.
-        assert [l for l in out.labels if l.stage == "screening"] == []
+        assert [lab for lab in out.labels if lab.stage == "screening"] == []
         assert out.labels == plain.labels and out.decision == plain.decision
     assert backend.identity.version.endswith("+screening-nudenet")
     backend.shutdown()
@@ -64,9 +66,10 @@ def test_cascade_skips_the_llm_only_for_decisive_rows(model_settings, cascade):
     dark = Clip(np.full((n, s, s, 3), 10, np.uint8), (0, 1, 2, 3), "dark")
     first, second = backend.infer(Batch(rows=(bright, dark)))
     assert first.decision == "block"
-    assert [l.name for l in first.labels if l.stage == "screening"] == ["Exposed Female Genitalia"]
+    screening = [lab.name for lab in first.labels if lab.stage == "screening"]
+    assert screening == ["Exposed Female Genitalia"]
     assert first.labels[0].timestamps_ms == (0, 1, 2, 3)
-    assert all(l.stage == "llm" for l in second.labels)
+    assert all(lab.stage == "llm" for lab in second.labels)
     assert (first.reason or "").startswith("cascade") is cascade
     assert backend.stats["llm_rows_skipped"] == int(cascade)
     backend.infer(Batch(rows=(bright, None)))

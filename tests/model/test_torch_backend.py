@@ -49,8 +49,8 @@ def test_scores_depend_on_the_video_not_on_batch_neighbours(loaded, make_clip):
     alone = loaded.infer(Batch(rows=(a, None)))[0]
     beside_b = loaded.infer(Batch(rows=(b, a)))[1]
     assert beside_b.decision == alone.decision
-    assert [(l.name, pytest.approx(l.confidence, abs=0.02)) for l in beside_b.labels] == [
-        (l.name, l.confidence) for l in alone.labels]
+    assert [(lab.name, pytest.approx(lab.confidence, abs=0.02)) for lab in beside_b.labels] == [
+        (lab.name, lab.confidence) for lab in alone.labels]
     black = Clip(np.zeros_like(a.frames), a.timestamps_ms, "black")
     assert loaded.infer(Batch(rows=(black, None)))[0] != alone
 

@@ -12,7 +12,7 @@ def pre(model_cache):
 
 
 def test_grid_and_token_count_follow_qwen2_vl(pre):
-    # 8 frames of 224 px: 4 temporal patches of 16 x 16, merged 2 x 2 into 256 tokens per frame pair.
+    # 8 frames of 224 px: 4 temporal patches of 16 x 16 patches, merged 2 x 2 into 256 tokens.
     assert pre.grid(8, 224) == (4, 16, 16)
     assert pre.tokens_per_clip(8, 224) == 256
     assert pre.grid(3, 56) == (2, 4, 4)  # odd frame counts repeat the last frame
@@ -35,7 +35,8 @@ def test_matches_the_transformers_qwen2_vl_image_processor(pre, model_cache):
     # transformers processor that needs no torchvision checks our patch layout and normalisation.
     from transformers import AutoImageProcessor
 
-    processor = AutoImageProcessor.from_pretrained(synthetic_path(model_cache, "tiny"), backend="pil")
+    processor = AutoImageProcessor.from_pretrained(synthetic_path(model_cache, "tiny"),
+                                                   backend="pil")
     image = np.random.default_rng(2).integers(0, 256, (56, 56, 3), dtype=np.uint8)
     theirs = processor(images=[image], return_tensors="pt")
     ours, grid = pre([np.stack([image, image])])

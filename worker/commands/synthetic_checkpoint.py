@@ -9,7 +9,8 @@ from pathlib import Path
 NAME = "synthetic-checkpoint"
 HELP = ("Write a checkpoint directory of a real vision-language architecture with random weights "
         "from a fixed seed (config, safetensors, tokenizer, processor configs), for tests and "
-        "benchmarks where no trained weights can be downloaded. Its outputs are labelled synthetic.")
+        "benchmarks where no trained weights can be downloaded. Its outputs are labelled "
+        "synthetic.")
 
 PRESET_CHOICES = ("tiny", "small", "base")
 ARCH_CHOICES = ("qwen2_vl", "qwen2_5_vl")
@@ -17,14 +18,15 @@ ARCH_CHOICES = ("qwen2_vl", "qwen2_5_vl")
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=PRESET_CHOICES, default="tiny",
-                        help="Size: tiny (tests, ~0.2M parameters), small (CPU benchmarks), "
-                             "base (~2.2B, shaped like Qwen2-VL-2B, for GPUs). Default tiny.")
+                        help="Size: tiny (tests, ~0.2M parameters), small (~4.8M, CPU benchmarks), "
+                             "base (~2.4B, shaped like Qwen2-VL-2B, for GPUs). Default tiny.")
     parser.add_argument("--arch", choices=ARCH_CHOICES, default="qwen2_vl",
                         help="Architecture (default qwen2_vl).")
     parser.add_argument("--out", type=Path, required=True, help="Directory to write (created).")
     parser.add_argument("--seed", type=int, default=0, help="Weight seed (default 0).")
     parser.add_argument("--policy-file", type=Path, default=None,
-                        help="Policy whose prompts the tokenizer learns (default: packaged policy).")
+                        help="Policy whose prompts the tokenizer learns "
+                             "(default: the packaged policy).")
     parser.add_argument("--json", action="store_true", help="Print one JSON object, for scripts.")
     parser.set_defaults(func=run)
 
