@@ -396,6 +396,10 @@ def markdown_section(records: list[BenchRecord], info: dict, command: str) -> st
            "are per batch (a video waits for its whole batch).", "",
            "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     out += ["| " + " | ".join(row) + " |" for row in table_rows(records)]
+    if "gpu" not in info:
+        out += ["", "No GPU was available to this run: the `base` preset (~2.4B parameters) on "
+                "CUDA is `modfleet bench --model-only --presets base --device cuda` on a GPU "
+                "machine; it has not been run yet."]
     out += ["", "Ratios:", ""] + [f"- {line}" for line in ratios(records)]
     out += ["", "What the numbers say:", ""] + [f"- {line}" for line in notes(records)] + ["", END]
     return "\n".join(out)
