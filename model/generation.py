@@ -79,7 +79,7 @@ def generate_outputs(backend, clips: list[Clip], pixels, grid,
 
     settings, tokenizer = backend.settings, backend.tokenizer
     ids = backend.generate_prompt.input_ids
-    inputs = backend._inputs(ids, len(clips), pixels, grid)
+    inputs = backend.model_inputs(ids, len(clips), pixels, grid)
     processors, criteria, stopper = LogitsProcessorList(), StoppingCriteriaList(), None
     if settings.ngram_size > 0:
         blocker = NgramBlocker(settings.ngram_size, len(ids), len(clips))

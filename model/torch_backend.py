@@ -142,7 +142,8 @@ class TorchBackend(Backend):
             self.stats["rows"] += batch.real_rows
         return outputs
 
-    def _inputs(self, ids: tuple[int, ...], rows: int, pixels, grid) -> dict:
+    def model_inputs(self, ids: tuple[int, ...], rows: int, pixels, grid) -> dict:
+        """The model's keyword arguments for ``rows`` copies of one prompt and the clips' pixels."""
         import torch
 
         input_ids = torch.tensor([ids] * rows, dtype=torch.long, device=self.slot.device)
@@ -170,7 +171,7 @@ class TorchBackend(Backend):
         import torch
 
         prompt = self.score_prompt
-        inputs = self._inputs(prompt.input_ids, len(clips), pixels, grid)
+        inputs = self.model_inputs(prompt.input_ids, len(clips), pixels, grid)
         positions = torch.tensor(prompt.read_positions, device=self.slot.device)
         with torch.inference_mode():
             # Only the checklist positions need logits: a 152k-token vocabulary makes others costly.
