@@ -94,6 +94,13 @@ def _duration_from_packets(container: av.container.InputContainer,
 
 def _seek_and_grab(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
                    targets: list[float], size: int) -> tuple[list[np.ndarray], list[float], int]:
+    """One frame per target: the first frame within half a sample spacing before the target.
+
+    That tolerance lets a seek stop at the keyframe it lands on (one decoded frame) whenever the
+    keyframe is close enough to the target, instead of decoding on through the GOP to the exact
+    time; the samples stay spread uniformly, each within half a spacing of its target.
+    """
+    tolerance = (targets[1] - targets[0]) / 2 if len(targets) > 1 else targets[0]
     frames: list[np.ndarray] = []
     times: list[float] = []
     decoded = 0
@@ -101,11 +108,12 @@ def _seek_and_grab(container: av.container.InputContainer, stream: av.video.stre
     frame_iter = None
     current = None
     for target in targets:
-        if _must_seek(current, target, keyframes):
+        earliest = target - tolerance
+        if _must_seek(current, earliest, target, keyframes):
             container.seek(int(target / stream.time_base), stream=stream, backward=True)
             frame_iter = container.decode(stream)
         try:
-            current, cost = _first_frame_at(frame_iter, target, current)
+            current, cost = _first_frame_at(frame_iter, earliest, current)
         except av.error.FFmpegError as exc:
             if not frames:
                 reason = getattr(exc, "strerror", None) or type(exc).__name__
@@ -132,27 +140,28 @@ def _keyframe_times(stream: av.video.stream.VideoStream) -> list[float] | None:
     return sorted(float(e.timestamp * stream.time_base) for e in entries if e.is_keyframe)
 
 
-def _must_seek(current, target: float, keyframes: list[float] | None) -> bool:
+def _must_seek(current, earliest: float, target: float, keyframes: list[float] | None) -> bool:
     """Seek unless decoding forward from the current frame is no more work than a seek would be."""
     if current is None or current.time is None:
         return True
+    if current.time >= earliest:
+        return False  # the frame in hand already serves this target
     if keyframes is None:
-        return target - current.time > 1.0  # no index: a guess at a typical GOP
+        return earliest - current.time > 1.0  # no index: a guess at a typical GOP
     nearest = max((k for k in keyframes if k <= target), default=0.0)
     return nearest > current.time
 
 
-def _first_frame_at(frame_iter, target: float, previous):
-    """Decode forward to the first frame at or after ``target`` (or the last one there is)."""
+def _first_frame_at(frame_iter, earliest: float, previous):
+    """The first frame at or after ``earliest``, decoding forward (or the last one there is)."""
+    if previous is not None and (previous.time or 0) >= earliest:
+        return previous, 0
     cost = 0
-    candidate = previous if previous is not None and (previous.time or 0) >= target else None
-    if candidate is not None:
-        return candidate, 0
     last = None
     for frame in frame_iter:
         cost += 1
         last = frame
-        if frame.time is None or frame.time >= target:
+        if frame.time is None or frame.time >= earliest:
             break
     return last, cost
 

@@ -28,9 +28,19 @@ def test_seeking_decodes_fewer_frames_than_the_whole_video(shared_media):
     with av.open(str(path)) as container:
         total = sum(1 for _ in container.decode(video=0))
     video = sample_frames(path, LIMITS)
-    assert video.frames_decoded < total
-    # Spread: first sample in the first eighth, last in the last eighth of the clip.
-    assert video.timestamps_ms[0] < 13_100 / 8 and video.timestamps_ms[-1] > 13_100 * 7 / 8
+    assert video.frames_decoded < total  # keyframes only at 0 s and 8 s: little to skip
+    # Uniform spread: sample i lies within half a spacing before its target (i + 0.5) * spacing.
+    spacing = video.duration_s * 1000 / 8
+    for i, t in enumerate(video.timestamps_ms):
+        assert i * spacing - 1 <= t <= (i + 0.5) * spacing + 1
+
+
+def test_a_keyframe_near_the_target_costs_one_decoded_frame(tmp_path):
+    path = write_video(VideoSpec("gop.mp4", width=128, height=72, seconds=16, fps=10,
+                                 keyframe_every_s=2.0), tmp_path)
+    video = sample_frames(path, LIMITS)  # targets every 2 s, keyframes every 2 s
+    assert video.frames_decoded == 8
+    assert len(set(video.timestamps_ms)) == 8
 
 
 def test_rotation_is_applied_before_letterboxing(tmp_path):
