@@ -99,15 +99,22 @@ def _worker_phases(settings: Settings, options: BenchOptions, corpus: list[Corpu
             pool.stop()
 
 
-def _start_pool(settings: Settings, options: BenchOptions, say: Say):
+def _slots(settings: Settings, options: BenchOptions) -> list:
+    """The worker's device plan, with --torch-threads applied (the baseline gets the same)."""
     from model.api import DeviceSlot
     from model.devices import plan_slots
-    from worker.replicas import ReplicaPool
 
     slots = plan_slots(settings)
     if options.torch_threads:
         slots = [DeviceSlot(s.index, s.kind, s.device, options.torch_threads, s.neuron_cores)
                  for s in slots]
+    return slots
+
+
+def _start_pool(settings: Settings, options: BenchOptions, say: Say):
+    from worker.replicas import ReplicaPool
+
+    slots = _slots(settings, options)
     say(f"Loading {settings.replicas} replica(s) of the synthetic '{settings.synthetic_preset}' "
         f"model (torch threads per replica: {[s.cpu_threads for s in slots]}) ...")
     pool = ReplicaPool(settings, slots=slots)
@@ -142,13 +149,12 @@ def _measure_pool_and_worker(settings, options, corpus, clips, pool, stack,
 
 def _baseline(settings: Settings, options: BenchOptions, corpus: list[CorpusVideo],
               say: Say) -> NaiveResult:
-    from model.devices import plan_slots
     from model.registry import create_backend
     from worker.aws import boto3_client
     from worker.localstack import EmbeddedAws, provision
 
     naive_settings = settings.with_changes(batch_size=1, replicas=1)
-    backend = create_backend(naive_settings, plan_slots(naive_settings)[0])
+    backend = create_backend(naive_settings, _slots(naive_settings, options)[0])
     backend.load()
     backend.warm_up()
     with EmbeddedAws() as aws:
