@@ -386,6 +386,10 @@ def notes(records: list[BenchRecord]) -> list[str]:
                    "two one-thread replicas keep both cores busier than one two-thread replica"
                    if replicas > 1.1 else "both cores were already busy with one replica")
             lines.append(f"{preset}: 2 replicas give {replicas:.2f}x the videos/s of 1: {why}.")
+    if records:
+        lines.append("Peak RSS is mostly the runtime (torch and transformers take about 450 MB "
+                     "before any weights), and int8 is quantized after a full-precision load, so "
+                     "the weights column, not RSS, shows what int8 saves.")
     return lines
 
 

@@ -1,0 +1,99 @@
+"""Screening labels in published verdicts: the real worker, the real NudeNet, the real sample videos.
+
+The sample videos show no nudity, so NudeNet finds nothing in them; one generated all-white clip
+stands in for explicit content through a screener whose ONNX call also reports a detection on
+near-white frames.  Everything else is the production path: S3 notifications, the run loop,
+replica threads, the cascade wrapper, publishing to SNS, the tap queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import av
+import numpy as np
+import pytest
+
+from model.policy import load_policy
+from model.screening.backend import ScreeningBackend
+from model.screening.nudenet import NudeNetScreener
+from model.torch_backend import TorchBackend
+from tests.helpers import read_verdicts, upload
+from worker import verdict as verdicts
+from worker.app import serve
+from worker.metrics import Metrics
+from worker.replicas import ReplicaPool
+from worker.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+
+class NudeNetPlusWhite(NudeNetScreener):
+    """Real NudeNet on every frame, plus a stand-in detection on near-white frames."""
+
+    def _detect(self, frame):
+        hits = super()._detect(frame)
+        if frame.mean() > 200:
+            hits.append({"class": "FEMALE_GENITALIA_EXPOSED", "score": 0.97, "box": [0, 0, 1, 1]})
+        return hits
+
+
+def _white_clip(path):
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=5)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for index in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 255, np.uint8), format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame.reformat(format="yuv420p")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def test_screening_labels_reach_the_verdict(stack, shared_media, model_cache, tmp_path):
+    keys = {}
+    for path in sorted(shared_media.iterdir()):
+        upload(stack, path, f"real/{path.name}")
+        keys[f"real/{path.name}"] = path.name
+    upload(stack, _white_clip(tmp_path / "white.mp4"), "white.mp4")
+    settings = Settings(
+        endpoint_url=stack.endpoint_url, queue_url=stack.queue_url, topic_arn=stack.topic_arn,
+        dlq_url=stack.dlq_url, wait_time_s=1, exit_when_idle_s=3, frames_per_video=4,
+        frame_size=56, batch_size=2, batch_wait_ms=300, cache_dir=model_cache, screening=True,
+        cascade=True, metrics=False)
+    screeners = []
+
+    def factory(s, slot):
+        screener = NudeNetPlusWhite(load_policy(), threads=2)
+        screeners.append(screener)
+        inner = TorchBackend(s.with_changes(screening=False, cascade=False), slot)
+        return ScreeningBackend(s, slot, inner, screener=screener)
+
+    pool = ReplicaPool(settings, factory=factory)
+    pool.start()
+    try:
+        stats = asyncio.run(serve(settings, pool, Metrics(False, settings.region),
+                                  install_signals=False))
+    finally:
+        pool.stop()
+    assert stats.messages["settled"] == 5
+    got = {v["video"]["key"]: v for v in read_verdicts(stack, expect_at_least=5)}
+    assert set(got) == {*keys, "white.mp4"}
+    for verdict in got.values():
+        verdict.pop("_attributes")
+        verdicts.validate(verdict)
+        assert verdict["status"] == "ok"
+        assert verdict["model"]["version"].endswith("+screening-nudenet")
+    white = got["white.mp4"]
+    screening = [label for label in white["labels"] if label["stage"] == "screening"]
+    assert [(lab["name"], lab["parent_name"], lab["taxonomy_level"]) for lab in screening] == [
+        ("Exposed Female Genitalia", "Explicit", 2)]
+    assert screening[0]["confidence"] == 97.0 and len(screening[0]["timestamps_ms"]) == 4
+    assert white["decision"] == "block"
+    # The cascade skipped the LLM for the white clip: its only labels are the screening ones.
+    assert all(label["stage"] == "screening" for label in white["labels"])
+    for key in keys:
+        assert all(label["stage"] == "llm" for label in got[key]["labels"])
+    # Every sampled frame of every video went through the detector (warm-up frames aside).
+    assert sum(s.frames_screened for s in screeners) >= 5 * settings.frames_per_video
