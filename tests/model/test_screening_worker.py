@@ -1,4 +1,4 @@
-"""Screening labels in published verdicts: the real worker, the real NudeNet, the real sample videos.
+"""Screening labels in published verdicts: the real worker, real NudeNet, real sample videos.
 
 The sample videos show no nudity, so NudeNet finds nothing in them; one generated all-white clip
 stands in for explicit content through a screener whose ONNX call also reports a detection on
