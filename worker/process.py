@@ -20,7 +20,7 @@ from worker.decode import DecodeLimits, SampledVideo, sample_frames
 from worker.exceptions import RetryLater, SettleWithError
 from worker.fetch import fetch_to_file
 from worker.jobs import Job
-from worker.replicas import ReplicaPool
+from worker.replicas import Inference, ReplicaPool
 
 
 @dataclass(frozen=True)
@@ -51,14 +51,14 @@ async def process_job(job: Job, stages: Stages, timings: dict[str, float]) -> di
         finally:
             fetched.path.unlink(missing_ok=True)
         facts = dataclasses.replace(facts, duration_s=video.duration_s)
-        with _timed(timings, "infer"):
-            output = await _infer(stages.pool, job, video)
+        inference = await _infer(stages.pool, job, video)
+        timings.update(batch_wait=inference.wait_ms, infer=inference.run_ms)
     except SettleWithError as exc:
         return verdicts.error_verdict(job, facts, exc.code, exc.message, stages.context, timings)
-    return verdicts.ok_verdict(job, facts, output, stages.context, timings)
+    return verdicts.ok_verdict(job, facts, inference.output, stages.context, timings)
 
 
-async def _infer(pool: ReplicaPool, job: Job, video: SampledVideo):
+async def _infer(pool: ReplicaPool, job: Job, video: SampledVideo) -> Inference:
     clip = Clip(frames=video.frames, timestamps_ms=video.timestamps_ms, ref=job.key)
     try:
         return await asyncio.wrap_future(pool.submit(clip))

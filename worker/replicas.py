@@ -35,10 +35,20 @@ class BatchReport:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Inference:
+    """A clip's model output and where its time went: waiting for a batch, then the batch's run."""
+
+    output: ModelOutput
+    wait_ms: float
+    run_ms: float
+
+
 @dataclass
 class _Request:
     clip: Clip
     future: Future
+    queued_at: float
 
 
 class Replica(threading.Thread):
@@ -93,14 +103,15 @@ class Replica(threading.Thread):
             for request in batch:
                 request.future.set_exception(exc)
             return
-        self.on_batch(BatchReport(self.slot.index, len(batch), self.settings.batch_size,
-                                  time.perf_counter() - started))
+        run_s = time.perf_counter() - started
+        self.on_batch(BatchReport(self.slot.index, len(batch), self.settings.batch_size, run_s))
         for request, output in zip(batch, outputs):
-            request.future.set_result(output)
+            wait_ms = (started - request.queued_at) * 1000
+            request.future.set_result(Inference(output, wait_ms, run_s * 1000))
 
 
 class ReplicaPool:
-    """``start()`` loads every replica; ``submit(clip)`` returns a Future of its ModelOutput."""
+    """``start()`` loads every replica; ``submit(clip)`` returns a Future of its Inference."""
 
     def __init__(self, settings: Settings, factory: BackendFactory | None = None,
                  slots: list[DeviceSlot] | None = None,
@@ -136,7 +147,7 @@ class ReplicaPool:
 
     def submit(self, clip: Clip) -> Future:
         future: Future = Future()
-        self.requests.put(_Request(clip, future))
+        self.requests.put(_Request(clip, future, time.perf_counter()))
         return future
 
     def stop(self, timeout: float = 30.0) -> None:
