@@ -112,7 +112,7 @@ def measure_setting(setting: BenchSetting, base: Settings, videos: int,
                                  mode=setting.mode, replicas=setting.replicas,
                                  synthetic_preset=setting.preset,
                                  ngram_size=base.ngram_size if setting.ngram_filter else 0)
-    backends = [create_backend(settings, slot) for slot in plan_slots(settings)]
+    backends = [create_backend(settings, slot) for slot in plan_slots(settings, reserve_cores=0)]
     for backend in backends:  # loading is not part of throughput
         backend.load()
         backend.warm_up()

@@ -1,6 +1,6 @@
 """Device slots: which device each model replica owns.
 
-- CPU: the machine's cores split evenly across replicas, at least one thread each.
+- CPU: the cores not reserved for decoding split evenly across replicas, at least one thread each.
 - CUDA: one GPU per replica, round-robin from the GPU named in ``--device`` (cuda = cuda:0).
 - Neuron: contiguous NeuronCore ranges of ``tp_degree`` cores per replica; a plan that needs more
   cores than the instance has is refused (an Inf2.xlarge has 2, an Inf2.48xlarge 24).
@@ -23,15 +23,22 @@ CORES_PER_NEURON_DEVICE = 2
 
 def plan_slots(settings: Settings, *, cpu_count: Callable[[], int | None] = os.cpu_count,
                cuda_count: Callable[[], int] | None = None,
-               neuron_cores: Callable[[], int] | None = None) -> list[DeviceSlot]:
-    """One slot per replica for ``settings.backend`` and ``settings.device``."""
+               neuron_cores: Callable[[], int] | None = None,
+               reserve_cores: int | None = None) -> list[DeviceSlot]:
+    """One slot per replica for ``settings.backend`` and ``settings.device``.
+
+    On CPU, ``reserve_cores`` (default: ``settings.decode_threads``) cores are left to the decode
+    thread pool: torch threads competing with FFmpeg for the same cores halved end-to-end
+    throughput on a 2-core machine (BENCHMARKS.md).  The model-only benchmark reserves none.
+    """
     if settings.backend == "neuron":
         return _neuron_slots(settings, (neuron_cores or count_neuron_cores)())
     if settings.device.startswith("cuda"):
         return _cuda_slots(settings, (cuda_count or _cuda_device_count)())
     if settings.device != "cpu":
         raise DevicesUnavailable(f"unknown device {settings.device!r}; use cpu, cuda or cuda:N")
-    threads = max(1, (cpu_count() or 1) // settings.replicas)
+    reserve = settings.decode_threads if reserve_cores is None else reserve_cores
+    threads = max(1, ((cpu_count() or 1) - reserve) // settings.replicas)
     return [DeviceSlot(index=i, kind="cpu", device="cpu", cpu_threads=threads)
             for i in range(settings.replicas)]
 

@@ -6,11 +6,13 @@ from worker.settings import Settings
 
 
 def test_cpu_threads_split_across_replicas_at_least_one_each():
-    slots = plan_slots(Settings(replicas=2), cpu_count=lambda: 8)
+    slots = plan_slots(Settings(replicas=2, decode_threads=2), cpu_count=lambda: 10)
     assert [(s.index, s.kind, s.device, s.cpu_threads) for s in slots] == [
-        (0, "cpu", "cpu", 4), (1, "cpu", "cpu", 4)]
+        (0, "cpu", "cpu", 4), (1, "cpu", "cpu", 4)]  # 2 cores left to the decode threads
     three = plan_slots(Settings(replicas=3), cpu_count=lambda: 2)
     assert [s.cpu_threads for s in three] == [1, 1, 1]
+    alone = plan_slots(Settings(replicas=1), cpu_count=lambda: 8, reserve_cores=0)
+    assert [s.cpu_threads for s in alone] == [8]
 
 
 def test_cuda_one_gpu_each_round_robin_from_the_named_one():
