@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from model.api import Backend, Batch, Clip, DeviceSlot, ModelIdentity, ModelOutput
-from worker.exceptions import AbortStartup
+from worker.exceptions import AbortStartup, SettleWithError
 from worker.logs import get_logger
 from worker.settings import Settings
 
@@ -44,7 +44,7 @@ class Inference:
     run_ms: float
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: a clip's frames are an array
 class _Request:
     clip: Clip
     future: Future
@@ -99,6 +99,13 @@ class Replica(threading.Thread):
         started = time.perf_counter()
         try:
             outputs = self.backend.infer(Batch(rows=rows))
+        except SettleWithError as exc:
+            rejected = [r for r in batch if getattr(exc, "ref", None) == r.clip.ref]
+            for request in rejected or batch:
+                request.future.set_exception(exc)
+            if rejected and len(rejected) < len(batch):  # the rest of the batch is fine
+                self._infer([r for r in batch if r not in rejected])
+            return
         except Exception as exc:
             for request in batch:
                 request.future.set_exception(exc)
