@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from worker.aws import boto3_client
-from worker.localstack import StackInfo
+from worker.localstack import StackInfo, drain_tap
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_MODEL = ["--frames-per-video", "4", "--frame-size", "56", "--batch-size", "2",
@@ -57,24 +57,9 @@ def wait_for_log(process: subprocess.Popen, event: str, timeout: float = 120) ->
 
 
 def read_verdicts(stack: StackInfo, expect_at_least: int = 0, timeout: float = 30) -> list[dict]:
-    """Drain the tap queue subscribed to the verdict topic."""
-    sqs = boto3_client("sqs", stack.region, stack.endpoint_url)
-    verdicts: list[dict] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = sqs.receive_message(QueueUrl=stack.tap_queue_url, MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=1, MessageAttributeNames=["All"])
-        messages = response.get("Messages", [])
-        for message in messages:
-            verdict = json.loads(message["Body"])
-            verdict["_attributes"] = {k: v["StringValue"]
-                                      for k, v in message.get("MessageAttributes", {}).items()}
-            verdicts.append(verdict)
-            sqs.delete_message(QueueUrl=stack.tap_queue_url,
-                               ReceiptHandle=message["ReceiptHandle"])
-        if not messages and len(verdicts) >= expect_at_least:
-            break
-    return verdicts
+    """Drain the tap queue subscribed to the verdict topic; SNS attributes under ``_attributes``."""
+    return [{**m.verdict, "_attributes": m.attributes}
+            for m in drain_tap(stack, expect_at_least, timeout)]
 
 
 def queue_depth(stack: StackInfo, url: str | None = None) -> int:

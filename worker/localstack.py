@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -106,6 +107,43 @@ def provision(endpoint_url: str, region: str = "us-east-1", name: str = "modflee
                   Attributes={"RawMessageDelivery": "true"})
     return StackInfo(endpoint_url=endpoint_url, region=region, bucket=bucket, queue_url=queue_url,
                      dlq_url=dlq_url, topic_arn=topic_arn, tap_queue_url=tap_url)
+
+
+@dataclass(frozen=True)
+class TapMessage:
+    """One verdict as a subscriber of the verdict topic received it."""
+
+    verdict: dict[str, Any]
+    attributes: dict[str, str]  # the SNS message attributes: decision, status, schema
+    sent_at_s: float  # when SNS delivered it to the tap queue (epoch seconds)
+
+
+def drain_tap(stack: StackInfo, expect_at_least: int = 0, timeout_s: float = 30.0
+              ) -> list[TapMessage]:
+    """Receive and delete every verdict on the tap queue, waiting up to ``timeout_s`` for at least
+    ``expect_at_least``; stops at the first empty receive once that many have arrived."""
+    sqs = boto3_client("sqs", stack.region, stack.endpoint_url)
+    got: list[TapMessage] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        response = sqs.receive_message(
+            QueueUrl=stack.tap_queue_url, MaxNumberOfMessages=10,
+            WaitTimeSeconds=0 if len(got) >= expect_at_least else 1,
+            MessageAttributeNames=["All"], MessageSystemAttributeNames=["SentTimestamp"])
+        messages = response.get("Messages", [])
+        for message in messages:
+            got.append(TapMessage(
+                verdict=json.loads(message["Body"]),
+                attributes={k: v["StringValue"]
+                            for k, v in message.get("MessageAttributes", {}).items()},
+                sent_at_s=int(message["Attributes"]["SentTimestamp"]) / 1000))
+        if messages:
+            sqs.delete_message_batch(QueueUrl=stack.tap_queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(messages)])
+        elif len(got) >= expect_at_least:
+            break
+    return got
 
 
 def _queue_arn(sqs: Any, queue_url: str) -> str:

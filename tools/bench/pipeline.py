@@ -23,7 +23,7 @@ from typing import Any
 
 from worker.app import serve
 from worker.aws import boto3_client
-from worker.localstack import StackInfo
+from worker.localstack import StackInfo, drain_tap
 from worker.metrics import Metrics
 from worker.replicas import ReplicaPool
 from worker.settings import Settings
@@ -109,12 +109,12 @@ def _serve_and_collect(settings: Settings, pool: ReplicaPool, stack: StackInfo,
     started, started_cpu = time.time(), time.process_time()
     stats = asyncio.run(serve(settings, pool, metrics, install_signals=False, keep_verdicts=True))
     cpu_s = time.process_time() - started_cpu
-    arrivals = _drain_tap(stack, expected)
+    arrivals = drain_tap(stack, expected)
     advance(len(arrivals))
-    ok = sum(1 for verdict, _ in arrivals if verdict["status"] == "ok")
-    latencies = tuple(sent - uploaded_at[verdict["video"]["key"]]
-                      for verdict, sent in arrivals if verdict["video"]["key"] in uploaded_at)
-    last = max((sent for _, sent in arrivals), default=time.time())
+    ok = sum(1 for a in arrivals if a.verdict["status"] == "ok")
+    latencies = tuple(a.sent_at_s - uploaded_at[a.verdict["video"]["key"]]
+                      for a in arrivals if a.verdict["video"]["key"] in uploaded_at)
+    last = max((a.sent_at_s for a in arrivals), default=time.time())
     first = _first_receive(stats.verdicts, uploaded_at, default=started)
     return PipelineRun(videos=ok, errors=len(arrivals) - ok, seconds=last - first, cpu_s=cpu_s,
                        latencies_s=latencies, stage_ms=stages.means(),
@@ -150,26 +150,6 @@ def _wait_for_depth(stack: StackInfo, expected: int, timeout_s: float = 60) -> N
             return
         time.sleep(0.1)
     raise RuntimeError(f"the queue did not reach {expected} notifications in {timeout_s} s")
-
-
-def _drain_tap(stack: StackInfo, expected: int, timeout_s: float = 30) -> list[tuple[dict, float]]:
-    """(verdict, epoch seconds it reached the tap) for every verdict published so far."""
-    sqs = boto3_client("sqs", stack.region, stack.endpoint_url)
-    arrivals: list[tuple[dict, float]] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        response = sqs.receive_message(QueueUrl=stack.tap_queue_url, MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=0 if len(arrivals) >= expected else 1,
-                                       MessageSystemAttributeNames=["SentTimestamp"])
-        messages = response.get("Messages", [])
-        for message in messages:
-            sent = int(message["Attributes"]["SentTimestamp"]) / 1000
-            arrivals.append((json.loads(message["Body"]), sent))
-            sqs.delete_message(QueueUrl=stack.tap_queue_url,
-                               ReceiptHandle=message["ReceiptHandle"])
-        if not messages and len(arrivals) >= expected:
-            break
-    return arrivals
 
 
 def _snake(name: str) -> str:

@@ -91,20 +91,10 @@ def _run_worker(settings, args):
 
 
 def _read_verdicts(stack, expected: int) -> list[dict]:
-    from worker.aws import boto3_client
+    """The verdicts as a subscriber of the topic got them, one per idempotency key."""
+    from worker.localstack import drain_tap
 
-    sqs = boto3_client("sqs", stack.region, stack.endpoint_url)
-    verdicts: dict[str, dict] = {}
-    for _ in range(30):
-        response = sqs.receive_message(QueueUrl=stack.tap_queue_url, MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=1)
-        for message in response.get("Messages", []):
-            verdict = json.loads(message["Body"])
-            verdicts[verdict["idempotency_key"]] = verdict
-            sqs.delete_message(QueueUrl=stack.tap_queue_url,
-                               ReceiptHandle=message["ReceiptHandle"])
-        if len(verdicts) >= expected and not response.get("Messages"):
-            break
+    verdicts = {m.verdict["idempotency_key"]: m.verdict for m in drain_tap(stack, expected)}
     return sorted(verdicts.values(), key=lambda v: v["video"]["key"])
 
 
