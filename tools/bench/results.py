@@ -37,22 +37,27 @@ class BenchResult:
 
     def as_json(self) -> dict[str, Any]:
         body = {
-            "videos_per_s": round(self.videos_per_s, 3),
-            "frames_per_s": round(self.frames_per_s, 2),
-            "baseline_videos_per_s": round(self.baseline_videos_per_s, 3),
-            "speedup_vs_baseline": round(self.speedup_vs_baseline, 2),
-            "model_only_videos_per_s": round(self.model_only_videos_per_s, 3),
-            "model_only_runs_videos_per_s": [round(x, 3) for x in self.model_only_runs],
-            "pipeline_efficiency": round(self.pipeline_efficiency, 3),
-            "decode_speedup": round(self.decode_speedup, 2),
-            "keyframe_decode_speedup": round(self.keyframe_decode_speedup, 2),
-            "latency_p50_s": round(self.latency_p50_s, 3),
-            "latency_p95_s": round(self.latency_p95_s, 3),
+            "videos_per_s": _significant(self.videos_per_s),
+            "frames_per_s": _significant(self.frames_per_s),
+            "baseline_videos_per_s": _significant(self.baseline_videos_per_s),
+            "speedup_vs_baseline": _significant(self.speedup_vs_baseline),
+            "model_only_videos_per_s": _significant(self.model_only_videos_per_s),
+            "model_only_runs_videos_per_s": [_significant(x) for x in self.model_only_runs],
+            "pipeline_efficiency": _significant(self.pipeline_efficiency),
+            "decode_speedup": _significant(self.decode_speedup),
+            "keyframe_decode_speedup": _significant(self.keyframe_decode_speedup),
+            "latency_p50_s": _significant(self.latency_p50_s),
+            "latency_p95_s": _significant(self.latency_p95_s),
             "stage_ms": self.stage_ms,
         }
         body["targets"] = {name: {"target": target, "met": body[name] >= target}
                            for name, target in TARGETS.items()}
         return body | self.details
+
+
+def _significant(value: float, digits: int = 4) -> float:
+    """Round to significant digits, not decimals: a ratio of 0.0145 must not print as 0.015."""
+    return float(f"{value:.{digits}g}")
 
 
 def percentile(values: list[float] | tuple[float, ...], q: float) -> float:
