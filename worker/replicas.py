@@ -1,4 +1,7 @@
-"""Model replicas: one long-lived thread per device slot, fed static batches from a bounded queue.
+"""Model replicas: one long-lived thread per device slot, fed static batches from a shared queue.
+
+The queue itself has no size limit: its depth is bounded upstream, by the poller's in-flight limit
+(a blocking put here would stall the asyncio loop that submits).
 
 Each replica owns one slot (a NeuronCore range, a GPU, or a share of the CPU threads), loads and
 warms up its backend once, then loops: take the first clip, wait up to ``batch_wait_ms`` for the
