@@ -39,6 +39,12 @@ class BenchSetting:
     replicas: int
 
     @property
+    def setting(self) -> BenchSetting:
+        """The grid cell alone (a record is a setting plus its measurements)."""
+        return BenchSetting(self.preset, self.batch_size, self.quantize, self.mode,
+                            self.ngram_filter, self.replicas)
+
+    @property
     def name(self) -> str:
         ngram = "" if self.mode == "score" else (" ngram" if self.ngram_filter else " no-ngram")
         return (f"{self.preset} b{self.batch_size} {self.quantize} {self.mode}{ngram} "
@@ -46,15 +52,9 @@ class BenchSetting:
 
 
 @dataclass(frozen=True)
-class BenchRecord:
-    """One setting's measurements (the JSON record; extras after the required keys)."""
+class BenchRecord(BenchSetting):
+    """One setting's measurements (the JSON record: the setting's keys, then the measurements)."""
 
-    preset: str
-    batch_size: int
-    quantize: str
-    mode: str
-    ngram_filter: bool
-    replicas: int
     videos_per_s: float
     tokens_per_s: float
     latency_p50_s: float
@@ -200,10 +200,8 @@ def _with_agreement(record: BenchRecord, records: list[BenchRecord]) -> BenchRec
     """int8 records get their distance from the unquantized record of the same cell."""
     if record.quantize == "none":
         return replace(record, samples={})
-    twin = next((r for r in records if r.quantize == "none" and
-                 (r.preset, r.batch_size, r.mode, r.ngram_filter, r.replicas) ==
-                 (record.preset, record.batch_size, record.mode, record.ngram_filter,
-                  record.replicas)), None)
+    twin = next((r for r in records
+                 if r.setting == replace(record.setting, quantize="none")), None)
     if twin is None:
         return replace(record, samples={})
     ours, theirs = record.samples, twin.samples
@@ -274,8 +272,7 @@ def table_rows(records: list[BenchRecord]) -> list[tuple[str, ...]]:
     """One row of strings per record, in COLUMNS order."""
     rows = []
     for r in records:
-        name = BenchSetting(r.preset, r.batch_size, r.quantize, r.mode, r.ngram_filter,
-                            r.replicas).name
+        name = r.name
         agree = ", ".join(f"{k}={v}" for k, v in r.agreement.items() if k != "vs")
         rows.append((name, f"{r.videos_per_s:.2f}", f"{r.cpu_s_per_video:.3f}",
                      f"{r.tokens_per_s:.0f}",
