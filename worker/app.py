@@ -33,7 +33,6 @@ def start_pool(settings: Settings, metrics: Metrics) -> ReplicaPool:
 async def serve(settings: Settings, pool: ReplicaPool, metrics: Metrics,
                 install_signals: bool = True, keep_verdicts: bool = False) -> WorkerStats:
     """Run one worker until SIGTERM/SIGINT or the idle limit; the pool is the caller's to stop."""
-    settings.require("queue_url", "topic_arn")
     limits = DecodeLimits(settings.frames_per_video, settings.frame_size,
                           settings.max_duration_s, settings.max_pixels)
     context = verdicts.Context(region=settings.region, worker_id=settings.worker_id,
