@@ -4,7 +4,8 @@
   quantized per batch on the fly).  ``torch.ao.quantization.quantize_dynamic`` still works in torch
   2.13 but is deprecated in favour of torchao; it needs no extra package, so it stays the CPU path.
 - CUDA: int8 weight-only through torchao's ``Int8WeightOnlyConfig`` (the optional ``cuda-int8``
-  extra).  Not run on a GPU here; the same call was checked on CPU with torchao 0.18.
+  extra), run on an NVIDIA H200 with torchao 0.17 and torch 2.11 (BENCHMARKS.md).  The model stays
+  on the CPU until ``quantize_`` moves each linear layer to the GPU and quantizes it there.
 
 The output head (``lm_head``) stays in full precision in both: score mode reads answer-word
 probabilities straight from it, and it is a small share of the weights.
@@ -17,12 +18,15 @@ import warnings
 from model.exceptions import SdkMissing
 
 
-def quantize_int8(model, device_kind: str):
-    """Quantize the linear layers of ``model`` (vision tower and decoder, not lm_head) in place."""
+def quantize_int8(model, device_kind: str, device: str | None = None):
+    """Quantize the linear layers of ``model`` (vision tower and decoder, not lm_head) in place.
+
+    On CUDA, ``device`` (e.g. ``cuda:0``) is where each layer is moved as it is quantized.
+    """
     if device_kind == "cpu":
         return _dynamic_cpu(model)
     if device_kind == "cuda":
-        return _weight_only_cuda(model)
+        return _weight_only_cuda(model, device)
     raise ValueError(f"int8 through the torch backend runs on cpu or cuda, not {device_kind}")
 
 
@@ -38,13 +42,13 @@ def _dynamic_cpu(model):
     return model
 
 
-def _weight_only_cuda(model):
+def _weight_only_cuda(model, device: str | None):
     try:
         from torchao.quantization import Int8WeightOnlyConfig, quantize_
     except ImportError as exc:
         raise SdkMissing("torchao", "--quantize int8 on CUDA",
                          "pip install 'modfleet[cuda-int8]'") from exc
-    quantize_(model.model, Int8WeightOnlyConfig())
+    quantize_(model.model, Int8WeightOnlyConfig(), device=device)
     return model
 
 
@@ -53,8 +57,13 @@ def weights_mb(model) -> float:
     import torch
 
     def size(value) -> int:
-        # Quantized tensors report one byte per element; tensor subclasses (torchao) report their
-        # logical dtype, so on CUDA the bench also records the device's peak allocation.
+        # Quantized tensors report one byte per element.  Tensor subclasses (torchao's Int8Tensor)
+        # report their logical dtype, so they are measured by the tensors they hold (int8 data,
+        # scales), which ``__tensor_flatten__`` names.
+        flatten = getattr(value, "__tensor_flatten__", None)
+        if isinstance(value, torch.Tensor) and flatten is not None:
+            names, _ = flatten()
+            return sum(size(getattr(value, name)) for name in names)
         if isinstance(value, torch.Tensor):
             return value.nelement() * value.element_size()
         if isinstance(value, (tuple, list)):

@@ -104,11 +104,14 @@ class TorchBackend(Backend):
             model = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=dtype)
         except (OSError, ValueError, KeyError) as exc:
             raise CheckpointUnusable(f"cannot load {checkpoint}: {exc}") from exc
-        model.eval().to(self.slot.device)
+        model.eval()
         if self.settings.quantize == "int8":
             from model.quantize import quantize_int8
 
-            model = quantize_int8(model, self.slot.kind)
+            # On CUDA each linear layer is quantized as it moves to the GPU, so the GPU never
+            # holds the full-precision copy of the quantized layers.
+            model = quantize_int8(model, self.slot.kind, device=self.slot.device)
+        model.to(self.slot.device)
         return model, tokenizer
 
     def _make_identity(self) -> ModelIdentity:

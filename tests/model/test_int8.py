@@ -47,3 +47,38 @@ def test_int8_on_cuda_needs_torchao_and_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_torchao)
     with pytest.raises(SdkMissing, match=r"torchao.*modfleet\[cuda-int8\]"):
         quantize_int8(object(), "cuda")
+
+
+class _PackedInt8(__import__("torch").Tensor):
+    """A tensor subclass shaped like torchao's Int8Tensor: bf16 outside, int8 data and scales
+    inside (torchao is an optional extra, not installed for the tests)."""
+
+    @staticmethod
+    def __new__(cls, qdata, scale):
+        import torch
+
+        return torch.Tensor._make_wrapper_subclass(cls, qdata.shape, dtype=torch.bfloat16)
+
+    def __init__(self, qdata, scale):
+        self.qdata, self.scale = qdata, scale
+
+    def __tensor_flatten__(self):
+        return ["qdata", "scale"], {}
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        raise NotImplementedError(func)
+
+
+def test_weights_of_tensor_subclasses_are_measured_by_what_they_hold():
+    import torch
+
+    packed = _PackedInt8(torch.zeros(1024, 1024, dtype=torch.int8),
+                         torch.zeros(1024, dtype=torch.bfloat16))
+    assert packed.element_size() == 2  # what it reports: its logical dtype
+
+    class Model:
+        def state_dict(self):
+            return {"weight": packed, "bias": torch.zeros(1024, dtype=torch.bfloat16)}
+
+    assert weights_mb(Model()) == (1024 * 1024 + 2 * 1024 + 2 * 1024) / 2**20
