@@ -3,8 +3,9 @@
 Each setting runs in a fresh spawned process so that its peak RSS is its own and torch's thread
 pool starts clean; the parent computes output agreement between settings that differ only in
 quantization (score differences, token agreement) and renders the table, the JSON records and the
-BENCHMARKS.md section.  Clips are the real sample videos when present (decoded once, as the worker
-does), else fixed-seed noise; the weights are synthetic, so the results say so.
+BENCHMARKS.md section of its device kind (CPU and CUDA have one each).  Clips are the real sample
+videos when present (decoded once, as the worker does), else fixed-seed noise; the weights are
+synthetic, so the results say so.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ import numpy as np
 from model.api import Batch, Clip
 from worker.settings import Settings
 
-START, END = "<!-- model-bench:start -->", "<!-- model-bench:end -->"
+# One BENCHMARKS.md section per device kind, so a GPU run does not replace the CPU figures.
+MARKERS = {"cpu": ("<!-- model-bench:start -->", "<!-- model-bench:end -->"),
+           "cuda": ("<!-- model-bench-cuda:start -->", "<!-- model-bench-cuda:end -->")}
+START, END = MARKERS["cpu"]
+FULL_PRECISION = {"cpu": "fp32", "cuda": "bf16"}  # what the torch backend loads on each
 
 
 @dataclass(frozen=True)
@@ -205,12 +210,13 @@ def _with_agreement(record: BenchRecord, records: list[BenchRecord]) -> BenchRec
     if twin is None:
         return replace(record, samples={})
     ours, theirs = record.samples, twin.samples
+    full = FULL_PRECISION[device_kind([twin])]
     if "scores" in ours:
         diffs = np.abs(np.array(ours["scores"]) - np.array(theirs["scores"]))
-        agreement = {"vs": "fp32", "score_abs_diff_mean": round(float(diffs.mean()), 3),
+        agreement = {"vs": full, "score_abs_diff_mean": round(float(diffs.mean()), 3),
                      "score_abs_diff_max": round(float(diffs.max()), 3)}
     else:
-        agreement = {"vs": "fp32", **token_agreement(ours["tokens"], theirs["tokens"])}
+        agreement = {"vs": full, **token_agreement(ours["tokens"], theirs["tokens"])}
     agreement["memory_ratio"] = round(record.weights_mb / twin.weights_mb, 3)
     return replace(record, agreement=agreement, samples={})
 
@@ -244,6 +250,16 @@ def bench_clips(settings: Settings, media: Path | None) -> list[Clip]:
     return clips
 
 
+def describe_clips(clips: list[Clip], settings: Settings) -> str:
+    """Where the bench's clips came from, for the report (noise or real sample videos)."""
+    real = [c.ref for c in clips if not c.ref.startswith("noise-")]
+    noise = len(clips) - len(real)
+    parts = ([f"{len(real)} real sample videos ({', '.join(real)})"] if real else []) + (
+        [f"{noise} fixed-seed noise clips"] if noise else [])
+    shape = f"{settings.frames_per_video} frames of {settings.frame_size}x{settings.frame_size}"
+    return f"{' and '.join(parts)}, {shape} each, sampled once and reused"
+
+
 def machine() -> dict:
     """CPU model, cores, torch version, and the GPU when one is used."""
     import torch
@@ -266,25 +282,42 @@ def machine() -> dict:
 
 COLUMNS = ("setting", "videos/s", "CPU s/video", "tokens/s", "p50 s", "p95 s", "RSS MB",
            "weights MB", "tokens", "saved", "agreement")
+GPU_COLUMN = "GPU peak MB"  # after "weights MB", where any record ran on a GPU
+
+
+def device_kind(records: list[BenchRecord]) -> str:
+    """Which BENCHMARKS.md section the records fill: "cuda" when they ran on a GPU, else "cpu"."""
+    return "cuda" if any(r.device.startswith("cuda") for r in records) else "cpu"
+
+
+def columns(records: list[BenchRecord]) -> tuple[str, ...]:
+    """The table's header: COLUMNS, plus the GPU's peak allocation for GPU runs."""
+    if device_kind(records) == "cpu":
+        return COLUMNS
+    at = COLUMNS.index("weights MB") + 1
+    return COLUMNS[:at] + (GPU_COLUMN,) + COLUMNS[at:]
 
 
 def table_rows(records: list[BenchRecord]) -> list[tuple[str, ...]]:
-    """One row of strings per record, in COLUMNS order."""
+    """One row of strings per record, in ``columns(records)`` order."""
+    gpu = device_kind(records) == "cuda"
     rows = []
     for r in records:
-        name = r.name
         agree = ", ".join(f"{k}={v}" for k, v in r.agreement.items() if k != "vs")
-        rows.append((name, f"{r.videos_per_s:.2f}", f"{r.cpu_s_per_video:.3f}",
+        peak = (f"{r.gpu_peak_mb:.0f}" if r.gpu_peak_mb is not None else "-",) if gpu else ()
+        rows.append((r.name, f"{r.videos_per_s:.2f}", f"{r.cpu_s_per_video:.3f}",
                      f"{r.tokens_per_s:.0f}",
                      f"{r.latency_p50_s:.3f}", f"{r.latency_p95_s:.3f}", f"{r.peak_rss_mb:.0f}",
-                     f"{r.weights_mb:.1f}", str(r.tokens_generated), str(r.tokens_saved), agree))
+                     f"{r.weights_mb:.1f}", *peak, str(r.tokens_generated), str(r.tokens_saved),
+                     agree))
     return rows
 
 
 def render_table(records: list[BenchRecord]) -> str:
     """A fixed-width text table for the terminal."""
-    rows = [COLUMNS, *table_rows(records)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    header = columns(records)
+    rows = [header, *table_rows(records)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -293,17 +326,15 @@ def render_table(records: list[BenchRecord]) -> str:
 def ratios(records: list[BenchRecord]) -> list[str]:
     """The headline comparisons, one sentence each, per preset."""
     lines = []
+    gpu = device_kind(records) == "cuda"
+    full = FULL_PRECISION[device_kind(records)]
     for preset in dict.fromkeys(r.preset for r in records):
-        def get(**kw):
-            base = dict(preset=preset, batch_size=8, quantize="none", mode="score",
-                        ngram_filter=False, replicas=1)
-            base.update(kw)
-            return next((r for r in records
-                         if all(getattr(r, k) == v for k, v in base.items())), None)
+        def get(_preset=preset, **kw):
+            return _get(records, _preset, **kw)
 
         pairs = [("batch 8 vs batch 1 (videos/s)", get(), get(batch_size=1), "videos_per_s"),
-                 ("int8 vs fp32, score (videos/s)", get(quantize="int8"), get(), "videos_per_s"),
-                 ("int8 vs fp32, generate (videos/s)", get(quantize="int8", mode="generate",
+                 (f"int8 vs {full}, score (videos/s)", get(quantize="int8"), get(), "videos_per_s"),
+                 (f"int8 vs {full}, generate (videos/s)", get(quantize="int8", mode="generate",
                   ngram_filter=True), get(mode="generate", ngram_filter=True), "videos_per_s"),
                  ("score vs generate (videos/s)", get(), get(mode="generate", ngram_filter=True),
                   "videos_per_s"),
@@ -312,28 +343,40 @@ def ratios(records: list[BenchRecord]) -> list[str]:
                  ("n-gram filter on vs off (tokens generated)", get(mode="generate",
                   ngram_filter=True), get(mode="generate"), "tokens_generated"),
                  ("2 replicas vs 1 (videos/s)", get(replicas=2), get(), "videos_per_s"),
-                 ("int8 vs fp32, score (CPU s/video)", get(quantize="int8"), get(),
+                 (f"int8 vs {full}, score (CPU s/video)", get(quantize="int8"), get(),
                   "cpu_s_per_video"),
                  ("batch 8 vs batch 1 (CPU s/video)", get(), get(batch_size=1),
                   "cpu_s_per_video")]
+        if gpu:
+            pairs += [(f"int8 vs {full}, score (weights MB)", get(quantize="int8"), get(),
+                       "weights_mb"),
+                      (f"int8 vs {full}, score (GPU peak MB)", get(quantize="int8"), get(),
+                       "gpu_peak_mb")]
         for label, a, b, key in pairs:
             if a and b and getattr(b, key):
                 lines.append(f"{preset}: {label}: {getattr(a, key) / getattr(b, key):.2f}x")
     return lines
 
 
-def _ratio(records, preset, key, a: dict, b: dict) -> float | None:
-    def get(kw):
-        base = {**dict(preset=preset, batch_size=8, quantize="none", mode="score",
-                       ngram_filter=False, replicas=1), **kw}
-        return next((r for r in records if all(getattr(r, k) == v for k, v in base.items())), None)
+def _get(records, preset, **kw) -> BenchRecord | None:
+    """The record of ``preset`` at the reference cell (batch 8, full precision, score, 1 replica)
+    changed by ``kw``."""
+    cell = {"preset": preset, "batch_size": 8, "quantize": "none", "mode": "score",
+            "ngram_filter": False, "replicas": 1, **kw}
+    return next((r for r in records if all(getattr(r, k) == v for k, v in cell.items())), None)
 
-    x, y = get(a), get(b)
+
+def _ratio(records, preset, key, a: dict, b: dict) -> float | None:
+    x, y = _get(records, preset, **a), _get(records, preset, **b)
     return getattr(x, key) / getattr(y, key) if x and y and getattr(y, key) else None
 
 
 def notes(records: list[BenchRecord]) -> list[str]:
     """Plain statements of what paid off here and what did not, and why."""
+    return (_cuda_notes if device_kind(records) == "cuda" else _cpu_notes)(records)
+
+
+def _cpu_notes(records: list[BenchRecord]) -> list[str]:
     lines = []
     gen = dict(mode="generate", ngram_filter=True)
     for preset in dict.fromkeys(r.preset for r in records):
@@ -390,36 +433,111 @@ def notes(records: list[BenchRecord]) -> list[str]:
     return lines
 
 
+def _cuda_notes(records: list[BenchRecord]) -> list[str]:
+    """What the GPU figures say; every sentence is computed from the records."""
+    lines = []
+    gen = {"mode": "generate", "ngram_filter": True}
+    for preset in dict.fromkeys(r.preset for r in records):
+        batch = _ratio(records, preset, "videos_per_s", {}, {"batch_size": 1})
+        if batch is not None:
+            why = ("one video's prefill (a few hundred tokens) leaves most of the GPU idle, and "
+                   "a static batch fills it with the same kernels" if batch > 1.5 else
+                   "one video's prefill already keeps the GPU busy")
+            lines.append(f"{preset}: batch 8 gives {batch:.2f}x the videos/s of batch 1: {why}.")
+        speed = _ratio(records, preset, "videos_per_s", {"quantize": "int8"}, {})
+        memory = _ratio(records, preset, "weights_mb", {"quantize": "int8"}, {})
+        peak = _ratio(records, preset, "gpu_peak_mb", {"quantize": "int8"}, {})
+        if speed is not None and memory is not None:
+            why = ("in eager mode torchao's per-row weight-only linear casts the whole int8 "
+                   "weight to bf16 before every matmul and scales the output after it, where "
+                   "bf16 runs one GEMM; torch.compile can fuse the cast into the GEMM, and this "
+                   "backend does not compile. Its value here is memory (more replicas per GPU)"
+                   if speed < 1 else "the int8 weights halve the bytes each matmul reads")
+            lines.append(f"{preset}: int8 weight-only (torchao) gives {speed:.2f}x the videos/s "
+                         f"of bf16 in score mode, with the weights at {memory:.2f}x"
+                         + (f" and the GPU's peak allocation at {peak:.2f}x" if peak else "")
+                         + f": {why}.")
+        drift = next((r.agreement for r in records if r.preset == preset
+                      and r.quantize == "int8" and r.mode == "score" and r.agreement), None)
+        tokens = next((r.agreement for r in records if r.preset == preset
+                       and r.quantize == "int8" and r.mode == "generate" and r.agreement), None)
+        if drift and records[0].synthetic:
+            diverge = (f" (token agreement {tokens['token_agreement']})" if tokens else "")
+            lines.append(f"{preset}: int8 moved the scores by {drift['score_abs_diff_mean']} "
+                         f"points on average (at most {drift['score_abs_diff_max']}) out of 100. "
+                         "Random weights leave the top logits of a large vocabulary close "
+                         "together, so greedy decoding diverges within a few tokens"
+                         f"{diverge}; measure drift on a trained checkpoint (`--model-dir`) "
+                         "before trusting int8 with its thresholds.")
+        saved = _ratio(records, preset, "tokens_generated", gen, {"mode": "generate"})
+        faster = _ratio(records, preset, "videos_per_s", gen, {"mode": "generate"})
+        if saved is not None and faster is not None:
+            lines.append(f"{preset}: the n-gram filter cut generated tokens to {saved:.2f}x and "
+                         f"changed videos/s by {faster:.2f}x; a batch ends only when its last "
+                         "row stops, so time saved trails tokens saved.")
+        score = _ratio(records, preset, "videos_per_s", {}, gen)
+        plain = _ratio(records, preset, "videos_per_s", {}, {"mode": "generate"})
+        if score is not None and plain is not None:
+            lines.append(f"{preset}: score mode gives {plain:.2f}x the videos/s of generate mode "
+                         f"without the n-gram filter and {score:.2f}x with it: every generated "
+                         "token is one more decoder step for the whole batch, and score mode "
+                         "takes none.")
+        replicas = _ratio(records, preset, "videos_per_s", {"replicas": 2}, {})
+        one = _get(records, preset)
+        if replicas is not None and one is not None:
+            busy = one.cpu_s_per_video * one.videos_per_s
+            why = ("a second replica fills the GPU while the first prepares pixels and launches "
+                   "kernels" if replicas > 1.1 else
+                   "that points to the host, not the GPU, as the limit (one replica's process "
+                   f"already used {busy:.1f} CPU seconds per second on Python, preprocessing and "
+                   "kernel launches, and replica threads share one interpreter lock)")
+            lines.append(f"{preset}: 2 replicas on one GPU give {replicas:.2f}x the videos/s of "
+                         f"1: {why}. Each replica holds its own copy of the weights.")
+    return lines
+
+
 def markdown_section(records: list[BenchRecord], info: dict, command: str) -> str:
-    """The BENCHMARKS.md section between the model-bench markers."""
-    out = [START, "## Model-only throughput (`modfleet bench --model-only`)", "",
-           "**Synthetic weights** (random, fixed seed): speeds and memory are real, the labels "
-           "mean nothing; agreement figures compare int8 with fp32 outputs of the same weights.",
-           "", f"Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, "
-           f"Python {info['python']}" + (f", GPU {info['gpu']}" if "gpu" in info else "") +
-           f"; 1-minute load average {info['load_average']} when the run ended (other jobs "
-           "share this machine, so treat small differences as noise).",
-           "", f"Command: `{command}`", "",
-           "videos/s is the fastest of the timed rounds (the least disturbed by other jobs); "
-           "CPU s/video is process CPU time per video, steadier on a shared machine; latencies "
-           "are per batch (a video waits for its whole batch).", "",
-           "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    """The BENCHMARKS.md section of the records' device kind, between its markers."""
+    kind = device_kind(records)
+    start, end = MARKERS[kind]
+    full = FULL_PRECISION[kind]
+    header = columns(records)
+    synthetic = ("**Synthetic weights** (random, fixed seed): speeds and memory are real, the "
+                 f"labels mean nothing; agreement figures compare int8 with {full} outputs of the "
+                 "same weights.")
+    gpu = f", GPU {info['gpu']}" if "gpu" in info else ""
+    machine_line = (f"Machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, "
+                    f"Python {info['python']}{gpu}; 1-minute load average "
+                    f"{info['load_average']} when the run ended (other jobs share this machine, "
+                    "so treat small differences as noise).")
+    reading = ("videos/s is the fastest of the timed rounds (the least disturbed by other jobs); "
+               "CPU s/video is process CPU time per video, steadier on a shared machine; "
+               "latencies are per batch (a video waits for its whole batch).")
+    if kind == "cuda":
+        reading += (" GPU peak MB is torch's peak allocation on the GPU in the setting's process "
+                    "(every replica's weights and activations).")
+    out = [start, f"## Model-only throughput on {kind.upper()} (`modfleet bench --model-only`)",
+           "", synthetic, "", machine_line, "", f"Command: `{command}`", ""]
+    if "clips" in info:
+        out += [f"Clips: {info['clips']}.", ""]
+    out += [reading, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(row) + " |" for row in table_rows(records)]
-    if "gpu" not in info:
-        out += ["", "No GPU was available to this run: the `base` preset (~2.4B parameters) on "
-                "CUDA is `modfleet bench --model-only --presets base --device cuda` on a GPU "
-                "machine; it has not been run yet."]
+    if kind == "cpu":
+        out += ["", ("GPU figures (the `base` preset, ~2.4B parameters) have their own section, "
+                     "written by `modfleet bench --model-only --presets base --device cuda`.")]
     out += ["", "Ratios:", ""] + [f"- {line}" for line in ratios(records)]
-    out += ["", "What the numbers say:", ""] + [f"- {line}" for line in notes(records)] + ["", END]
+    out += ["", "What the numbers say:", ""] + [f"- {line}" for line in notes(records)] + ["", end]
     return "\n".join(out)
 
 
 def write_section(path: Path, section: str) -> None:
-    """Replace our section of ``path`` (or append it; create the file if absent)."""
+    """Replace the section of ``path`` with ``section``'s markers (or append it; create the file
+    if absent)."""
+    start, end = section.splitlines()[0], section.splitlines()[-1]
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + section + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text)
@@ -436,7 +554,8 @@ def add_model_only_arguments(parser) -> None:
     add("--presets", default=None, metavar="LIST",
         help="Model-only: comma-separated synthetic presets (default: --preset, else tiny).")
     add("--benchmarks-file", type=Path, default=Path("BENCHMARKS.md"),
-        help="Model-only: file whose model-bench section is rewritten. [default BENCHMARKS.md]")
+        help="Model-only: file whose section for this device (CPU or CUDA) is rewritten. "
+             "[default BENCHMARKS.md]")
     add("--no-write", action="store_true", help="Model-only: do not touch BENCHMARKS.md.")
     add("--rounds", type=int, default=3,
         help="Model-only: timed rounds per setting; the fastest counts. [default 3]")
@@ -466,6 +585,7 @@ def run_model_only(args) -> int:
         print("\n".join(ratios(records)))
     if not args.no_write:
         command = "modfleet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        write_section(args.benchmarks_file, markdown_section(records, machine(), command))
-        say(f"bench: wrote the model-bench section of {args.benchmarks_file}")
+        info = {**machine(), "clips": describe_clips(clips, settings)}
+        write_section(args.benchmarks_file, markdown_section(records, info, command))
+        say(f"bench: wrote the {device_kind(records).upper()} section of {args.benchmarks_file}")
     return 0

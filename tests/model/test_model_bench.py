@@ -1,8 +1,13 @@
+from dataclasses import replace
+
 from model.bench import (
     END,
+    MARKERS,
     START,
     BenchSetting,
     _with_agreement,
+    default_grid,
+    describe_clips,
     markdown_section,
     measure_setting,
     notes,
@@ -55,3 +60,69 @@ def test_section_is_replaced_in_place_and_other_content_kept(tmp_path, model_set
     text = path.read_text()
     assert text.count(START) == 1 and text.count(END) == 1 and "other section" in text
     assert "--json`" in text and "Synthetic weights" in text and "test cpu, 2 cores" in text
+
+
+def _gpu_grid(record):
+    """The default grid's cells as CUDA records, with figures chosen so each ratio is known."""
+    speed = {(8, "none", "score", False, 1): 40.0, (1, "none", "score", False, 1): 10.0,
+             (8, "int8", "score", False, 1): 20.0, (8, "none", "generate", False, 1): 4.0,
+             (8, "none", "generate", True, 1): 8.0, (8, "int8", "generate", True, 1): 6.0,
+             (8, "none", "score", False, 2): 60.0}
+    records = []
+    for cell in default_grid("base"):
+        key = (cell.batch_size, cell.quantize, cell.mode, cell.ngram_filter, cell.replicas)
+        int8 = cell.quantize == "int8"
+        records.append(replace(record, **vars(cell), device="cuda:0", videos_per_s=speed[key],
+                               weights_mb=2500.0 if int8 else 4500.0,
+                               gpu_peak_mb=3000.0 if int8 else 5000.0,
+                               tokens_generated=100 if cell.ngram_filter else 400,
+                               samples=({"scores": [[50.0, 60.0]] if int8 else [[52.0, 61.0]]}
+                                        if cell.mode == "score" else
+                                        {"tokens": [[1, 2, 3, 4]] if int8 else [[1, 2, 5, 6]]})))
+    return [_with_agreement(r, records) for r in records]
+
+
+def test_gpu_records_fill_their_own_section_beside_the_cpu_one(tmp_path, model_settings,
+                                                               make_clip):
+    path = tmp_path / "BENCHMARKS.md"
+    record = measure_setting(BenchSetting("tiny", 1, "none", "score", False, 1), model_settings, 1,
+                             [make_clip(1)])
+    cpu_info = {"cpu": "test cpu", "cores": 2, "torch": "x", "python": "3", "load_average": 1.0}
+    gpu_info = {**cpu_info, "gpu": "Test GPU 80GB", "clips": "4 fixed-seed noise clips"}
+    gpu = _gpu_grid(record)
+    write_section(path, markdown_section([record], cpu_info, "modfleet bench --model-only"))
+    for _ in range(2):
+        write_section(path, markdown_section(gpu, gpu_info, "modfleet bench --device cuda"))
+    text = path.read_text()
+    cuda_start, cuda_end = MARKERS["cuda"]
+    assert text.count(START) == 1 and text.count(cuda_start) == 1 and text.count(cuda_end) == 1
+    cpu_part = text[text.index(START):text.index(END)]
+    cuda_part = text[text.index(cuda_start):text.index(cuda_end)]
+    assert "GPU peak MB" in cuda_part and "GPU peak MB" not in cpu_part
+    assert "GPU Test GPU 80GB" in cuda_part and "Clips: 4 fixed-seed noise clips." in cuda_part
+    assert "| base b8 int8 score r1 | 20.00 |" in cuda_part and "| 3000 |" in cuda_part
+    assert "- base: batch 8 vs batch 1 (videos/s): 4.00x" in cuda_part
+    assert "- base: int8 vs bf16, score (GPU peak MB): 0.60x" in cuda_part
+    said = notes(gpu)
+    assert said[0].startswith("base: batch 8 gives 4.00x the videos/s of batch 1")
+    assert any("int8 weight-only (torchao) gives 0.50x" in n and "at 0.56x" in n for n in said)
+    assert any("cut generated tokens to 0.25x and changed videos/s by 2.00x" in n for n in said)
+    assert any("2 replicas on one GPU give 1.50x" in n for n in said)
+    assert gpu[2].agreement == {"vs": "bf16", "score_abs_diff_mean": 1.5,
+                                "score_abs_diff_max": 2.0, "memory_ratio": 0.556}
+    assert any("int8 moved the scores by 1.5 points on average (at most 2.0)" in n
+               and "(token agreement 0.5)" in n for n in said)
+    assert not any("CPU" in n for n in said)
+    # A second replica that does not pay: the host side is named as the limit, with its figure.
+    flat = [replace(r, videos_per_s=41.0, cpu_s_per_video=0.05) if r.replicas == 2 else
+            replace(r, cpu_s_per_video=0.05) for r in gpu]
+    assert any("2 replicas on one GPU give 1.02x" in n and "used 2.0 CPU seconds per second" in n
+               for n in notes(flat))
+
+
+def test_clip_description_says_what_is_real_and_what_is_noise(model_settings, make_clip):
+    clips = [make_clip(1), replace(make_clip(2), ref="noise-1")]
+    assert describe_clips(clips, model_settings) == (
+        f"1 real sample videos (clip-1) and 1 fixed-seed noise clips, "
+        f"{model_settings.frames_per_video} frames of {model_settings.frame_size}x"
+        f"{model_settings.frame_size} each, sampled once and reused")
