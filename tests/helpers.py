@@ -146,3 +146,19 @@ class FaultProxy:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def serve_until_idle(settings, pool):
+    """Start ``pool``, run the real worker loop in this process until the queue is idle (the
+    settings' ``exit_when_idle_s``), stop the pool; the worker's stats."""
+    import asyncio
+
+    from worker.app import serve
+    from worker.metrics import Metrics
+
+    pool.start()
+    try:
+        return asyncio.run(serve(settings, pool, Metrics(False, settings.region),
+                                 install_signals=False))
+    finally:
+        pool.stop()

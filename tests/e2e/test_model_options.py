@@ -6,14 +6,10 @@ run loop and replica threads, the synthetic tiny checkpoint, verdicts read back 
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from tests.helpers import queue_depth, read_verdicts, upload
+from tests.helpers import queue_depth, read_verdicts, serve_until_idle, upload
 from worker import verdict as verdicts
-from worker.app import serve
-from worker.metrics import Metrics
 from worker.replicas import ReplicaPool
 from worker.samples import VideoSpec, write_video
 from worker.settings import Settings
@@ -41,13 +37,7 @@ def test_worker_end_to_end_with_model_options(stack, tmp_path, mode, batch_size,
         frame_size=56, batch_size=batch_size, batch_wait_ms=300, replicas=replicas,
         quantize=quantize, mode=mode, max_new_tokens=12, metrics=False)
     batches = []
-    pool = ReplicaPool(settings, on_batch=batches.append)
-    pool.start()
-    try:
-        stats = asyncio.run(serve(settings, pool, Metrics(False, settings.region),
-                                  install_signals=False))
-    finally:
-        pool.stop()
+    stats = serve_until_idle(settings, ReplicaPool(settings, on_batch=batches.append))
     assert stats.messages["settled"] == len(keys)
     got = read_verdicts(stack, expect_at_least=len(keys))
     assert {v["video"]["key"] for v in got} == keys and len(got) == len(keys)

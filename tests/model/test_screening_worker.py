@@ -8,8 +8,6 @@ replica threads, the cascade wrapper, publishing to SNS, the tap queue.
 
 from __future__ import annotations
 
-import asyncio
-
 import av
 import numpy as np
 import pytest
@@ -18,10 +16,8 @@ from model.policy import load_policy
 from model.screening.backend import ScreeningBackend
 from model.screening.nudenet import NudeNetScreener
 from model.torch_backend import TorchBackend
-from tests.helpers import read_verdicts, upload
+from tests.helpers import read_verdicts, serve_until_idle, upload
 from worker import verdict as verdicts
-from worker.app import serve
-from worker.metrics import Metrics
 from worker.replicas import ReplicaPool
 from worker.settings import Settings
 
@@ -70,13 +66,7 @@ def test_screening_labels_reach_the_verdict(stack, shared_media, model_cache, tm
         inner = TorchBackend(s.with_changes(screening=False, cascade=False), slot)
         return ScreeningBackend(s, slot, inner, screener=screener)
 
-    pool = ReplicaPool(settings, factory=factory)
-    pool.start()
-    try:
-        stats = asyncio.run(serve(settings, pool, Metrics(False, settings.region),
-                                  install_signals=False))
-    finally:
-        pool.stop()
+    stats = serve_until_idle(settings, ReplicaPool(settings, factory=factory))
     assert stats.messages["settled"] == 5
     got = {v["video"]["key"]: v for v in read_verdicts(stack, expect_at_least=5)}
     assert set(got) == {*keys, "white.mp4"}
