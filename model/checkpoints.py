@@ -16,23 +16,23 @@ from pathlib import Path
 
 from model.exceptions import CheckpointUnusable
 from model.synthetic import BUILDER_VERSION, build_checkpoint, is_synthetic
-from worker.logs import get_logger
-from worker.settings import Settings
+import structlog
+from model.config import ModelConfig
 
-log = get_logger(__name__)
+log = structlog.get_logger(__name__)
 DEFAULT_ARCH = "qwen2_vl"
 
 
-def resolve_checkpoint(settings: Settings, arch: str = DEFAULT_ARCH) -> tuple[Path, bool]:
-    """(checkpoint directory, synthetic?) for these settings, building a synthetic one if needed."""
-    if settings.model_dir is not None:
-        path = Path(settings.model_dir).expanduser()
+def resolve_checkpoint(config: ModelConfig, arch: str = DEFAULT_ARCH) -> tuple[Path, bool]:
+    """(checkpoint directory, synthetic?) for this configuration, building a synthetic one if needed."""
+    if config.model_dir is not None:
+        path = Path(config.model_dir).expanduser()
         if not (path / "config.json").is_file():
             raise CheckpointUnusable(f"--model-dir {path} has no config.json: not a checkpoint")
         return path, is_synthetic(path)
-    target = synthetic_path(settings.cache_dir, settings.synthetic_preset, arch)
+    target = synthetic_path(config.cache_dir, config.synthetic_preset, arch)
     if not (target / "config.json").is_file():
-        build_atomically(target, settings.synthetic_preset, arch)
+        build_atomically(target, config.synthetic_preset, arch)
     return target, True
 
 

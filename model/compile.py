@@ -36,42 +36,42 @@ from model.manifest import Manifest, checkpoint_sha256, sequence_positions
 from model.policy import load_policy
 from model.preprocess import VideoPreprocessor
 from model.prompts import build_generate_prompt, build_score_prompt
-from worker.logs import get_logger
-from worker.settings import Settings
+import structlog
+from model.config import ModelConfig
 
-log = get_logger(__name__)
+log = structlog.get_logger(__name__)
 AMP = "bf16"  # Inf2 runs bf16 matmuls natively; int8 weights are dequantized to it
 
 
-def compile_artifacts(settings: Settings, out: Path) -> Manifest:
+def compile_artifacts(config: ModelConfig, out: Path) -> Manifest:
     """Trace the vision tower, compile the decoder, write artifacts and manifest into ``out``."""
     neuron_sdk.require("modfleet compile")
-    checkpoint, synthetic = resolve_checkpoint(settings)
+    checkpoint, synthetic = resolve_checkpoint(config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    model, tokenizer, pre, prompt_tokens = _load_source(checkpoint, settings)
-    video_tokens = pre.tokens_per_clip(settings.frames_per_video, settings.frame_size)
-    n_positions = sequence_positions(prompt_tokens, settings.max_new_tokens)
-    _trace_vision(model, pre, settings, out / "vision.pt")
+    model, tokenizer, pre, prompt_tokens = _load_source(checkpoint, config)
+    video_tokens = pre.tokens_per_clip(config.frames_per_video, config.frame_size)
+    n_positions = sequence_positions(prompt_tokens, config.max_new_tokens)
+    _trace_vision(model, pre, config, out / "vision.pt")
     text_dir = _split_decoder(model, checkpoint, out / "decoder-checkpoint")
-    _compile_decoder(text_dir, settings, n_positions, out / "decoder")
+    _compile_decoder(text_dir, config, n_positions, out / "decoder")
     manifest = Manifest(
         arch=model.config.model_type, model_name=checkpoint.name,
         checkpoint_sha256=checkpoint_sha256(checkpoint), synthetic=synthetic,
-        batch_size=settings.batch_size, frames_per_video=settings.frames_per_video,
-        frame_size=settings.frame_size, video_tokens=video_tokens, n_positions=n_positions,
-        tp_degree=settings.tp_degree, quantize=settings.quantize, amp=AMP, mode=settings.mode,
-        max_new_tokens=settings.max_new_tokens,
-        policy_version=load_policy(settings.policy_file).version,
+        batch_size=config.batch_size, frames_per_video=config.frames_per_video,
+        frame_size=config.frame_size, video_tokens=video_tokens, n_positions=n_positions,
+        tp_degree=config.tp_degree, quantize=config.quantize, amp=AMP, mode=config.mode,
+        max_new_tokens=config.max_new_tokens,
+        policy_version=load_policy(config.policy_file).version,
         sdk_versions=neuron_sdk.sdk_versions(),
         files={"vision": "vision.pt", "decoder": "decoder",
                "decoder_checkpoint": "decoder-checkpoint"})
     manifest.write(out)
-    log.info("compiled", out=str(out), n_positions=n_positions, tp_degree=settings.tp_degree)
+    log.info("compiled", out=str(out), n_positions=n_positions, tp_degree=config.tp_degree)
     return manifest
 
 
-def _load_source(checkpoint: Path, settings: Settings):
+def _load_source(checkpoint: Path, config: ModelConfig):
     import torch
     from transformers import AutoModelForImageTextToText, AutoTokenizer
 
@@ -80,8 +80,8 @@ def _load_source(checkpoint: Path, settings: Settings):
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     pre = VideoPreprocessor.from_checkpoint(checkpoint)
-    policy = load_policy(settings.policy_file)
-    video_tokens = pre.tokens_per_clip(settings.frames_per_video, settings.frame_size)
+    policy = load_policy(config.policy_file)
+    video_tokens = pre.tokens_per_clip(config.frames_per_video, config.frame_size)
     longest = max(len(build_score_prompt(tokenizer, policy, video_tokens).input_ids),
                   len(build_generate_prompt(tokenizer, policy, video_tokens).input_ids))
     return model, tokenizer, pre, longest
@@ -107,13 +107,13 @@ class VisionTower:
         return _Vision().eval()
 
 
-def _trace_vision(model, pre: VideoPreprocessor, settings: Settings, path: Path) -> None:
+def _trace_vision(model, pre: VideoPreprocessor, config: ModelConfig, path: Path) -> None:
     import numpy as np
     import torch
 
     torch_neuronx = neuron_sdk.import_module("torch_neuronx")
-    n, s = settings.frames_per_video, settings.frame_size
-    pixels, grid = pre([np.zeros((n, s, s, 3), np.uint8)] * settings.batch_size)
+    n, s = config.frames_per_video, config.frame_size
+    pixels, grid = pre([np.zeros((n, s, s, 3), np.uint8)] * config.batch_size)
     tower = VisionTower.build(model.model.visual)
     traced = torch_neuronx.trace(tower, (pixels, grid),
                                  compiler_args=["--auto-cast", "matmult", "--auto-cast-type", AMP])
@@ -149,14 +149,14 @@ def _split_decoder(model, checkpoint: Path, out: Path) -> Path:
     return out
 
 
-def decoder_kwargs(settings: Settings, n_positions: int, mode: str) -> dict:
+def decoder_kwargs(config: ModelConfig, n_positions: int, mode: str) -> dict:
     """Arguments of ``Qwen2ForSampling.from_pretrained``, the same at compile and at load."""
     tnx = neuron_sdk.import_module("transformers_neuronx")
     quant = (tnx.QuantizationConfig(quant_dtype="s8", dequant_dtype=AMP)
-             if settings.quantize == "int8" else None)
+             if config.quantize == "int8" else None)
     # Score mode reads logits at the checklist positions of the prefill, not only the last one.
     neuron_config = tnx.NeuronConfig(quant=quant, output_all_logits=(mode == "score"))
-    return {"batch_size": settings.batch_size, "tp_degree": settings.tp_degree,
+    return {"batch_size": config.batch_size, "tp_degree": config.tp_degree,
             "n_positions": n_positions, "amp": AMP, "neuron_config": neuron_config}
 
 
@@ -173,8 +173,8 @@ def decoder_class():
                          f"{neuron_sdk.NEURON_INDEX}") from exc
 
 
-def _compile_decoder(text_dir: Path, settings: Settings, n_positions: int, out: Path) -> None:
-    kwargs = decoder_kwargs(settings, n_positions, settings.mode)
+def _compile_decoder(text_dir: Path, config: ModelConfig, n_positions: int, out: Path) -> None:
+    kwargs = decoder_kwargs(config, n_positions, config.mode)
     decoder = decoder_class().from_pretrained(str(text_dir), **kwargs)
     decoder.to_neuron()  # compiles (no artifacts loaded yet), then loads onto the cores
     out.mkdir(parents=True, exist_ok=True)

@@ -15,55 +15,55 @@ from pathlib import Path
 
 from model.api import DeviceSlot
 from model.exceptions import DevicesUnavailable
-from worker.settings import Settings
+from model.config import ModelConfig
 
 # Inf2 and Trn1 devices carry two NeuronCore-v2 each.
 CORES_PER_NEURON_DEVICE = 2
 
 
-def plan_slots(settings: Settings, *, cpu_count: Callable[[], int | None] = os.cpu_count,
+def plan_slots(config: ModelConfig, *, cpu_count: Callable[[], int | None] = os.cpu_count,
                cuda_count: Callable[[], int] | None = None,
                neuron_cores: Callable[[], int] | None = None,
                reserve_cores: int | None = None) -> list[DeviceSlot]:
-    """One slot per replica for ``settings.backend`` and ``settings.device``.
+    """One slot per replica for ``config.backend`` and ``config.device``.
 
-    On CPU, ``reserve_cores`` (default: ``settings.decode_threads``) cores are left to the decode
+    On CPU, ``reserve_cores`` (default: ``config.reserved_cpu_cores``) cores are left to the decode
     thread pool: torch threads competing with FFmpeg for the same cores halved end-to-end
     throughput on a 2-core machine (BENCHMARKS.md).  The model-only benchmark reserves none.
     """
-    if settings.backend == "neuron":
-        return _neuron_slots(settings, (neuron_cores or count_neuron_cores)())
-    if settings.device.startswith("cuda"):
-        return _cuda_slots(settings, (cuda_count or _cuda_device_count)())
-    if settings.device != "cpu":
-        raise DevicesUnavailable(f"unknown device {settings.device!r}; use cpu, cuda or cuda:N")
-    reserve = settings.decode_threads if reserve_cores is None else reserve_cores
-    threads = max(1, ((cpu_count() or 1) - reserve) // settings.replicas)
+    if config.backend == "neuron":
+        return _neuron_slots(config, (neuron_cores or count_neuron_cores)())
+    if config.device.startswith("cuda"):
+        return _cuda_slots(config, (cuda_count or _cuda_device_count)())
+    if config.device != "cpu":
+        raise DevicesUnavailable(f"unknown device {config.device!r}; use cpu, cuda or cuda:N")
+    reserve = config.reserved_cpu_cores if reserve_cores is None else reserve_cores
+    threads = max(1, ((cpu_count() or 1) - reserve) // config.replicas)
     return [DeviceSlot(index=i, kind="cpu", device="cpu", cpu_threads=threads)
-            for i in range(settings.replicas)]
+            for i in range(config.replicas)]
 
 
-def _cuda_slots(settings: Settings, gpus: int) -> list[DeviceSlot]:
+def _cuda_slots(config: ModelConfig, gpus: int) -> list[DeviceSlot]:
     if gpus < 1:
-        raise DevicesUnavailable(f"--device {settings.device} but torch sees no CUDA GPU")
-    first = int(settings.device.partition(":")[2] or 0)
+        raise DevicesUnavailable(f"--device {config.device} but torch sees no CUDA GPU")
+    first = int(config.device.partition(":")[2] or 0)
     if first >= gpus:
-        raise DevicesUnavailable(f"--device {settings.device} but only {gpus} GPU(s) are visible")
+        raise DevicesUnavailable(f"--device {config.device} but only {gpus} GPU(s) are visible")
     # Replicas beyond the GPU count share GPUs round-robin; each keeps one CPU thread for its loop.
     return [DeviceSlot(index=i, kind="cuda", device=f"cuda:{(first + i) % gpus}", cpu_threads=1)
-            for i in range(settings.replicas)]
+            for i in range(config.replicas)]
 
 
-def _neuron_slots(settings: Settings, cores: int) -> list[DeviceSlot]:
-    needed = settings.replicas * settings.tp_degree
+def _neuron_slots(config: ModelConfig, cores: int) -> list[DeviceSlot]:
+    needed = config.replicas * config.tp_degree
     if needed > cores:
         raise DevicesUnavailable(
-            f"{settings.replicas} replica(s) x tp-degree {settings.tp_degree} need {needed} "
+            f"{config.replicas} replica(s) x tp-degree {config.tp_degree} need {needed} "
             f"NeuronCores, but this instance has {cores}")
     return [DeviceSlot(index=i, kind="neuron", device="neuron", cpu_threads=1,
-                       neuron_cores=tuple(range(i * settings.tp_degree,
-                                                (i + 1) * settings.tp_degree)))
-            for i in range(settings.replicas)]
+                       neuron_cores=tuple(range(i * config.tp_degree,
+                                                (i + 1) * config.tp_degree)))
+            for i in range(config.replicas)]
 
 
 def _cuda_device_count() -> int:

@@ -1,27 +1,34 @@
 """Errors of the model package, named for what the caller must do.
 
-They branch from the worker's errors so the pipeline settles them without knowing the model layer:
+The model layer has its own root; the worker translates these at the one seam where model errors
+reach it (its replica threads):
 
-- ``FixModelSetup`` (an ``AbortStartup``): the checkpoint, the compiled artifacts, the SDK or the
-  device plan is wrong; stop before taking work.
+- ``FixModelSetup``: the configuration, checkpoint, compiled artifacts, SDK or device plan is
+  wrong; stop before taking work.
+  - ``ConfigInvalid``: a ``ModelConfig`` value is outside its limits; the message names it.
   - ``CheckpointUnusable``: the model directory is missing or not a checkpoint this layer can run.
   - ``ManifestMismatch``: compiled Neuron artifacts were built for other settings; recompile.
   - ``SdkMissing``: an optional package (Neuron SDK, NudeNet, torchao) is not installed.
   - ``DevicesUnavailable``: the replicas do not fit the devices of this machine.
-- ``RetryBatch`` (a ``RetryLater``): a transient device failure (out of memory, a runtime hiccup);
-  release the batch's messages so they come back.
-- ``RejectClip`` (a ``SettleWithError`` with code ``model_error``): this input can never be run
-  (wrong frame shape or dtype); settle it with an error verdict.
-- ``PolicyInvalid`` (a ``FixModelSetup``): the policy file is malformed.
+  - ``PolicyInvalid``: the policy file is malformed.
+- ``RetryBatch``: a transient device failure (out of memory, a runtime hiccup); the batch may
+  succeed if tried again.
+- ``RejectClip``: this input can never be run (wrong frame shape or dtype); ``ref`` names the clip.
 """
 
 from __future__ import annotations
 
-from worker.exceptions import AbortStartup, RetryLater, SettleWithError
+
+class ModelError(Exception):
+    """Root of every error the model layer raises on purpose."""
 
 
-class FixModelSetup(AbortStartup):
+class FixModelSetup(ModelError):
     """The model layer cannot start as configured; the message says what to fix."""
+
+
+class ConfigInvalid(FixModelSetup):
+    """A model configuration value is outside its limits."""
 
 
 class CheckpointUnusable(FixModelSetup):
@@ -29,7 +36,7 @@ class CheckpointUnusable(FixModelSetup):
 
 
 class ManifestMismatch(FixModelSetup):
-    """Compiled artifacts do not match the worker's settings; run `modfleet compile` again."""
+    """Compiled artifacts do not match the model configuration; run `modfleet compile` again."""
 
 
 class SdkMissing(FixModelSetup):
@@ -49,13 +56,14 @@ class PolicyInvalid(FixModelSetup):
     """The moderation policy file is malformed; the message names the field."""
 
 
-class RetryBatch(RetryLater):
-    """A transient device failure: release the batch's messages so they come back."""
+class RetryBatch(ModelError):
+    """A transient device failure: the batch may succeed if tried again."""
 
 
-class RejectClip(SettleWithError):
-    """This clip can never run through the model: settle it with a ``model_error`` verdict."""
+class RejectClip(ModelError):
+    """This clip can never run through the model; ``ref`` names it (empty: the whole batch)."""
 
     def __init__(self, message: str, ref: str = "") -> None:
-        super().__init__("model_error", message)
+        super().__init__(message)
+        self.message = message
         self.ref = ref

@@ -1,6 +1,6 @@
 """Generate mode: free text with a rationale, and the repeated n-gram filter.
 
-The filter has two parts that share state, both active when ``settings.ngram_size`` > 0:
+The filter has two parts that share state, both active when ``config.ngram_size`` > 0:
 
 - ``NgramBlocker`` (a ``LogitsProcessor``) bans any token that would repeat an n-gram the row has
   already generated.  Unlike transformers' built-in ``no_repeat_ngram_size``, it looks only at the
@@ -14,7 +14,7 @@ The filter has two parts that share state, both active when ``settings.ngram_siz
 from __future__ import annotations
 
 from model.api import Clip, ModelOutput
-from model.parse import Unparseable, parse_answer
+from model.generated_text import Unparseable, parse_answer
 
 MAX_BLOCKED = 2
 
@@ -77,19 +77,19 @@ def generate_outputs(backend, clips: list[Clip], pixels, grid,
     import torch
     from transformers import LogitsProcessorList, StoppingCriteriaList
 
-    settings, tokenizer = backend.settings, backend.tokenizer
+    config, tokenizer = backend.config, backend.tokenizer
     ids = backend.generate_prompt.input_ids
     inputs = backend.model_inputs(ids, len(clips), pixels, grid)
     processors, criteria, stopper = LogitsProcessorList(), StoppingCriteriaList(), None
-    if settings.ngram_size > 0:
-        blocker = NgramBlocker(settings.ngram_size, len(ids), len(clips))
+    if config.ngram_size > 0:
+        blocker = NgramBlocker(config.ngram_size, len(ids), len(clips))
         stopper = LoopStopper(blocker)
         processors.append(blocker)
         criteria.append(stopper)
     stop_ids = _stop_ids(tokenizer)
     with torch.inference_mode():
         sequences = backend.model.generate(
-            **inputs, max_new_tokens=settings.max_new_tokens, do_sample=False,
+            **inputs, max_new_tokens=config.max_new_tokens, do_sample=False,
             logits_processor=processors, stopping_criteria=criteria, eos_token_id=stop_ids,
             pad_token_id=tokenizer.pad_token_id)
     outputs, backend.last_tokens = [], []
@@ -99,7 +99,7 @@ def generate_outputs(backend, clips: list[Clip], pixels, grid,
         if real is None or real[row]:
             if stopper is not None and row in stopper.stopped_at:
                 backend.stats["loops_stopped"] += 1
-                backend.stats["tokens_saved"] += settings.max_new_tokens - len(tokens)
+                backend.stats["tokens_saved"] += config.max_new_tokens - len(tokens)
             backend.stats["tokens_generated"] += len(tokens)
         text = tokenizer.decode(tokens, skip_special_tokens=True)
         outputs.append(output_from_text(backend.policy, clip, text, len(tokens)))

@@ -2,7 +2,7 @@
 
 Compiled Neuron graphs have static shapes: batch size, frames, frame size (hence the number of
 video tokens), sequence length, tensor-parallel degree and weight dtype are baked in.  A worker
-refuses artifacts whose manifest disagrees with its settings rather than failing deep inside the
+refuses artifacts whose manifest disagrees with its configuration rather than failing deep inside the
 runtime or, worse, running a different model than its verdicts claim.
 """
 
@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from model.exceptions import ManifestMismatch
-from worker.settings import Settings
+from model.config import ModelConfig
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "modfleet.neuron/v1"
-# Fields a worker's settings must match exactly.
+# Fields a worker's model configuration must match exactly.
 MUST_MATCH = ("batch_size", "frames_per_video", "frame_size", "tp_degree", "quantize", "mode")
 
 
@@ -68,21 +68,21 @@ def read_manifest(directory: Path) -> Manifest:
         raise ManifestMismatch(f"{path} is malformed: {exc}") from exc
 
 
-def check_manifest(manifest: Manifest, settings: Settings,
+def check_manifest(manifest: Manifest, config: ModelConfig,
                    prompt_tokens: int | None = None) -> None:
     """Raise ManifestMismatch naming every setting the artifacts were not compiled for."""
     problems = [f"{name.replace('_', '-')}: compiled {getattr(manifest, name)!r}, "
-                f"worker has {getattr(settings, name)!r}"
-                for name in MUST_MATCH if getattr(manifest, name) != getattr(settings, name)]
-    if settings.mode == "generate" and settings.max_new_tokens > manifest.max_new_tokens:
+                f"worker has {getattr(config, name)!r}"
+                for name in MUST_MATCH if getattr(manifest, name) != getattr(config, name)]
+    if config.mode == "generate" and config.max_new_tokens > manifest.max_new_tokens:
         problems.append(f"max-new-tokens: compiled for up to {manifest.max_new_tokens}, "
-                        f"worker asks {settings.max_new_tokens}")
-    if prompt_tokens is not None and prompt_tokens + settings.max_new_tokens > manifest.n_positions:
-        problems.append(f"sequence: prompt {prompt_tokens} + {settings.max_new_tokens} new tokens "
+                        f"worker asks {config.max_new_tokens}")
+    if prompt_tokens is not None and prompt_tokens + config.max_new_tokens > manifest.n_positions:
+        problems.append(f"sequence: prompt {prompt_tokens} + {config.max_new_tokens} new tokens "
                         f"exceeds the compiled n_positions {manifest.n_positions}")
     if problems:
         raise ManifestMismatch("compiled artifacts do not match this worker (recompile with "
-                               "`modfleet compile` and the same settings): " + "; ".join(problems))
+                               "`modfleet compile` and the same config): " + "; ".join(problems))
 
 
 def checkpoint_sha256(checkpoint: Path) -> str:

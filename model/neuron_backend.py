@@ -22,10 +22,10 @@ from model import neuron_sdk
 from model.api import Backend, Batch, DeviceSlot, ModelIdentity, ModelOutput
 from model.exceptions import RetryBatch
 from model.manifest import check_manifest, read_manifest
-from worker.logs import get_logger
-from worker.settings import Settings
+import structlog
+from model.config import ModelConfig
 
-log = get_logger(__name__)
+log = structlog.get_logger(__name__)
 
 
 def visible_cores(slot: DeviceSlot) -> str:
@@ -39,8 +39,8 @@ class NeuronBackend(Backend):
 
     backend_name = "neuron"
 
-    def __init__(self, settings: Settings, slot: DeviceSlot) -> None:
-        self.settings, self.slot = settings, slot
+    def __init__(self, config: ModelConfig, slot: DeviceSlot) -> None:
+        self.config, self.slot = config, slot
         self.manifest = None
         self._conn = None
         self._process = None
@@ -49,18 +49,18 @@ class NeuronBackend(Backend):
     def load(self) -> None:
         """Check SDK and manifest here (cheap, clear errors), then start the pinned child."""
         neuron_sdk.require("the neuron backend")
-        self.manifest = read_manifest(Path(self.settings.compiled_dir))
-        check_manifest(self.manifest, self.settings)
+        self.manifest = read_manifest(Path(self.config.compiled_dir))
+        check_manifest(self.manifest, self.config)
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(child, self.settings, visible_cores(self.slot)),
+            target=_serve, args=(child, self.config, visible_cores(self.slot)),
             name=f"neuron-replica-{self.slot.index}", daemon=True)
         self._process.start()
         self._identity = self._call("load")
 
     def warm_up(self) -> None:
-        self._call("infer", Batch(rows=(None,) * self.settings.batch_size))
+        self._call("infer", Batch(rows=(None,) * self.config.batch_size))
 
     def infer(self, batch: Batch) -> list[ModelOutput | None]:
         outputs = self._call("infer", batch)
@@ -88,7 +88,7 @@ class NeuronBackend(Backend):
         return value
 
 
-def _serve(conn, settings: Settings, cores: str) -> None:
+def _serve(conn, config: ModelConfig, cores: str) -> None:
     """Child process: pin to ``cores`` before the runtime starts, load once, answer requests."""
     import os
 
@@ -96,7 +96,7 @@ def _serve(conn, settings: Settings, cores: str) -> None:
     os.environ["NEURON_RT_VISIBLE_CORES"] = cores
     from model.neuron_runtime import NeuronRuntime
 
-    runtime = NeuronRuntime(settings)
+    runtime = NeuronRuntime(config)
     while True:
         op, payload = conn.recv()
         if op == "stop":

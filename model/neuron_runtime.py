@@ -23,17 +23,17 @@ from model.policy import load_policy
 from model.preprocess import VideoPreprocessor
 from model.prompts import build_generate_prompt, build_score_prompt
 from model.scoring import confidences_from_logits, output_from_confidences
-from worker.settings import Settings
+from model.config import ModelConfig
 
 
 class NeuronRuntime:
-    """Loads the artifacts of ``settings.compiled_dir`` and runs static batches."""
+    """Loads the artifacts of ``config.compiled_dir`` and runs static batches."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.root = Path(settings.compiled_dir)
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+        self.root = Path(config.compiled_dir)
         self.manifest = read_manifest(self.root)
-        self.policy = load_policy(settings.policy_file)
+        self.policy = load_policy(config.policy_file)
 
     def load(self) -> ModelIdentity:
         import torch
@@ -46,14 +46,14 @@ class NeuronRuntime:
         video_tokens = self.manifest.video_tokens
         self.score_prompt = build_score_prompt(self.tokenizer, self.policy, video_tokens)
         self.generate_prompt = build_generate_prompt(self.tokenizer, self.policy, video_tokens)
-        prompt = self.score_prompt if self.settings.mode == "score" else self.generate_prompt
-        check_manifest(self.manifest, self.settings, prompt_tokens=len(prompt.input_ids))
+        prompt = self.score_prompt if self.config.mode == "score" else self.generate_prompt
+        check_manifest(self.manifest, self.config, prompt_tokens=len(prompt.input_ids))
         # The vision tower shares the replica's first core with decoder rank 0.
         with torch_neuronx.experimental.neuron_cores_context(start_nc=0, nc_count=1):
             self.vision = torch.jit.load(str(self.root / self.manifest.files["vision"]))
         self.decoder = decoder_class().from_pretrained(
-            str(text_dir), **decoder_kwargs(self.settings, self.manifest.n_positions,
-                                            self.settings.mode))
+            str(text_dir), **decoder_kwargs(self.config, self.manifest.n_positions,
+                                            self.config.mode))
         self.decoder.load(str(self.root / self.manifest.files["decoder"]))
         self.decoder.to_neuron()
         self.video_token_id = self.tokenizer.convert_tokens_to_ids("<|video_pad|>")
@@ -63,11 +63,11 @@ class NeuronRuntime:
                              policy_version=self.policy.version)
 
     def infer(self, batch: Batch) -> list[ModelOutput]:
-        n, s = self.settings.frames_per_video, self.settings.frame_size
+        n, s = self.config.frames_per_video, self.config.frame_size
         clips = [row or Clip(np.zeros((n, s, s, 3), np.uint8), (0,) * n, "padding")
                  for row in batch.rows]
         features = self.vision(*self.pre([c.frames for c in clips]))
-        if self.settings.mode == "score":
+        if self.config.mode == "score":
             return self._score(clips, features)
         return self._generate(clips, features)
 
@@ -75,7 +75,7 @@ class NeuronRuntime:
         import torch
         from transformers_neuronx.constants import LAYOUT_HSB
 
-        input_ids = torch.tensor([ids] * self.settings.batch_size, dtype=torch.long)
+        input_ids = torch.tensor([ids] * self.config.batch_size, dtype=torch.long)
         padded, _, cache_ids, start_ids, last_token_id, *_ = \
             self.decoder.preprocess_and_embed(input_ids)
         embeds = self.decoder.chkpt_model.model.embed_tokens(padded)
@@ -97,13 +97,13 @@ class NeuronRuntime:
 
         ids = self.generate_prompt.input_ids
         rows = len(clips)
-        blocker = NgramBlocker(self.settings.ngram_size, len(ids), rows) \
-            if self.settings.ngram_size else None
+        blocker = NgramBlocker(self.config.ngram_size, len(ids), rows) \
+            if self.config.ngram_size else None
         stop = {self.tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")}
         sequence = torch.tensor([ids] * rows, dtype=torch.long)
         logits = self._prefill(ids, features)
         ended: list[int | None] = [None] * rows  # generated length where each row stopped
-        for step in range(self.settings.max_new_tokens):
+        for step in range(self.config.max_new_tokens):
             if blocker is not None:
                 logits = blocker(sequence, logits)
             token = logits.argmax(dim=-1)

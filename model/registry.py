@@ -1,8 +1,8 @@
-"""The registry the worker picks a backend from, by ``settings.backend``.
+"""The registry the worker picks a backend from, by ``config.backend``.
 
 Backends are imported only when chosen, so a CPU worker never imports the Neuron SDK.  With
-``settings.screening`` the chosen backend is wrapped by the screening stage (NudeNet first, the LLM
-after it, or only on undecided rows with ``settings.cascade``).
+``config.screening`` the chosen backend is wrapped by the screening stage (NudeNet first, the LLM
+after it, or only on undecided rows with ``config.cascade``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import importlib
 
 from model.api import Backend, DeviceSlot
 from model.exceptions import FixModelSetup
-from worker.settings import Settings
+from model.config import ModelConfig
 
 BACKENDS = {
     "torch": "model.torch_backend:TorchBackend",
@@ -19,16 +19,16 @@ BACKENDS = {
 }
 
 
-def create_backend(settings: Settings, slot: DeviceSlot) -> Backend:
+def create_backend(config: ModelConfig, slot: DeviceSlot) -> Backend:
     """A new, unloaded backend for one replica on ``slot``."""
     try:
-        module_name, _, class_name = BACKENDS[settings.backend].partition(":")
+        module_name, _, class_name = BACKENDS[config.backend].partition(":")
     except KeyError:
-        raise FixModelSetup(f"unknown backend {settings.backend!r}; "
+        raise FixModelSetup(f"unknown backend {config.backend!r}; "
                             f"choose one of {', '.join(BACKENDS)}") from None
-    backend = getattr(importlib.import_module(module_name), class_name)(settings, slot)
-    if settings.screening:
+    backend = getattr(importlib.import_module(module_name), class_name)(config, slot)
+    if config.screening:
         from model.screening.backend import ScreeningBackend
 
-        backend = ScreeningBackend(settings, slot, inner=backend)
+        backend = ScreeningBackend(config, slot, inner=backend)
     return backend

@@ -22,10 +22,10 @@ from model.policy import Policy, load_policy
 from model.preprocess import VideoPreprocessor
 from model.prompts import build_generate_prompt, build_score_prompt
 from model.scoring import confidences_from_logits, output_from_confidences
-from worker.logs import get_logger
-from worker.settings import Settings
+import structlog
+from model.config import ModelConfig
 
-log = get_logger(__name__)
+log = structlog.get_logger(__name__)
 
 
 class TorchBackend(Backend):
@@ -33,10 +33,10 @@ class TorchBackend(Backend):
 
     backend_name = "torch"
 
-    def __init__(self, settings: Settings, slot: DeviceSlot, policy: Policy | None = None) -> None:
-        self.settings = settings
+    def __init__(self, config: ModelConfig, slot: DeviceSlot, policy: Policy | None = None) -> None:
+        self.config = config
         self.slot = slot
-        self.policy = policy or load_policy(settings.policy_file)
+        self.policy = policy or load_policy(config.policy_file)
         self.model = None
         self.checkpoint: Path | None = None
         self.synthetic = False
@@ -53,21 +53,21 @@ class TorchBackend(Backend):
 
         if self.slot.kind == "cpu":
             torch.set_num_threads(max(1, self.slot.cpu_threads))
-        self.checkpoint, self.synthetic = resolve_checkpoint(self.settings)
+        self.checkpoint, self.synthetic = resolve_checkpoint(self.config)
         self.model, self.tokenizer = self._load_model(self.checkpoint)
         self.preprocessor = VideoPreprocessor.from_checkpoint(self.checkpoint)
-        video_tokens = self.preprocessor.tokens_per_clip(self.settings.frames_per_video,
-                                                         self.settings.frame_size)
+        video_tokens = self.preprocessor.tokens_per_clip(self.config.frames_per_video,
+                                                         self.config.frame_size)
         self.score_prompt = build_score_prompt(self.tokenizer, self.policy, video_tokens)
         self.generate_prompt = build_generate_prompt(self.tokenizer, self.policy, video_tokens)
         self._identity = self._make_identity()
         log.info("model loaded", replica=self.slot.index, device=self.slot.device,
                  checkpoint=str(self.checkpoint), synthetic=self.synthetic,
-                 quantize=self.settings.quantize, mode=self.settings.mode)
+                 quantize=self.config.quantize, mode=self.config.mode)
 
     def warm_up(self) -> None:
         """Run one batch of the static shape (all padding) so first real batches are not slow."""
-        self._run(Batch(rows=(None,) * self.settings.batch_size))
+        self._run(Batch(rows=(None,) * self.config.batch_size))
 
     def infer(self, batch: Batch) -> list[ModelOutput | None]:
         """One ``ModelOutput`` per real row, ``None`` for padding rows."""
@@ -105,7 +105,7 @@ class TorchBackend(Backend):
         except (OSError, ValueError, KeyError) as exc:
             raise CheckpointUnusable(f"cannot load {checkpoint}: {exc}") from exc
         model.eval()
-        if self.settings.quantize == "int8":
+        if self.config.quantize == "int8":
             from model.quantize import quantize_int8
 
             # On CUDA each linear layer is quantized as it moves to the GPU, so the GPU never
@@ -124,16 +124,16 @@ class TorchBackend(Backend):
             name = config.get("_name_or_path") or self.checkpoint.name
             version = checkpoint_fingerprint(self.checkpoint)
         return ModelIdentity(name=name, version=version, backend=self.backend_name,
-                             quantization=self.settings.quantize, synthetic=self.synthetic,
+                             quantization=self.config.quantize, synthetic=self.synthetic,
                              policy_version=self.policy.version)
 
     # ---- inference -------------------------------------------------------------------------------
 
     def _run(self, batch: Batch) -> list[ModelOutput]:
         clips = [row if row is not None else self._zero_clip() for row in batch.rows]
-        pixels, grid = self.preprocessor([_checked_frames(c, self.settings) for c in clips])
+        pixels, grid = self.preprocessor([_checked_frames(c, self.config) for c in clips])
         try:
-            outputs = (self._score(clips, pixels, grid) if self.settings.mode == "score"
+            outputs = (self._score(clips, pixels, grid) if self.config.mode == "score"
                        else self._generate(clips, pixels, grid,
                                            [row is not None for row in batch.rows]))
         except RuntimeError as exc:
@@ -160,7 +160,7 @@ class TorchBackend(Backend):
     def category_scores(self, batch: Batch) -> list[dict[str, float] | None]:
         """Raw per-category confidences (0-100) per real row, before thresholds (for benchmarks)."""
         clips = [row if row is not None else self._zero_clip() for row in batch.rows]
-        pixels, grid = self.preprocessor([_checked_frames(c, self.settings) for c in clips])
+        pixels, grid = self.preprocessor([_checked_frames(c, self.config) for c in clips])
         table = self._score_table(clips, pixels, grid)
         names = [c.name for c in self.policy.categories]
         return [dict(zip(names, row)) if clip is not None else None
@@ -187,13 +187,13 @@ class TorchBackend(Backend):
         return generate_outputs(self, clips, pixels, grid, real)
 
     def _zero_clip(self) -> Clip:
-        n, s = self.settings.frames_per_video, self.settings.frame_size
+        n, s = self.config.frames_per_video, self.config.frame_size
         return Clip(frames=np.zeros((n, s, s, 3), np.uint8), timestamps_ms=(0,) * n, ref="padding")
 
 
-def _checked_frames(clip: Clip, settings: Settings) -> np.ndarray:
+def _checked_frames(clip: Clip, config: ModelConfig) -> np.ndarray:
     """The clip's frames, if they have the static shape every row of a batch must share."""
-    want = (settings.frames_per_video, settings.frame_size, settings.frame_size, 3)
+    want = (config.frames_per_video, config.frame_size, config.frame_size, 3)
     frames = clip.frames
     if not isinstance(frames, np.ndarray) or frames.shape != want or frames.dtype != np.uint8:
         got = getattr(frames, "shape", None), getattr(frames, "dtype", None)

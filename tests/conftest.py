@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.localstack import EmbeddedAws, StackInfo, provision
+from tools.embedded_aws import EmbeddedAws, StackInfo, provision
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MEDIA = ROOT.parent / "shared" / "media"

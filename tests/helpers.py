@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from worker.aws import boto3_client
-from worker.localstack import StackInfo, drain_tap
+from tools.embedded_aws import StackInfo, drain_tap
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST_MODEL = ["--frames-per-video", "4", "--frame-size", "56", "--batch-size", "2",
@@ -22,7 +22,7 @@ FAST_MODEL = ["--frames-per-video", "4", "--frame-size", "56", "--batch-size", "
 
 
 def modfleet(*args: str) -> list[str]:
-    return [sys.executable, "-m", "worker.cli", *args]
+    return [sys.executable, "-m", "tools.cli", *args]
 
 
 def worker_command(stack: StackInfo, *extra: str, endpoint_url: str | None = None) -> list[str]:

@@ -13,7 +13,7 @@ from worker.aws import AsyncClients
 from worker.decode import DecodeLimits
 from worker.logs import get_logger
 from worker.metrics import Metrics
-from worker.process import Stages
+from worker.pipeline import Stages
 from worker.publish import Publisher
 from worker.replicas import ReplicaPool
 from worker.runner import Worker, WorkerStats

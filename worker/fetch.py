@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from worker.errors_aws import is_missing, raise_transient
 from worker.exceptions import SettleWithError
-from worker.jobs import Job
+from worker.records import Job
 
 CHUNK = 1024 * 1024
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from worker.exceptions import PoisonMessage
-from worker.jobs import Job, ParsedMessage
+from worker.records import Job, ParsedMessage
 
 MAX_BODY_DEPTH = 2  # an SNS envelope around an S3 event; deeper nesting is not a format we accept
 

@@ -19,12 +19,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from model.api import Backend, Batch, Clip, DeviceSlot, ModelIdentity, ModelOutput
-from worker.exceptions import AbortStartup, SettleWithError
+from model.config import ModelConfig
+from model.exceptions import RejectClip, RetryBatch
+from worker.exceptions import AbortStartup, RetryLater, SettleWithError
 from worker.logs import get_logger
-from worker.settings import Settings
+from worker.settings import Settings, model_config
 
 log = get_logger(__name__)
-BackendFactory = Callable[[Settings, DeviceSlot], Backend]
+BackendFactory = Callable[[ModelConfig, DeviceSlot], Backend]
 _STOP = object()
 
 
@@ -61,7 +63,7 @@ class Replica(threading.Thread):
                  requests: queue.Queue, on_batch: Callable[[BatchReport], None]) -> None:
         super().__init__(name=f"replica-{slot.index}", daemon=True)
         self.settings, self.slot, self.requests, self.on_batch = settings, slot, requests, on_batch
-        self.backend = factory(settings, slot)
+        self.backend = factory(model_config(settings), slot)
         self.ready = threading.Event()
         self.failure: BaseException | None = None
 
@@ -102,16 +104,17 @@ class Replica(threading.Thread):
         started = time.perf_counter()
         try:
             outputs = self.backend.infer(Batch(rows=rows))
-        except SettleWithError as exc:
-            rejected = [r for r in batch if getattr(exc, "ref", None) == r.clip.ref]
+        except RejectClip as exc:  # the model layer's errors become worker outcomes here
+            rejected = [r for r in batch if exc.ref == r.clip.ref]
             for request in rejected or batch:
-                request.future.set_exception(exc)
+                request.future.set_exception(SettleWithError("model_error", exc.message))
             if rejected and len(rejected) < len(batch):  # the rest of the batch is fine
                 self._infer([r for r in batch if r not in rejected])
             return
-        except Exception as exc:
+        except Exception as exc:  # RetryBatch, or any fault of the device or runtime
+            reason = "transient device failure" if isinstance(exc, RetryBatch) else "failed"
             for request in batch:
-                request.future.set_exception(exc)
+                request.future.set_exception(RetryLater(f"model replica {reason}: {exc}"))
             return
         run_s = time.perf_counter() - started
         self.on_batch(BatchReport(self.slot.index, len(batch), self.settings.batch_size, run_s))
@@ -131,7 +134,7 @@ class ReplicaPool:
             from model.registry import create_backend
 
             factory = factory or create_backend
-            slots = slots if slots is not None else plan_slots(settings)
+            slots = slots if slots is not None else plan_slots(model_config(settings))
         self.requests: queue.Queue = queue.Queue()
         self.replicas = [Replica(settings, slot, factory, self.requests, on_batch) for slot in slots]
 

@@ -17,11 +17,11 @@ from typing import Any
 from worker import settle
 from worker.exceptions import PoisonMessage, RetryLater
 from worker.heartbeat import Heartbeat
-from worker.jobs import ReceivedMessage
+from worker.records import ReceivedMessage
 from worker.logs import get_logger
 from worker.messages import parse_body
 from worker.metrics import Metrics
-from worker.process import Stages, process_job
+from worker.pipeline import Stages, process_job
 from worker.publish import Publisher, deadline_left
 from worker.settings import Settings
 

@@ -17,10 +17,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from model import config as model_cfg
+from model.config import ModelConfig
+from model.exceptions import ConfigInvalid
 from worker.exceptions import SettingsError
 
 ENV_PREFIX = "MODFLEET_"
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "modfleet"
+_MODEL = ModelConfig()  # the model layer's defaults are the flags' defaults
 
 
 def _opt(help_text: str, default: Any, *, group: str, choices: tuple[str, ...] | None = None) -> Any:
@@ -65,8 +68,10 @@ class Settings:
         "Cap on the backoff between SNS publish attempts for one batch.", 20.0, group="queue")
 
     # ---- Media -------------------------------------------------------------------------------------
-    frames_per_video: int = _opt("Frames sampled uniformly over each video [1-64].", 8, group="media")
-    frame_size: int = _opt("Frames are letterboxed to a square of this many pixels.", 224, group="media")
+    frames_per_video: int = _opt("Frames sampled uniformly over each video [1-64].",
+                                 _MODEL.frames_per_video, group="media")
+    frame_size: int = _opt("Frames are letterboxed to a square of this many pixels.",
+                           _MODEL.frame_size, group="media")
     max_object_bytes: int = _opt("Larger objects get a too_large verdict, unread.", 2 * 1024**3,
                                  group="media")
     max_duration_s: float = _opt("Longer videos get a too_long verdict.", 3 * 3600.0, group="media")
@@ -75,33 +80,37 @@ class Settings:
     decode_threads: int = _opt("Threads that decode videos (PyAV releases the GIL).", 2, group="media")
 
     # ---- Model -------------------------------------------------------------------------------------
-    backend: str = _opt("Model backend.", "torch", group="model", choices=("torch", "neuron"))
+    backend: str = _opt("Model backend.", _MODEL.backend, group="model",
+                        choices=model_cfg.BACKENDS)
     model_dir: Path | None = _opt(
         "Hugging Face checkpoint directory. Unset: a synthetic checkpoint of --synthetic-preset.",
         None, group="model")
     synthetic_preset: str = _opt("Synthetic checkpoint used when no model directory is given.",
-                                 "tiny", group="model", choices=("tiny", "small", "base"))
+                                 _MODEL.synthetic_preset, group="model",
+                                 choices=model_cfg.PRESETS)
     compiled_dir: Path | None = _opt("Neuron artifacts written by `modfleet compile`.", None,
                                      group="model")
-    device: str = _opt("torch device: cpu, cuda or cuda:N.", "cpu", group="model")
-    batch_size: int = _opt("Videos per static batch [1-64].", 4, group="model")
+    device: str = _opt("torch device: cpu, cuda or cuda:N.", _MODEL.device, group="model")
+    batch_size: int = _opt("Videos per static batch [1-64].", _MODEL.batch_size, group="model")
     batch_wait_ms: int = _opt("Wait for a full batch before padding a partial one.", 200,
                               group="model")
-    replicas: int = _opt("Model replicas, one thread each, each on its own device slot.", 1,
-                         group="model")
-    tp_degree: int = _opt("NeuronCores per replica (tensor parallel degree, neuron backend).", 2,
-                          group="model")
-    quantize: str = _opt("Weight quantization.", "none", group="model", choices=("none", "int8"))
-    mode: str = _opt("score: one prefill pass; generate: free text with a rationale.", "score",
-                     group="model", choices=("score", "generate"))
-    ngram_size: int = _opt("Block repeated n-grams of this size when generating (0: off).", 3,
-                           group="model")
-    max_new_tokens: int = _opt("Token budget per video in generate mode.", 48, group="model")
+    replicas: int = _opt("Model replicas, one thread each, each on its own device slot.",
+                         _MODEL.replicas, group="model")
+    tp_degree: int = _opt("NeuronCores per replica (tensor parallel degree, neuron backend).",
+                          _MODEL.tp_degree, group="model")
+    quantize: str = _opt("Weight quantization.", _MODEL.quantize, group="model",
+                         choices=model_cfg.QUANTIZATIONS)
+    mode: str = _opt("score: one prefill pass; generate: free text with a rationale.",
+                     _MODEL.mode, group="model", choices=model_cfg.MODES)
+    ngram_size: int = _opt("Block repeated n-grams of this size when generating (0: off).",
+                           _MODEL.ngram_size, group="model")
+    max_new_tokens: int = _opt("Token budget per video in generate mode.", _MODEL.max_new_tokens,
+                               group="model")
     policy_file: Path | None = _opt("Moderation policy JSON (unset: the packaged default).", None,
                                     group="model")
     screening: bool = _opt("Run the NudeNet screening stage before the LLM.", False, group="model")
     cascade: bool = _opt("Skip the LLM when screening is decisive.", False, group="model")
-    cache_dir: Path = _opt("Synthetic checkpoints and other caches.", DEFAULT_CACHE_DIR,
+    cache_dir: Path = _opt("Synthetic checkpoints and other caches.", _MODEL.cache_dir,
                            group="model")
 
     # ---- Runtime -----------------------------------------------------------------------------------
@@ -140,9 +149,7 @@ class Settings:
 def _problems(s: Settings) -> Iterable[str]:
     ranges = {
         "wait_time_s": (0, 20), "max_messages": (1, 10), "visibility_timeout_s": (1, 43200),
-        "frames_per_video": (1, 64), "batch_size": (1, 64), "replicas": (1, 64),
-        "tp_degree": (1, 32), "decode_threads": (1, 64), "frame_size": (28, 4096),
-        "ngram_size": (0, 16), "max_new_tokens": (1, 4096), "heartbeat_interval_s": (1, 43199),
+        "decode_threads": (1, 64), "heartbeat_interval_s": (1, 43199),
         "shutdown_deadline_s": (1, 3600), "processing_deadline_s": (1, 43200),
     }
     for name, (low, high) in ranges.items():
@@ -156,14 +163,24 @@ def _problems(s: Settings) -> Iterable[str]:
         yield f"max-in-flight ({s.max_in_flight}) must be at least batch-size ({s.batch_size})"
     if min(s.max_object_bytes, s.max_pixels) < 1 or s.max_duration_s <= 0:
         yield "max-object-bytes, max-pixels and max-duration-s must be positive"
-    if s.cascade and not s.screening:
-        yield "cascade needs screening: the cascade skips the LLM on a decisive screening result"
-    if s.backend == "neuron" and s.compiled_dir is None:
-        yield "the neuron backend needs --compiled-dir (artifacts written by `modfleet compile`)"
-    if s.frame_size % 28:
-        yield f"frame-size must be a multiple of 28 (vision patch 14 x merge 2), got {s.frame_size}"
+    try:
+        model_config(s)
+    except ConfigInvalid as exc:  # the model layer's own limits, named by their flags
+        yield str(exc)
     if s.batch_wait_ms < 0 or s.exit_when_idle_s < 0 or s.publish_retry_s <= 0:
         yield "batch-wait-ms and exit-when-idle-s must be >= 0, publish-retry-s > 0"
+
+
+def model_config(s: Settings) -> ModelConfig:
+    """The model layer's configuration: the one place worker settings reach the model layer."""
+    return ModelConfig(
+        backend=s.backend, model_dir=s.model_dir, synthetic_preset=s.synthetic_preset,
+        compiled_dir=s.compiled_dir, device=s.device, batch_size=s.batch_size,
+        replicas=s.replicas, tp_degree=s.tp_degree, quantize=s.quantize, mode=s.mode,
+        ngram_size=s.ngram_size, max_new_tokens=s.max_new_tokens, policy_file=s.policy_file,
+        screening=s.screening, cascade=s.cascade, cache_dir=s.cache_dir,
+        frames_per_video=s.frames_per_video, frame_size=s.frame_size,
+        reserved_cpu_cores=s.decode_threads)
 
 
 # ---- Building from flags and environment -----------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from worker.jobs import ReceivedMessage
+from worker.records import ReceivedMessage
 from worker.logs import get_logger
 
 log = get_logger(__name__)

@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 
 from model.api import ModelIdentity, ModelOutput
-from worker.jobs import Job
+from worker.records import Job
 
 SCHEMA_ID = "modfleet.verdict/v1"
 

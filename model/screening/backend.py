@@ -1,6 +1,6 @@
 """The screening wrapper: NudeNet over every row, then the LLM backend, labels merged.
 
-With ``settings.cascade`` a row whose screening result is decisive (its labels already ``block``)
+With ``config.cascade`` a row whose screening result is decisive (its labels already ``block``)
 skips the LLM: it is handed to the inner backend as a padding row, so static batch shapes hold, and
 when every real row is decisive the LLM is not called at all.  Screening alone never allows a
 video, since the detector sees only nudity and the other categories need the LLM.
@@ -15,7 +15,7 @@ import numpy as np
 from model.api import Backend, Batch, Clip, DeviceSlot, Label, ModelIdentity, ModelOutput
 from model.policy import DECISIONS, Policy, load_policy
 from model.screening.nudenet import NudeNetScreener
-from worker.settings import Settings
+from model.config import ModelConfig
 
 DECISIVE = "block"
 
@@ -23,11 +23,11 @@ DECISIVE = "block"
 class ScreeningBackend(Backend):
     """Wraps ``inner``: screening labels first, LLM labels after, the stricter decision wins."""
 
-    def __init__(self, settings: Settings, slot: DeviceSlot, inner: Backend,
+    def __init__(self, config: ModelConfig, slot: DeviceSlot, inner: Backend,
                  screener: NudeNetScreener | None = None, policy: Policy | None = None) -> None:
-        self.settings, self.slot, self.inner = settings, slot, inner
-        self.policy = policy or getattr(inner, "policy", None) or load_policy(settings.policy_file)
-        self.screener = screener or NudeNetScreener(self.policy, _screening_threads(settings, slot))
+        self.config, self.slot, self.inner = config, slot, inner
+        self.policy = policy or getattr(inner, "policy", None) or load_policy(config.policy_file)
+        self.screener = screener or NudeNetScreener(self.policy, _screening_threads(config, slot))
         self.stats = {"rows": 0, "llm_rows_skipped": 0, "llm_batches_skipped": 0}
 
     def load(self) -> None:
@@ -35,7 +35,7 @@ class ScreeningBackend(Backend):
         self.inner.load()
 
     def warm_up(self) -> None:
-        n, size = self.settings.frames_per_video, self.settings.frame_size
+        n, size = self.config.frames_per_video, self.config.frame_size
         self.screener.screen([Clip(np.zeros((n, size, size, 3), np.uint8), (0,) * n, "warm-up")])
         self.inner.warm_up()
 
@@ -44,7 +44,7 @@ class ScreeningBackend(Backend):
         real = [row for row in batch.rows if row is not None]
         screened = iter(self.screener.screen(real))
         screening = [next(screened) if row is not None else () for row in batch.rows]
-        decisive = [row is not None and self.settings.cascade
+        decisive = [row is not None and self.config.cascade
                     and self.policy.decide(labels) == DECISIVE
                     for row, labels in zip(batch.rows, screening)]
         llm_rows = tuple(None if skip else row for row, skip in zip(batch.rows, decisive))
@@ -82,9 +82,9 @@ class ScreeningBackend(Backend):
             self.stats["llm_batches_skipped"] += 1
 
 
-def _screening_threads(settings: Settings, slot: DeviceSlot) -> int:
+def _screening_threads(config: ModelConfig, slot: DeviceSlot) -> int:
     # On CPU the replica's share of cores; on a GPU or NeuronCore slot the host's cores are idle
     # while the accelerator works, so each replica takes its share of them.
     if slot.kind == "cpu":
         return max(1, slot.cpu_threads)
-    return max(1, (os.cpu_count() or 1) // settings.replicas)
+    return max(1, (os.cpu_count() or 1) // config.replicas)

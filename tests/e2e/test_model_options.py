@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import queue_depth, read_verdicts, serve_until_idle, upload
 from worker import verdict as verdicts
 from worker.replicas import ReplicaPool
-from worker.samples import VideoSpec, write_video
+from tools.sample_videos import VideoSpec, write_video
 from worker.settings import Settings
 
 pytestmark = pytest.mark.slow

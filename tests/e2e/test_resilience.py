@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import (FaultProxy, queue_depth, read_verdicts, start, upload, wait_for_log,
                            worker_command)
-from worker.samples import VideoSpec, write_video
+from tools.sample_videos import VideoSpec, write_video
 
 pytestmark = pytest.mark.slow
 

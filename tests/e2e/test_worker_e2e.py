@@ -18,8 +18,8 @@ from tests.helpers import (modfleet, queue_depth, read_verdicts, send, start, up
 from tests.worker.test_decode import make_undecodable
 from worker import verdict as verdicts
 from worker.aws import boto3_client
-from worker.localstack import StackInfo
-from worker.samples import VideoSpec, write_video
+from tools.embedded_aws import StackInfo
+from tools.sample_videos import VideoSpec, write_video
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Model-layer fixtures: one tiny synthetic checkpoint per test session, settings around it."""
+"""Model-layer fixtures: one tiny synthetic checkpoint per test session, its model configuration."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from model.api import Clip
 from model.checkpoints import build_atomically, synthetic_path
-from worker.settings import Settings
+from model.config import ModelConfig
 
 # Small static shapes keep every model test on the tiny preset well under a second per batch.
 FRAMES, SIZE = 4, 56
@@ -24,10 +24,10 @@ def model_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture()
-def model_settings(model_cache) -> Settings:
-    """Settings of a one-replica CPU torch backend on the tiny checkpoint."""
-    return Settings(cache_dir=model_cache, frames_per_video=FRAMES, frame_size=SIZE, batch_size=2,
-                    max_new_tokens=12)
+def model_config(model_cache) -> ModelConfig:
+    """The model configuration of a one-replica CPU torch backend on the tiny checkpoint."""
+    return ModelConfig(cache_dir=model_cache, frames_per_video=FRAMES, frame_size=SIZE,
+                       batch_size=2, max_new_tokens=12)
 
 
 @pytest.fixture()

@@ -4,7 +4,7 @@ import torch
 from model.api import Batch
 from model.devices import plan_slots
 from model.generation import LoopStopper, NgramBlocker, output_from_text
-from model.parse import Unparseable, parse_answer
+from model.generated_text import Unparseable, parse_answer
 from model.policy import load_policy
 from model.registry import create_backend
 
@@ -43,10 +43,10 @@ def test_blocker_bans_only_repeats_of_generated_ngrams_and_counts_top_choice_hit
     assert stopper(ids, out).tolist() == [True, False] and stopper.stopped_at == {0: 5}
 
 
-def test_generate_mode_with_and_without_ngram_filter(model_settings, make_clip):
+def test_generate_mode_with_and_without_ngram_filter(model_config, make_clip):
     results = {}
     for ngram in (0, 3):
-        settings = model_settings.with_changes(mode="generate", ngram_size=ngram, max_new_tokens=32)
+        settings = model_config.with_changes(mode="generate", ngram_size=ngram, max_new_tokens=32)
         backend = create_backend(settings, plan_slots(settings)[0])
         backend.load()
         outputs = backend.infer(Batch(rows=(make_clip(1), make_clip(2))))

@@ -13,10 +13,10 @@ def _loaded(settings):
     return backend
 
 
-def test_cpu_int8_quantizes_linear_layers_and_stays_close(model_settings, make_clip):
+def test_cpu_int8_quantizes_linear_layers_and_stays_close(model_config, make_clip):
     batch = Batch(rows=(make_clip(1), make_clip(2)))
-    fp32 = _loaded(model_settings)
-    int8 = _loaded(model_settings.with_changes(quantize="int8"))
+    fp32 = _loaded(model_config)
+    int8 = _loaded(model_config.with_changes(quantize="int8"))
     import torch
     from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
 

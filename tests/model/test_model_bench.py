@@ -1,6 +1,6 @@
 from dataclasses import replace
 
-from model.bench import (
+from tools.bench.model_only import (
     END,
     MARKERS,
     START,
@@ -18,11 +18,11 @@ from model.bench import (
 )
 
 
-def test_measure_fp32_and_int8_and_report_agreement(model_settings, make_clip, tmp_path):
+def test_measure_fp32_and_int8_and_report_agreement(model_config, make_clip, tmp_path):
     clips = [make_clip(i) for i in range(3)]
-    fp32 = measure_setting(BenchSetting("tiny", 2, "none", "score", False, 1), model_settings, 4,
+    fp32 = measure_setting(BenchSetting("tiny", 2, "none", "score", False, 1), model_config, 4,
                            clips)
-    int8 = measure_setting(BenchSetting("tiny", 2, "int8", "score", False, 1), model_settings, 4,
+    int8 = measure_setting(BenchSetting("tiny", 2, "int8", "score", False, 1), model_config, 4,
                            clips)
     assert fp32.videos == 4 and fp32.videos_per_s > 0 and fp32.peak_rss_mb > 0
     assert fp32.latency_p95_s >= fp32.latency_p50_s > 0 and fp32.synthetic is True
@@ -36,9 +36,9 @@ def test_measure_fp32_and_int8_and_report_agreement(model_settings, make_clip, t
     assert ratios(records) == [] and [n[:8] for n in notes(records)] == ["Peak RSS"]
 
 
-def test_generate_records_count_tokens(model_settings, make_clip):
+def test_generate_records_count_tokens(model_config, make_clip):
     setting = BenchSetting("tiny", 2, "none", "generate", True, 1)
-    record = measure_setting(setting, model_settings.with_changes(max_new_tokens=16), 2,
+    record = measure_setting(setting, model_config.with_changes(max_new_tokens=16), 2,
                              [make_clip(5), make_clip(6)])
     assert 0 < record.tokens_generated <= 2 * 16 and record.tokens_per_s > 0
     assert len(record.samples["tokens"]) == 2
@@ -49,12 +49,13 @@ def test_token_agreement():
         "token_agreement": round((2 / 3 + 1) / 2, 3), "exact_sequences": 0.5}
 
 
-def test_section_is_replaced_in_place_and_other_content_kept(tmp_path, model_settings, make_clip):
+def test_section_is_replaced_in_place_and_other_content_kept(tmp_path, model_config, make_clip):
     path = tmp_path / "BENCHMARKS.md"
     path.write_text("# Benchmarks\n\n<!-- e2e -->other section\n")
-    record = measure_setting(BenchSetting("tiny", 1, "none", "score", False, 1), model_settings, 1,
+    record = measure_setting(BenchSetting("tiny", 1, "none", "score", False, 1), model_config, 1,
                              [make_clip(1)])
-    info = {"cpu": "test cpu", "cores": 2, "torch": "x", "python": "3", "load_average": 1.0}
+    info = {"cpu": "test cpu", "cores": 2, "torch": "x", "python": "3",
+            "load_average_at_start": [1.0]}
     write_section(path, markdown_section([record], info, "modfleet bench --model-only"))
     write_section(path, markdown_section([record], info, "modfleet bench --model-only --json"))
     text = path.read_text()
@@ -82,12 +83,13 @@ def _gpu_grid(record):
     return [_with_agreement(r, records) for r in records]
 
 
-def test_gpu_records_fill_their_own_section_beside_the_cpu_one(tmp_path, model_settings,
+def test_gpu_records_fill_their_own_section_beside_the_cpu_one(tmp_path, model_config,
                                                                make_clip):
     path = tmp_path / "BENCHMARKS.md"
-    record = measure_setting(BenchSetting("tiny", 1, "none", "score", False, 1), model_settings, 1,
+    record = measure_setting(BenchSetting("tiny", 1, "none", "score", False, 1), model_config, 1,
                              [make_clip(1)])
-    cpu_info = {"cpu": "test cpu", "cores": 2, "torch": "x", "python": "3", "load_average": 1.0}
+    cpu_info = {"cpu": "test cpu", "cores": 2, "torch": "x", "python": "3",
+                "load_average_at_start": [1.0]}
     gpu_info = {**cpu_info, "gpu": "Test GPU 80GB", "clips": "4 fixed-seed noise clips"}
     gpu = _gpu_grid(record)
     write_section(path, markdown_section([record], cpu_info, "modfleet bench --model-only"))
@@ -120,9 +122,9 @@ def test_gpu_records_fill_their_own_section_beside_the_cpu_one(tmp_path, model_s
                for n in notes(flat))
 
 
-def test_clip_description_says_what_is_real_and_what_is_noise(model_settings, make_clip):
+def test_clip_description_says_what_is_real_and_what_is_noise(model_config, make_clip):
     clips = [make_clip(1), replace(make_clip(2), ref="noise-1")]
-    assert describe_clips(clips, model_settings) == (
+    assert describe_clips(clips, model_config) == (
         f"1 real sample videos (clip-1) and 1 fixed-seed noise clips, "
-        f"{model_settings.frames_per_video} frames of {model_settings.frame_size}x"
-        f"{model_settings.frame_size} each, sampled once and reused")
+        f"{model_config.frames_per_video} frames of {model_config.frame_size}x"
+        f"{model_config.frame_size} each, sampled once and reused")

@@ -20,8 +20,8 @@ from model.manifest import (
 )
 from model.neuron_backend import NeuronBackend, visible_cores
 from model.preprocess import VideoPreprocessor
-from worker.cli import main
-from worker.settings import Settings
+from tools.cli import main
+from model.config import ModelConfig
 
 without_sdk = pytest.mark.skipif(not neuron_sdk.missing(),
                                  reason="the Neuron SDK is installed here")
@@ -45,7 +45,7 @@ def test_compile_without_sdk_names_the_package_and_index(tmp_path, capsys):
 
 @without_sdk
 def test_neuron_backend_refuses_to_load_without_sdk(tmp_path):
-    settings = Settings(backend="neuron", compiled_dir=tmp_path, tp_degree=1)
+    settings = ModelConfig(backend="neuron", compiled_dir=tmp_path, tp_degree=1)
     backend = NeuronBackend(settings, plan_slots(settings, neuron_cores=lambda: 2)[0])
     with pytest.raises(SdkMissing, match=r"pip.repos.neuron.amazonaws.com"):
         backend.load()
@@ -55,7 +55,7 @@ def test_neuron_backend_refuses_a_manifest_for_other_settings(tmp_path, monkeypa
     # As if the SDK were installed: the manifest check comes before any Neuron call.
     monkeypatch.setattr(neuron_sdk, "missing", lambda: [])
     _manifest(batch_size=8, tp_degree=4).write(tmp_path)
-    settings = Settings(backend="neuron", compiled_dir=tmp_path, batch_size=4, tp_degree=2,
+    settings = ModelConfig(backend="neuron", compiled_dir=tmp_path, batch_size=4, tp_degree=2,
                         quantize="int8")
     backend = NeuronBackend(settings, plan_slots(settings, neuron_cores=lambda: 2)[0])
     with pytest.raises(ManifestMismatch, match=r"batch-size: compiled 8, worker has 4.*tp-degree"):
@@ -66,7 +66,7 @@ def test_manifest_round_trip_and_checks(tmp_path):
     manifest = _manifest()
     manifest.write(tmp_path)
     assert read_manifest(tmp_path) == manifest
-    settings = Settings(backend="neuron", compiled_dir=tmp_path, batch_size=4, tp_degree=2,
+    settings = ModelConfig(backend="neuron", compiled_dir=tmp_path, batch_size=4, tp_degree=2,
                         quantize="int8")
     check_manifest(manifest, settings, prompt_tokens=400)
     with pytest.raises(ManifestMismatch, match="exceeds the compiled n_positions 512"):
@@ -83,7 +83,7 @@ def test_manifest_round_trip_and_checks(tmp_path):
 
 
 def test_replicas_get_their_core_ranges_as_runtime_settings(tmp_path):
-    settings = Settings(backend="neuron", compiled_dir=tmp_path, replicas=3, tp_degree=2)
+    settings = ModelConfig(backend="neuron", compiled_dir=tmp_path, replicas=3, tp_degree=2)
     slots = plan_slots(settings, neuron_cores=lambda: 12)
     assert [visible_cores(s) for s in slots] == ["0-1", "2-3", "4-5"]
     single = plan_slots(settings.with_changes(tp_degree=1), neuron_cores=lambda: 12)

@@ -43,10 +43,10 @@ def _same(a, b):
 
 
 @pytest.mark.parametrize("mode", ["score", "generate"])
-def test_two_replicas_give_the_same_results_as_one(model_settings, make_clip, mode):
+def test_two_replicas_give_the_same_results_as_one(model_config, make_clip, mode):
     batches = [Batch(rows=(make_clip(i), make_clip(i + 10))) for i in range(3)]
     batches.append(Batch(rows=(make_clip(7), None)))
-    settings = model_settings.with_changes(mode=mode)
+    settings = model_config.with_changes(mode=mode)
     one = _run_replicas(settings, batches)
     two = _run_replicas(settings.with_changes(replicas=2), batches)
     assert len(one) == len(two) == 8

@@ -25,8 +25,8 @@ def test_detections_map_into_the_taxonomy_with_timestamps():
     assert policy.decide(labels) == "block"
 
 
-def test_real_nudenet_screens_every_frame_of_the_real_sample_videos(shared_media, model_settings):
-    settings = model_settings.with_changes(screening=True, batch_size=4)
+def test_real_nudenet_screens_every_frame_of_the_real_sample_videos(shared_media, model_config):
+    settings = model_config.with_changes(screening=True, batch_size=4)
     backend = create_backend(settings, plan_slots(settings)[0])
     assert isinstance(backend, ScreeningBackend)
     backend.load()
@@ -55,8 +55,8 @@ class BrightIsExplicit(NudeNetScreener):
 
 
 @pytest.mark.parametrize("cascade", [False, True])
-def test_cascade_skips_the_llm_only_for_decisive_rows(model_settings, cascade):
-    settings = model_settings.with_changes(screening=True, cascade=cascade)
+def test_cascade_skips_the_llm_only_for_decisive_rows(model_config, cascade):
+    settings = model_config.with_changes(screening=True, cascade=cascade)
     slot = plan_slots(settings)[0]
     inner = create_backend(settings.with_changes(screening=False, cascade=False), slot)
     backend = ScreeningBackend(settings, slot, inner, screener=BrightIsExplicit(load_policy(), 2))

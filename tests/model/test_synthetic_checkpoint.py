@@ -6,8 +6,8 @@ import pytest
 from model.checkpoints import resolve_checkpoint, synthetic_path
 from model.exceptions import CheckpointUnusable
 from model.synthetic import SPECIAL_TOKENS
-from worker.cli import main
-from worker.settings import Settings
+from tools.cli import main
+from model.config import ModelConfig
 
 
 def test_tiny_checkpoint_loads_with_auto_classes_like_a_downloaded_one(model_cache):
@@ -44,13 +44,13 @@ def test_cli_writes_the_same_weights_for_the_same_seed(tmp_path, model_cache):
 
 def test_resolve_prefers_the_model_dir_and_checks_it(tmp_path, model_cache):
     real = synthetic_path(model_cache, "tiny")
-    assert resolve_checkpoint(Settings(model_dir=real)) == (real, True)
+    assert resolve_checkpoint(ModelConfig(model_dir=real)) == (real, True)
     with pytest.raises(CheckpointUnusable, match="no config.json"):
-        resolve_checkpoint(Settings(model_dir=tmp_path))
+        resolve_checkpoint(ModelConfig(model_dir=tmp_path))
 
 
 def test_racing_builders_leave_one_complete_checkpoint(tmp_path):
-    settings = Settings(cache_dir=tmp_path)
+    settings = ModelConfig(cache_dir=tmp_path)
     results, errors = [], []
 
     def resolve():
@@ -77,7 +77,7 @@ def test_qwen2_5_vl_checkpoint_runs_through_the_torch_backend(tmp_path, make_cli
 
     path = tmp_path / "qwen2_5_vl"
     assert main(["synthetic-checkpoint", "--arch", "qwen2_5_vl", "--out", str(path)]) == 0
-    settings = Settings(model_dir=path, frames_per_video=4, frame_size=56, batch_size=2)
+    settings = ModelConfig(model_dir=path, frames_per_video=4, frame_size=56, batch_size=2)
     backend = create_backend(settings, plan_slots(settings)[0])
     backend.load()
     assert type(backend.model).__name__ == "Qwen2_5_VLForConditionalGeneration"

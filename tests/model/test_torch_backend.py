@@ -9,16 +9,16 @@ from model.torch_backend import TorchBackend
 
 
 @pytest.fixture()
-def loaded(model_settings):
-    backend = create_backend(model_settings, plan_slots(model_settings)[0])
+def loaded(model_config):
+    backend = create_backend(model_config, plan_slots(model_config)[0])
     backend.load()
     backend.warm_up()
     yield backend
     backend.shutdown()
 
 
-def test_registry_builds_the_torch_backend(model_settings):
-    backend = create_backend(model_settings, plan_slots(model_settings)[0])
+def test_registry_builds_the_torch_backend(model_config):
+    backend = create_backend(model_config, plan_slots(model_config)[0])
     assert isinstance(backend, TorchBackend) and isinstance(backend, Backend)
     with pytest.raises(RuntimeError, match="after load"):
         backend.identity
@@ -59,4 +59,4 @@ def test_wrong_frame_shape_is_rejected_with_its_ref(loaded, make_clip):
     small = make_clip(3, frames=2)
     with pytest.raises(RejectClip) as info:
         loaded.infer(Batch(rows=(small, None)))
-    assert info.value.ref == small.ref and info.value.code == "model_error"
+    assert info.value.ref == small.ref and "frames must be uint8" in str(info.value)

@@ -109,7 +109,7 @@ class Queues:
 
 
 def cli_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "worker.cli", *args]
+    return [sys.executable, "-m", "tools.cli", *args]
 
 
 def cli_env(stack) -> dict[str, str]:

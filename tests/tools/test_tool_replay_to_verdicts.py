@@ -10,7 +10,7 @@ import pytest
 from tests.helpers import read_verdicts, upload, worker_command
 from tests.tools.support import cli_command, cli_env
 from worker.messages import parse_body
-from worker.samples import VideoSpec, write_video
+from tools.sample_videos import VideoSpec, write_video
 
 pytestmark = pytest.mark.slow
 

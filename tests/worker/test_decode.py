@@ -6,7 +6,7 @@ import pytest
 
 from worker.decode import DecodeLimits, sample_frames
 from worker.exceptions import SettleWithError
-from worker.samples import VideoSpec, write_video
+from tools.sample_videos import VideoSpec, write_video
 
 LIMITS = DecodeLimits(frames=8, size=112, max_duration_s=3600, max_pixels=4096 * 2304)
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from worker.exceptions import PoisonMessage
-from worker.jobs import Job
+from worker.records import Job
 from worker.messages import parse_body
 
 

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from model.api import Backend, Clip, DeviceSlot, ModelIdentity, ModelOutput
+from model.config import ModelConfig
 from model.exceptions import RejectClip
 from worker.replicas import ReplicaPool
+from worker.exceptions import SettleWithError
 from worker.settings import Settings
 
 
@@ -21,15 +23,15 @@ class RecordingBackend(Backend):
     identity = ModelIdentity("recording", "1", "test", "none", True, "p")
     batches: list[tuple[int, int]] = []
 
-    def __init__(self, settings: Settings, slot: DeviceSlot) -> None:
-        self.settings = settings
+    def __init__(self, config: ModelConfig, slot: DeviceSlot) -> None:
+        self.config = config
 
     def load(self) -> None: ...
     def warm_up(self) -> None: ...
     def shutdown(self) -> None: ...
 
     def infer(self, batch):
-        assert len(batch.rows) == self.settings.batch_size  # static shape, always
+        assert len(batch.rows) == self.config.batch_size  # static shape, always
         self.batches.append((len(batch.rows), batch.real_rows))
         for row in batch.rows:
             if row is not None and row.frames.dtype != np.uint8:
@@ -65,7 +67,7 @@ def test_partial_batches_are_padded_and_padding_never_answers(pool):
 def test_a_rejected_clip_fails_alone(pool):
     futures = [pool.submit(clip("good-1")), pool.submit(clip("bad", np.float32)),
                pool.submit(clip("good-2"))]
-    with pytest.raises(RejectClip):
+    with pytest.raises(SettleWithError, match="model_error"):
         futures[1].result(timeout=10)
     assert futures[0].result(timeout=10).output.text == "good-1"
     assert futures[2].result(timeout=10).output.text == "good-2"

@@ -3,7 +3,7 @@ import pytest
 
 from model.api import Label, ModelIdentity, ModelOutput
 from worker import verdict as v
-from worker.jobs import Job
+from worker.records import Job
 
 MODEL = ModelIdentity("qwen2-vl-synthetic-tiny", "s1", "torch", "none", True, "2026-11")
 CTX = v.Context(region="us-east-1", worker_id="i-1/replica-0", model=MODEL)

@@ -9,15 +9,18 @@ from typing import Any
 
 
 def describe_machine() -> dict[str, Any]:
-    """CPU model, cores, memory, library versions and the load when the run started."""
+    """CPU model, cores, memory, library versions, the GPU if any, and the load at the start."""
     import av
     import torch
 
-    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gib": _memory_gib(),
+    info = {"cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gib": _memory_gib(),
             "python": platform.python_version(), "torch": torch.__version__,
             "torch_threads_default": torch.get_num_threads(), "pyav": av.__version__,
             "ffmpeg": _ffmpeg_version(), "load_average_at_start": [round(x, 2) for x in
                                                                    os.getloadavg()]}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
 
 
 def _cpu_model() -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 from worker.app import serve
 from worker.aws import boto3_client
-from worker.localstack import StackInfo, drain_tap
+from tools.embedded_aws import StackInfo, drain_tap
 from worker.metrics import Metrics
 from worker.replicas import ReplicaPool
 from worker.settings import Settings

@@ -18,7 +18,7 @@ from tools.bench.pipeline import PipelineRun, Upload, run_backlog, run_paced
 from tools.bench.results import BenchResult, percentile
 from tools.progress import progress_bar
 from worker.decode import DecodeLimits
-from worker.settings import Settings
+from worker.settings import Settings, model_config
 
 Say = Callable[[str], None]
 SETTINGS_SHOWN = ("synthetic_preset", "backend", "device", "quantize", "mode", "batch_size",
@@ -85,7 +85,7 @@ def _uploads(corpus: list[CorpusVideo], count: int, prefix: str) -> list[Upload]
 
 def _worker_phases(settings: Settings, options: BenchOptions, corpus: list[CorpusVideo],
                    clips: list[Clip], say: Say) -> dict[str, Any]:
-    from worker.localstack import EmbeddedAws, provision
+    from tools.embedded_aws import EmbeddedAws, provision
 
     with EmbeddedAws() as aws:
         stack = provision(aws.endpoint_url, settings.region, name="bench")
@@ -104,7 +104,7 @@ def _slots(settings: Settings, options: BenchOptions) -> list:
     from model.api import DeviceSlot
     from model.devices import plan_slots
 
-    slots = plan_slots(settings)
+    slots = plan_slots(model_config(settings))
     if options.torch_threads:
         slots = [DeviceSlot(s.index, s.kind, s.device, options.torch_threads, s.neuron_cores)
                  for s in slots]
@@ -151,10 +151,10 @@ def _baseline(settings: Settings, options: BenchOptions, corpus: list[CorpusVide
               say: Say) -> NaiveResult:
     from model.registry import create_backend
     from worker.aws import boto3_client
-    from worker.localstack import EmbeddedAws, provision
+    from tools.embedded_aws import EmbeddedAws, provision
 
     naive_settings = settings.with_changes(batch_size=1, replicas=1)
-    backend = create_backend(naive_settings, _slots(naive_settings, options)[0])
+    backend = create_backend(model_config(naive_settings), _slots(naive_settings, options)[0])
     backend.load()
     backend.warm_up()
     with EmbeddedAws() as aws:

@@ -26,7 +26,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.localstack import EmbeddedAws, provision
+    from tools.embedded_aws import EmbeddedAws, provision
 
     settings = settings_mod.from_sources(args)
     stopped = threading.Event()

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from model.compile import compile_artifacts
 
     settings = settings_mod.from_sources(args)
-    manifest = compile_artifacts(settings, args.out)
+    manifest = compile_artifacts(settings_mod.model_config(settings), args.out)
     if args.json:
         print(json.dumps(asdict(manifest)))
     else:

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
                                      log_format=args.log_format or "console",
                                      exit_when_idle_s=args.exit_when_idle_s or 3, metrics=False)
     configure(base.log_format, base.log_level)
-    from worker.localstack import EmbeddedAws, provision
+    from tools.embedded_aws import EmbeddedAws, provision
 
     with EmbeddedAws() as aws, tempfile.TemporaryDirectory(prefix="modfleet-demo-") as tmp:
         stack = provision(aws.endpoint_url, base.region)
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _feed(stack, args: argparse.Namespace, tmp: Path) -> int:
     from worker.aws import boto3_client
-    from worker.samples import write_demo_set
+    from tools.sample_videos import write_demo_set
 
     s3 = boto3_client("s3", stack.region, stack.endpoint_url)
     sqs = boto3_client("sqs", stack.region, stack.endpoint_url)
@@ -92,7 +92,7 @@ def _run_worker(settings, args):
 
 def _read_verdicts(stack, expected: int) -> list[dict]:
     """The verdicts as a subscriber of the topic got them, one per idempotency key."""
-    from worker.localstack import drain_tap
+    from tools.embedded_aws import drain_tap
 
     verdicts = {m.verdict["idempotency_key"]: m.verdict for m in drain_tap(stack, expected)}
     return sorted(verdicts.values(), key=lambda v: v["video"]["key"])

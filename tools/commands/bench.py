@@ -11,7 +11,7 @@ HELP = ("Benchmark the whole path on the embedded AWS stack (uploads, queue, dec
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    from model.bench import add_model_only_arguments
+    from tools.bench.model_only import add_model_only_arguments
     from tools.bench.e2e import add_arguments
 
     add_arguments(parser)
@@ -21,7 +21,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.model_only:
-        from model.bench import run_model_only
+        from tools.bench.model_only import run_model_only
 
         return run_model_only(args)
     from tools.bench.e2e import run as run_e2e

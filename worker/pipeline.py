@@ -19,7 +19,7 @@ from worker import verdict as verdicts
 from worker.decode import DecodeLimits, SampledVideo, sample_frames
 from worker.exceptions import RetryLater, SettleWithError
 from worker.fetch import fetch_to_file
-from worker.jobs import Job
+from worker.records import Job
 from worker.replicas import Inference, ReplicaPool
 
 
@@ -62,7 +62,7 @@ async def _infer(pool: ReplicaPool, job: Job, video: SampledVideo) -> Inference:
     clip = Clip(frames=video.frames, timestamps_ms=video.timestamps_ms, ref=job.key)
     try:
         return await asyncio.wrap_future(pool.submit(clip))
-    except SettleWithError:
+    except (SettleWithError, RetryLater):  # the replica already translated the model's error
         raise
     except Exception as exc:  # a device or runtime fault: another attempt may succeed
         raise RetryLater(f"model replica failed: {exc}") from exc

@@ -12,19 +12,20 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from model.exceptions import FixModelSetup
 from worker.exceptions import AbortStartup
 
 COMMAND_MODULES = (
-    "worker.commands.demo",
-    "worker.commands.worker",
-    "worker.commands.local_stack",
-    "worker.commands.submit",
-    "worker.commands.enqueue",
-    "worker.commands.replay_dlq",
-    "worker.commands.status",
-    "worker.commands.synthetic_checkpoint",
-    "worker.commands.bench",
-    "worker.commands.compile",
+    "tools.commands.demo",
+    "tools.commands.worker",
+    "tools.commands.local_stack",
+    "tools.commands.submit",
+    "tools.commands.enqueue",
+    "tools.commands.replay_dlq",
+    "tools.commands.status",
+    "tools.commands.synthetic_checkpoint",
+    "tools.commands.bench",
+    "tools.commands.compile",
 )
 
 
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except AbortStartup as exc:
+    except (AbortStartup, FixModelSetup) as exc:
         print(f"modfleet {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
