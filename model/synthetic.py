@@ -11,7 +11,6 @@ benchmark made with it says so.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -211,10 +210,3 @@ def _save_processor_configs(out: Path) -> None:
     (out / "video_preprocessor_config.json").write_text(json.dumps(
         {"video_processor_type": "Qwen2VLVideoProcessor", **common}, indent=2) + "\n")
     (out / "chat_template.json").write_text(json.dumps({"chat_template": CHAT_TEMPLATE}) + "\n")
-
-
-def remove_checkpoint(path: Path) -> None:
-    """Delete a synthetic checkpoint directory (refuses anything without the marker)."""
-    if not is_synthetic(path):
-        raise CheckpointUnusable(f"{path} is not a synthetic checkpoint; not deleting it")
-    shutil.rmtree(path)

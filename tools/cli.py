@@ -1,8 +1,11 @@
 """The ``modfleet`` command: one entry point, one sub-command per module.
 
 Each command module defines ``NAME``, ``HELP`` and ``register(parser)``, which adds its flags and
-sets ``func`` to a callable taking the parsed arguments and returning an exit code.  Modules import
-their heavy dependencies (torch, moto) inside ``func``, so ``--help`` stays fast.
+sets ``func`` to a callable taking the parsed arguments and returning an exit code; it may define
+``LOG_DEFAULTS`` (e.g. quieter logs for a command whose output is a report).  Logging is configured
+here, once, before the command runs: logs go to stderr, so ``--json`` output on stdout stays
+clean.  Modules import their heavy dependencies (torch, moto) inside ``func``, so ``--help`` stays
+fast.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import sys
 from collections.abc import Sequence
 
 from model.exceptions import FixModelSetup
+from worker import settings as settings_mod
 from worker.exceptions import AbortStartup
+from worker.logs import configure
 
 COMMAND_MODULES = (
     "tools.commands.demo",
@@ -39,12 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.register(command)
+        command.set_defaults(log_defaults=getattr(module, "LOG_DEFAULTS", {}))
     return parser
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    """Logs to stderr, by --log-format/--log-level, MODFLEET_LOG_*, or the command's defaults."""
+    configure(*(settings_mod.field_value(name, args, args.log_defaults.get(name))
+                for name in ("log_format", "log_level")))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        configure_logging(args)
         return int(args.func(args) or 0)
     except (AbortStartup, FixModelSetup) as exc:
         print(f"modfleet {args.command}: {exc}", file=sys.stderr)

@@ -11,11 +11,10 @@ from typing import Any
 from tools.durations import parse_duration
 from tools.exceptions import InvalidRequest
 from tools.references import ObjectRef, object_refs
+from worker.settle import ATTR_ERROR_CODE as ERROR_CODE
+from worker.settle import ATTR_REASON as REASON
 
-# Message attributes of the worker contract (worker/ sets the first three when it dead-letters).
-ERROR_CODE = "modfleet.error_code"
-REASON = "modfleet.reason"
-SOURCE_QUEUE = "modfleet.source_queue"
+# Set by replay-dlq on what it hands back (the worker's own attributes come from worker.settle).
 REPLAY_COUNT = "modfleet.replay_count"
 # What --error-code calls a message SQS's own redrive moved (maxReceiveCount): it has no ERROR_CODE.
 REDRIVE_CODE = "redrive"

@@ -16,9 +16,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tools.exceptions import InvalidRequest
-
-VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".mpg", ".mpeg",
-                            ".ts", ".flv", ".wmv", ".3gp"})
+from tools.video_files import is_video_name
 MIB = 1024 * 1024
 S3_MIN_PART = 5 * MIB  # S3 rejects smaller parts, except the last
 
@@ -76,7 +74,7 @@ def plan_uploads(paths: Sequence[Path], prefix: str = "") -> list[PlannedUpload]
     for path in paths:
         if path.is_dir():
             files = sorted(p for p in path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+                           if p.is_file() and is_video_name(p))
             planned += [_planned(p, prefix + p.relative_to(path).as_posix()) for p in files]
         elif path.is_file():
             planned.append(_planned(path, prefix + path.name))

@@ -9,26 +9,20 @@ from botocore.exceptions import BotoCoreError, ClientError
 from worker.exceptions import RetryLater
 
 MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound"}
-# Errors worth retrying because the same call can succeed later: throttling, 5xx, clock skew.
-TRANSIENT_CODES = {"Throttling", "ThrottlingException", "ThrottledException", "SlowDown",
-                   "RequestTimeout", "RequestTimeoutException", "ServiceUnavailable",
-                   "InternalError", "InternalFailure", "RequestLimitExceeded",
-                   "KMSThrottlingException", "RequestThrottled", "TooManyRequestsException"}
 
 
 def is_missing(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in MISSING_CODES
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Connection trouble, throttling and 5xx: the same request can succeed later."""
-    if isinstance(exc, (BotoCoreError, OSError, TimeoutError)):
-        return True
-    if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return code in TRANSIENT_CODES or status >= 500
-    return False
+def is_aws_failure(exc: BaseException) -> bool:
+    """An AWS call failed: an error response of any code, or a connection or client fault.
+
+    The worker retries every one of them, throttling, 5xx and AccessDenied alike: a permissions
+    mistake or a topic being recreated is fixed by an operator, and the message must survive
+    until then (see ``raise_transient``).
+    """
+    return isinstance(exc, (ClientError, BotoCoreError, OSError, TimeoutError))
 
 
 def raise_transient(exc: BaseException, operation: str) -> NoReturn:

@@ -16,7 +16,7 @@ from tenacity import (AsyncRetrying, RetryError, retry_if_exception, stop_after_
                       wait_exponential_jitter)
 
 from worker import verdict as verdicts
-from worker.errors_aws import is_transient
+from worker.errors_aws import is_aws_failure
 from worker.exceptions import RetryLater
 from worker.logs import get_logger
 
@@ -33,7 +33,7 @@ class Publisher:
         body = json.dumps(verdict, separators=(",", ":"))
         attributes = verdicts.message_attributes(verdict)
         retrying = AsyncRetrying(
-            retry=retry_if_exception(_worth_retrying),
+            retry=retry_if_exception(is_aws_failure),
             wait=wait_exponential_jitter(initial=0.2, max=self.max_backoff_s),
             stop=stop_after_delay(max(budget_s, 0.0)),
             before_sleep=lambda state: log.warning(
@@ -50,12 +50,6 @@ class Publisher:
         except Exception as exc:
             raise RetryLater(f"sns:Publish failed: {exc}") from exc
         return response["MessageId"]
-
-
-def _worth_retrying(exc: BaseException) -> bool:
-    # Topic-not-found and authorization errors are retried too: a misapplied policy or a topic
-    # being recreated is fixed by an operator, and the message must survive until then.
-    return is_transient(exc) or hasattr(exc, "response")
 
 
 def deadline_left(received_at: float, deadline_s: float) -> float:

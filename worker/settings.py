@@ -218,17 +218,33 @@ def add_arguments(parser: argparse.ArgumentParser, names: Iterable[str]) -> None
 def from_sources(args: argparse.Namespace | Mapping[str, Any] | None = None,
                  environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build Settings from flags, then MODFLEET_* variables, then defaults; validate once."""
-    given = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
+    given = {**_given(args), **{k: v for k, v in overrides.items() if v is not None}}
     environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for f in fields(Settings):
-        raw = overrides.get(f.name, given.get(f.name))
-        source = f"--{f.name.replace('_', '-')}"
-        if raw is None and env_name(f.name) in environ:
-            raw, source = environ[env_name(f.name)], env_name(f.name)
-        if raw is not None:
-            values[f.name] = _coerce(f, raw, source)
-    return Settings(**values)
+    values = {f.name: _value(f, given, environ) for f in fields(Settings)}
+    return Settings(**{name: value for name, value in values.items() if value is not None})
+
+
+def field_value(name: str, args: argparse.Namespace | Mapping[str, Any] | None = None,
+                default: Any = None, environ: Mapping[str, str] | None = None) -> Any:
+    """One field from its flag, then its MODFLEET_* variable, then ``default``, then the field's
+    own default; coerced and checked against its choices (for what is needed before Settings)."""
+    f = next(f for f in fields(Settings) if f.name == name)
+    value = _value(f, _given(args), os.environ if environ is None else environ)
+    if value is None:
+        value = f.default if default is None else default
+    return value
+
+
+def _given(args: argparse.Namespace | Mapping[str, Any] | None) -> dict[str, Any]:
+    return vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
+
+
+def _value(f: dataclasses.Field, given: Mapping[str, Any], environ: Mapping[str, str]) -> Any:
+    """The flag's value, else the environment's, coerced; None when neither is set."""
+    raw, source = given.get(f.name), f"--{f.name.replace('_', '-')}"
+    if raw is None and env_name(f.name) in environ:
+        raw, source = environ[env_name(f.name)], env_name(f.name)
+    return None if raw is None else _coerce(f, raw, source)
 
 
 def _base_type(f: dataclasses.Field) -> type:

@@ -53,6 +53,10 @@ def test_every_format_and_outcome_settles(local_stack_process, shared_media, tmp
     }
     for key, path in uploads.items():
         upload(stack, path, key)
+    # A size cap between the largest other upload and the NASA clip (real or stand-in).
+    others = max(p.stat().st_size for k, p in uploads.items() if k != "real/nasa.mp4")
+    assert uploads["real/nasa.mp4"].stat().st_size > others
+    cap = (others + uploads["real/nasa.mp4"].stat().st_size) // 2
     s3 = boto3_client("s3", stack.region, stack.endpoint_url)
     version = s3.head_object(Bucket=stack.bucket, Key="real/h265 clip+1.mp4")["VersionId"]
     s3_record = {"Records": [{"eventName": "ObjectCreated:Put", "s3": {
@@ -66,7 +70,7 @@ def test_every_format_and_outcome_settles(local_stack_process, shared_media, tmp
     send(stack, "{this is not json")                                         # poison
 
     worker = subprocess.run(
-        worker_command(stack, "--max-object-bytes", "600000", "--max-pixels", str(320 * 240),
+        worker_command(stack, "--max-object-bytes", str(cap), "--max-pixels", str(320 * 240),
                        "--max-duration-s", "10", "--replicas", "2", "--exit-when-idle", "4"),
         capture_output=True, text=True, timeout=240)
     assert worker.returncode == 0, worker.stderr[-3000:]

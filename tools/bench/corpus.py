@@ -20,7 +20,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-MEDIA_SUFFIXES = {".mp4", ".mkv", ".mov", ".webm"}
+from tools.video_files import video_files
+
 CORPUS_VERSION = 1  # bump when the generator's output changes, so caches are rebuilt
 
 
@@ -68,7 +69,7 @@ def build_corpus(spec: CorpusSpec, cache_dir: Path, shared_media: Path | None = 
         videos.append(CorpusVideo(path, "generated", path.stat().st_size))
     if shared_media is not None and shared_media.is_dir():
         videos += [CorpusVideo(p, "shared-media", p.stat().st_size)
-                   for p in sorted(shared_media.iterdir()) if p.suffix.lower() in MEDIA_SUFFIXES]
+                   for p in video_files(shared_media)]
     return videos
 
 

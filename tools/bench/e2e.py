@@ -70,12 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark from parsed flags; print a table, or one JSON object with --json."""
     from tools.bench.corpus import CorpusSpec
-    from worker.logs import configure
 
-    settings = settings_mod.from_sources(args, log_level=args.log_level or "warning",
-                                         exit_when_idle_s=args.exit_when_idle_s or 2.0,
+    settings = settings_mod.from_sources(args, exit_when_idle_s=args.exit_when_idle_s or 2.0,
                                          metrics=False, wait_time_s=1)
-    configure(settings.log_format, settings.log_level)
     width, _, height = args.corpus_resolution.partition("x")
     options = BenchOptions(
         videos=args.videos,

@@ -31,6 +31,7 @@ from model.api import Batch, Clip
 from model.config import ModelConfig
 from tools.bench.machine import describe_machine
 from tools.bench.results import percentile
+from tools.video_files import video_files
 from worker.replicas import ReplicaPool
 
 # One BENCHMARKS.md section per device kind, so a GPU run does not replace the CPU figures.
@@ -89,7 +90,7 @@ class BenchRecord(BenchSetting):
 
 
 def default_grid(preset: str) -> list[BenchSetting]:
-    """The comparisons the issue asks for: batch, int8, score vs generate, n-gram, replicas."""
+    """The comparisons: batch 1 vs 8, int8, score vs generate, n-gram filter, replicas."""
     cell = BenchSetting(preset, 8, "none", "score", False, 1)
     return [replace(cell, batch_size=1), cell, replace(cell, quantize="int8"),
             replace(cell, mode="generate"), replace(cell, mode="generate", ngram_filter=True),
@@ -245,7 +246,7 @@ def bench_clips(config: ModelConfig, media: Path | None) -> list[Clip]:
         from worker.decode import DecodeLimits, sample_frames
 
         limits = DecodeLimits(config.frames_per_video, config.frame_size, 3600.0, 10**8)
-        for path in sorted(p for p in media.iterdir() if p.suffix in {".mp4", ".mkv", ".mov"}):
+        for path in video_files(media):
             video = sample_frames(path, limits)
             clips.append(Clip(video.frames, video.timestamps_ms, path.name))
     rng = np.random.default_rng(0)
@@ -562,7 +563,7 @@ def run_model_only(args) -> int:
     grid = [cell for preset in presets for cell in default_grid(preset.strip())]
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731 - stdout is the result
     records = run_grid(grid, config, args.videos, clips, say=say, rounds=max(1, args.rounds),
-                       log_level=args.log_level or "warning")
+                       log_level=settings_mod.field_value("log_level", args, "warning"))
     if args.json:
         print(json.dumps([asdict(r) for r in records]))
     else:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-# What issue 6 asks this benchmark to show on a 2-core CPU machine with the tiny preset.
+# The targets this benchmark is held to on a 2-core CPU machine with the tiny preset (BENCHMARKS.md).
 TARGETS = {"pipeline_efficiency": 0.9, "speedup_vs_baseline": 10.0, "decode_speedup": 20.0}
 
 

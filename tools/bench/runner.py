@@ -27,7 +27,7 @@ SETTINGS_SHOWN = ("synthetic_preset", "backend", "device", "quantize", "mode", "
 
 
 def run_bench(settings: Settings, options: BenchOptions, say: Say) -> BenchResult:
-    """Every measurement of issue 6 on one corpus and one model; returns the result."""
+    """Every measurement of the end-to-end bench on one corpus and one model; returns the result."""
     machine = describe_machine()  # first, so the load average is the one the run started with
     corpus = _corpus(settings, options, say)
     limits = DecodeLimits(settings.frames_per_video, settings.frame_size,

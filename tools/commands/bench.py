@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 NAME = "bench"
+LOG_DEFAULTS = {"log_level": "warning"}  # the report is the output
 HELP = ("Benchmark the whole path on the embedded AWS stack (uploads, queue, decoding, batching, "
         "replicas, verdicts) against a naive sequential worker, or with --model-only the model "
         "alone over a grid of settings; see BENCHMARKS.md.")

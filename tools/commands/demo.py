@@ -18,6 +18,8 @@ from pathlib import Path
 from worker import settings as settings_mod
 
 NAME = "demo"
+# A demo is read by a person: readable warnings, not every verdict's log line.
+LOG_DEFAULTS = {"log_level": "warning", "log_format": "console"}
 HELP = ("Run the whole flow on an embedded AWS stack: upload sample videos, let S3 notifications "
         "drive the worker, print the verdicts and a summary.")
 
@@ -33,16 +35,12 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.logs import configure
-
     missing = [str(p) for p in args.paths if not p.is_file()]
     if missing:
         print(f"modfleet demo: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    base = settings_mod.from_sources(args, log_level=args.log_level or "warning",
-                                     log_format=args.log_format or "console",
-                                     exit_when_idle_s=args.exit_when_idle_s or 3, metrics=False)
-    configure(base.log_format, base.log_level)
+    base = settings_mod.from_sources(args, exit_when_idle_s=args.exit_when_idle_s or 3,
+                                     metrics=False)
     from tools.embedded_aws import EmbeddedAws, provision
 
     with EmbeddedAws() as aws, tempfile.TemporaryDirectory(prefix="modfleet-demo-") as tmp:

@@ -34,11 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from tools.enqueue import enqueue_jobs, keys_from_file, keys_from_lines, keys_under_prefix
     from tools.exceptions import AwsCallFailed, InvalidRequest
     from tools.progress import progress_bar
-    from worker.logs import configure
 
     settings = settings_mod.from_sources(args)
     settings.require("queue_url")
-    configure(settings.log_format, settings.log_level)
     if args.keys:
         keys = list(args.keys)
     elif args.keys_from is not None:

@@ -53,11 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from tools.progress import progress_bar
     from tools.queues import dead_letter_source, queue_attributes
     from tools.replay import ReplayPlan, replay
-    from worker.logs import configure
 
     settings = settings_mod.from_sources(args)
     settings.require("dlq_url")
-    configure(settings.log_format, settings.log_level)
     selector = Selector.build(args.match, args.error_code, args.older_than)
     if args.native:
         return _run_native(args, settings, selector)

@@ -29,10 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from tools.clients import client
     from tools.exceptions import AwsCallFailed, InvalidRequest
     from tools.status import fleet_status
-    from worker.logs import configure
 
     settings = settings_mod.from_sources(args)
-    configure(settings.log_format, settings.log_level)
     urls = args.queue_urls or ([settings.queue_url] if settings.queue_url else [])
     if not urls:
         raise InvalidRequest("no queue given: pass --queue-url URL (or set MODFLEET_QUEUE_URL)")

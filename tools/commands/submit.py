@@ -34,10 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from tools.clients import client
     from tools.progress import progress_bar
     from tools.submit import plan_uploads, transfer_config, upload_all
-    from worker.logs import configure
 
     settings = settings_mod.from_sources(args)
-    configure(settings.log_format, settings.log_level)
     config = transfer_config(args.multipart_threshold_mib, args.part_size_mib)
     planned = plan_uploads(args.paths, args.prefix)
     total = sum(p.size_bytes for p in planned)

@@ -22,12 +22,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from worker.app import serve, start_pool
-    from worker.logs import configure
     from worker.metrics import Metrics
 
     settings = settings_mod.from_sources(args)
     settings.require("queue_url", "topic_arn")
-    configure(settings.log_format, settings.log_level)
     metrics = Metrics(settings.metrics, settings.region)
     pool = start_pool(settings, metrics)
     try:
