@@ -34,8 +34,8 @@ def worker_command(stack: StackInfo, *extra: str, endpoint_url: str | None = Non
 
 def start(command: list[str], **kwargs) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    kwargs = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE} | kwargs
+    return subprocess.Popen(command, cwd=ROOT, env=env, text=True, **kwargs)
 
 
 def wait_for_log(process: subprocess.Popen, event: str, timeout: float = 120) -> list[dict]:
@@ -149,16 +149,10 @@ class FaultProxy:
 
 
 def serve_until_idle(settings, pool):
-    """Start ``pool``, run the real worker loop in this process until the queue is idle (the
-    settings' ``exit_when_idle_s``), stop the pool; the worker's stats."""
-    import asyncio
-
-    from worker.app import serve
+    """Run the real worker on ``pool`` in this process until the queue is idle (the settings'
+    ``exit_when_idle_s``); the worker's stats."""
+    from worker.app import WorkerService
     from worker.metrics import Metrics
 
-    pool.start()
-    try:
-        return asyncio.run(serve(settings, pool, Metrics(False, settings.region),
-                                 install_signals=False))
-    finally:
-        pool.stop()
+    with WorkerService(settings, Metrics(False, settings.region), pool=pool) as service:
+        return service.run()

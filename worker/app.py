@@ -1,19 +1,29 @@
-"""Assemble a worker from settings: clients, replica pool, decode pool, stages; run it."""
+"""The worker's lifecycle in one object: load the replicas, serve the queue, stop them.
+
+``WorkerService`` owns the replica pool: ``start()`` loads and warms every replica before the first
+message is received, ``serve()``/``run()`` assemble the clients, the decode threads and the stages
+and run one ``Worker`` until SIGTERM/SIGINT, the idle limit or a dead replica, and ``stop()`` stops
+the replicas within the shutdown deadline.  Used as a context manager::
+
+    with WorkerService(settings, metrics) as service:
+        service.run(install_signals=True)
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from worker import verdict as verdicts
 from worker.aws import AsyncClients
 from worker.decode import DecodeLimits
 from worker.logs import get_logger
 from worker.metrics import Metrics
-from worker.pipeline import Stages
+from worker.pipeline import Stages, process_job
 from worker.publish import Publisher
 from worker.replicas import ReplicaPool
 from worker.runner import Worker, WorkerStats
@@ -22,36 +32,72 @@ from worker.settings import Settings
 log = get_logger(__name__)
 
 
-def start_pool(settings: Settings, metrics: Metrics) -> ReplicaPool:
-    """Load and warm every replica before the first message is received."""
-    pool = ReplicaPool(settings, on_batch=lambda r: metrics.batch(r.replica, r.real_rows,
-                                                                  r.batch_size, r.seconds))
-    pool.start()
-    return pool
+class WorkerService:
+    """One worker process's replicas and run loop; see the module doc."""
 
+    def __init__(self, settings: Settings, metrics: Metrics,
+                 pool: ReplicaPool | None = None) -> None:
+        self.settings, self.metrics = settings, metrics
+        self.pool = pool or ReplicaPool(settings, on_batch=lambda r: metrics.batch(
+            r.replica, r.real_rows, r.batch_size, r.seconds))
 
-async def serve(settings: Settings, pool: ReplicaPool, metrics: Metrics,
-                install_signals: bool = True, keep_verdicts: bool = False) -> WorkerStats:
-    """Run one worker until SIGTERM/SIGINT or the idle limit; the pool is the caller's to stop."""
-    limits = DecodeLimits(settings.frames_per_video, settings.frame_size,
-                          settings.max_duration_s, settings.max_pixels)
-    context = verdicts.Context(region=settings.region, worker_id=settings.worker_id,
-                               model=pool.identity)
-    with tempfile.TemporaryDirectory(prefix="modfleet-spool-") as spool, \
-            ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as decoders:
-        async with AsyncClients(settings.region, settings.endpoint_url) as aws:
-            stages = Stages(s3=aws.s3, pool=pool, decode_pool=decoders, limits=limits,
-                            max_object_bytes=settings.max_object_bytes, spool_dir=Path(spool),
-                            context=context)
-            publisher = Publisher(aws.sns, settings.topic_arn, settings.publish_retry_s)
-            worker = Worker(settings, aws.sqs, publisher, stages, metrics, keep_verdicts)
-            if install_signals:
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.add_signal_handler(sig, worker.request_stop)
-            log.info("worker polling", queue_url=settings.queue_url, replicas=len(pool.replicas),
-                     batch_size=settings.batch_size, in_flight_limit=settings.in_flight_limit,
-                     model=pool.identity.name, synthetic=pool.identity.synthetic)
-            stats = await worker.run()
-    log.info("worker stopped", **dict(stats.messages))
-    return stats
+    def start(self) -> None:
+        """Load and warm every replica (``AbortStartup`` if one cannot)."""
+        self.pool.start()
+
+    def stop(self) -> None:
+        """Let queued clips finish and stop the replica threads, within the shutdown deadline."""
+        self.pool.stop(timeout=self.settings.shutdown_deadline_s)
+
+    def __enter__(self) -> WorkerService:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def run(self, **options: Any) -> WorkerStats:
+        """``serve()`` in a new event loop."""
+        return asyncio.run(self.serve(**options))
+
+    async def serve(self, *, settings: Settings | None = None, metrics: Metrics | None = None,
+                    install_signals: bool = False, keep_verdicts: bool = False) -> WorkerStats:
+        """Run one worker on the started pool until stopped or idle; ``ReplicaDied`` if one died.
+
+        ``settings`` and ``metrics`` replace the service's for this run only (the benchmark runs
+        phases with their own idle limit and metrics sink on one warm pool).
+        """
+        settings, metrics = settings or self.settings, metrics or self.metrics
+        with tempfile.TemporaryDirectory(prefix="modfleet-spool-") as spool, \
+                ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as pool:
+            async with AsyncClients(settings.region, settings.endpoint_url) as aws:
+                stages = self._stages(settings, aws.s3, pool, Path(spool))
+                worker = Worker(settings, aws.sqs, Publisher(aws.sns, settings.topic_arn,
+                                                             settings.publish_retry_s),
+                                lambda job, timings: process_job(job, stages, timings),
+                                metrics, keep_verdicts)
+                return await self._run(worker, install_signals)
+
+    async def _run(self, worker: Worker, install_signals: bool) -> WorkerStats:
+        if install_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, worker.request_stop)
+        log.info("worker polling", queue_url=worker.queue_url, replicas=len(self.pool.replicas),
+                 batch_size=worker.settings.batch_size,
+                 in_flight_limit=worker.settings.in_flight_limit,
+                 model=self.pool.identity.name, synthetic=self.pool.identity.synthetic)
+        try:
+            with self.pool.watching(worker.abort):
+                return await worker.run()
+        finally:
+            log.info("worker stopped", **dict(worker.stats.messages))
+
+    def _stages(self, settings: Settings, s3: Any, decoders: Executor, spool: Path) -> Stages:
+        limits = DecodeLimits(settings.frames_per_video, settings.frame_size,
+                              settings.max_duration_s, settings.max_pixels)
+        context = verdicts.Context(region=settings.region, worker_id=settings.worker_id,
+                                   model=self.pool.identity)
+        return Stages(s3=s3, pool=self.pool, decode_pool=decoders, limits=limits,
+                      max_object_bytes=settings.max_object_bytes, spool_dir=spool,
+                      context=context)

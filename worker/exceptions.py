@@ -4,6 +4,8 @@
 - ``SettleWithError``: the video can never succeed; publish an error verdict with ``code`` and delete.
 - ``PoisonMessage``: the body is not a job at all; send it to the dead-letter queue and delete.
 - ``AbortStartup``: configuration or environment is wrong; stop before receiving anything.
+- ``ReplicaDied``: a replica thread ended with an exception; stop receiving, release what is held
+  and exit non-zero, for the supervisor (systemd) to start a fresh process.
 """
 
 from __future__ import annotations
@@ -45,3 +47,11 @@ class PoisonMessage(ModfleetError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class ReplicaDied(ModfleetError):
+    """A replica thread ended with an exception: this process can no longer run the model.
+
+    Its clips fail with this error and their messages are released at once; the worker stops
+    receiving and exits with code 3 so that its supervisor restarts it.
+    """

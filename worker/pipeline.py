@@ -1,7 +1,7 @@
 """One job through the stages: fetch -> decode -> infer -> verdict.
 
 A ``SettleWithError`` anywhere becomes an error verdict; ``RetryLater`` (and anything unexpected)
-propagates so the message comes back.
+propagates so the message comes back, and so does ``ReplicaDied`` (the worker is stopping).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from model.api import Clip
 from worker import verdict as verdicts
 from worker.decode import DecodeLimits, SampledVideo, sample_frames
-from worker.exceptions import RetryLater, SettleWithError
+from worker.exceptions import ReplicaDied, RetryLater, SettleWithError
 from worker.fetch import fetch_to_file
 from worker.records import Job
 from worker.replicas import Inference, ReplicaPool
@@ -62,7 +62,7 @@ async def _infer(pool: ReplicaPool, job: Job, video: SampledVideo) -> Inference:
     clip = Clip(frames=video.frames, timestamps_ms=video.timestamps_ms, ref=job.key)
     try:
         return await asyncio.wrap_future(pool.submit(clip))
-    except (SettleWithError, RetryLater):  # the replica already translated the model's error
+    except (SettleWithError, RetryLater, ReplicaDied):  # translated already; the process's
         raise
     except Exception as exc:  # a device or runtime fault: another attempt may succeed
         raise RetryLater(f"model replica failed: {exc}") from exc

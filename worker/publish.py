@@ -9,7 +9,6 @@ deadline passes does the message go back to the queue, unpublished and undeleted
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from tenacity import (AsyncRetrying, RetryError, retry_if_exception, stop_after_delay,
@@ -50,7 +49,3 @@ class Publisher:
         except Exception as exc:
             raise RetryLater(f"sns:Publish failed: {exc}") from exc
         return response["MessageId"]
-
-
-def deadline_left(received_at: float, deadline_s: float) -> float:
-    return deadline_s - (time.monotonic() - received_at)

@@ -7,21 +7,27 @@ Each replica owns one slot (a NeuronCore range, a GPU, or a share of the CPU thr
 warms up its backend once, then loops: take the first clip, wait up to ``batch_wait_ms`` for the
 batch to fill, pad the rest with ``None`` rows (compiled graphs take one shape), infer, and resolve
 each clip's future.  The asyncio side awaits those futures; padding rows never reach a verdict.
+
+A replica whose loop ends with an exception (a ``BaseException`` out of its backend, or a failure
+of the loop itself) is dead: its batch in hand and every queued clip fail with ``ReplicaDied``,
+later submissions fail at once, and the pool's watchers are told, so the worker stops and exits for
+its supervisor to restart it rather than leave clips waiting for the processing deadline.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 
 from model.api import Backend, Batch, Clip, DeviceSlot, ModelIdentity, ModelOutput
 from model.config import ModelConfig
 from model.exceptions import RejectClip, RetryBatch
-from worker.exceptions import AbortStartup, RetryLater, SettleWithError
+from worker.exceptions import AbortStartup, ReplicaDied, RetryLater, SettleWithError
 from worker.logs import get_logger
 from worker.settings import Settings, model_config
 
@@ -60,12 +66,15 @@ class Replica(threading.Thread):
     """One backend on one device slot; ``run()`` loops until it takes the stop sentinel."""
 
     def __init__(self, settings: Settings, slot: DeviceSlot, factory: BackendFactory,
-                 requests: queue.Queue, on_batch: Callable[[BatchReport], None]) -> None:
+                 requests: queue.Queue, on_batch: Callable[[BatchReport], None],
+                 on_death: Callable[[Replica, BaseException], None]) -> None:
         super().__init__(name=f"replica-{slot.index}", daemon=True)
         self.settings, self.slot, self.requests, self.on_batch = settings, slot, requests, on_batch
+        self.on_death = on_death
         self.backend = factory(model_config(settings), slot)
         self.ready = threading.Event()
         self.failure: BaseException | None = None
+        self.in_hand: list[_Request] = []
 
     def run(self) -> None:
         try:
@@ -77,10 +86,19 @@ class Replica(threading.Thread):
             return
         self.ready.set()
         try:
-            while (batch := self._collect()) is not None:
-                self._infer(batch)
+            self._serve()
+        except BaseException as exc:  # not a failed batch (those fail their clips): a dead loop
+            self.failure = exc
+            self.on_death(self, exc)  # first: its clips must not wait for the log line
+            log.error("replica died", replica=self.slot.index, error=repr(exc), exc_info=exc)
         finally:
             self.backend.shutdown()
+
+    def _serve(self) -> None:
+        while (batch := self._collect()) is not None:
+            self.in_hand = batch
+            self._infer(batch)
+            self.in_hand = []
 
     def _collect(self) -> list[_Request] | None:
         first = self.requests.get()
@@ -136,7 +154,10 @@ class ReplicaPool:
             factory = factory or create_backend
             slots = slots if slots is not None else plan_slots(model_config(settings))
         self.requests: queue.Queue = queue.Queue()
-        self.replicas = [Replica(settings, slot, factory, self.requests, on_batch) for slot in slots]
+        self.replicas = [Replica(settings, slot, factory, self.requests, on_batch, self._died)
+                         for slot in slots]
+        self.death: ReplicaDied | None = None
+        self._watchers: list[Callable[[ReplicaDied], None]] = []
 
     @property
     def identity(self) -> ModelIdentity:
@@ -159,9 +180,49 @@ class ReplicaPool:
                  slots=[r.slot.device for r in self.replicas])
 
     def submit(self, clip: Clip) -> Future:
+        """The clip's future Inference; it fails with ReplicaDied once a replica has died."""
         future: Future = Future()
+        if self.death is not None:
+            future.set_exception(self.death)
+            return future
         self.requests.put(_Request(clip, future, time.perf_counter()))
+        if self.death is not None:  # it died between the check and the put: none may wait
+            self._fail_queued(self.death)
         return future
+
+    @contextlib.contextmanager
+    def watching(self, on_death: Callable[[ReplicaDied], None]) -> Iterator[None]:
+        """Within this block, ``on_death`` is called (from the dying thread) when a replica dies."""
+        self._watchers.append(on_death)
+        try:
+            if self.death is not None:
+                on_death(self.death)
+            yield
+        finally:
+            self._watchers.remove(on_death)
+
+    def _died(self, replica: Replica, exc: BaseException) -> None:
+        death = ReplicaDied(f"replica {replica.slot.index} died: {exc!r}")
+        death.__cause__ = exc
+        self.death = death
+        _fail(replica.in_hand, death)
+        self._fail_queued(death)
+        for on_death in list(self._watchers):
+            on_death(death)
+
+    def _fail_queued(self, death: ReplicaDied) -> None:
+        stops = 0
+        while True:
+            try:
+                item = self.requests.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                stops += 1
+            else:
+                _fail([item], death)
+        for _ in range(stops):  # stop() put them there for the live replicas
+            self.requests.put(_STOP)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Let queued clips finish, then stop every replica thread."""
@@ -171,3 +232,9 @@ class ReplicaPool:
         for replica in self.replicas:
             if replica.is_alive():
                 replica.join(max(0.0, deadline - time.monotonic()))
+
+
+def _fail(requests: list[_Request], error: BaseException) -> None:
+    for request in requests:
+        with contextlib.suppress(InvalidStateError):  # resolved or cancelled meanwhile
+            request.future.set_exception(error)

@@ -1,9 +1,12 @@
-"""The run loop: long-poll, hand each message to its own task, settle it, drain on SIGTERM.
+"""The run loop: long-poll, hand each message to its own task, settle it, drain on a stop.
 
 One asyncio loop does the network (SQS, S3, SNS through aiobotocore); decoding runs in a thread pool
 and inference in the replica threads.  The poller receives only while fewer than the in-flight
 limit of messages are held (backpressure), and every held message has a visibility heartbeat.
-A message is deleted only after every verdict it asked for has been published.
+Each message's handling ends in one outcome (``worker.settle``): deleted only after every verdict
+it asked for has been published, released for a retry, or dead-lettered.  A stop (SIGTERM, the idle
+limit, a dead replica) ends receiving; work in flight finishes or is released by the shutdown
+deadline.
 """
 
 from __future__ import annotations
@@ -11,22 +14,35 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from worker import settle
-from worker.exceptions import PoisonMessage, RetryLater
+from worker.exceptions import PoisonMessage, ReplicaDied, RetryLater
 from worker.heartbeat import Heartbeat
-from worker.records import ReceivedMessage
+from worker.records import Job, ReceivedMessage
 from worker.logs import get_logger
 from worker.messages import parse_body
 from worker.metrics import Metrics
-from worker.pipeline import Stages, process_job
-from worker.publish import Publisher, deadline_left
+from worker.publish import Publisher
 from worker.settings import Settings
+from worker.settle import DeadLetter, Delete, Outcome, Release, Settler
 
 log = get_logger(__name__)
-MAX_POLL_PAUSE_S = 30.0
+# One job through the stages: (job, timings so far) -> its verdict (worker.pipeline.process_job).
+RunJob = Callable[[Job, dict[str, float]], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class PollPause:
+    """The pause after a failed receive: ``first_s``, doubled per failure, at most ``max_s``."""
+
+    first_s: float = 1.0
+    max_s: float = 30.0
+
+    def after(self, previous_s: float) -> float:
+        return min(self.max_s, max(self.first_s, previous_s * 2))
 
 
 @dataclass
@@ -38,20 +54,30 @@ class WorkerStats:
 
 
 class Worker:
-    """Polls ``settings.queue_url`` until ``request_stop()`` or the idle limit; see module doc."""
+    """Polls ``settings.queue_url`` until ``request_stop()``, ``abort()`` or the idle limit.
 
-    def __init__(self, settings: Settings, sqs: Any, publisher: Publisher, stages: Stages,
-                 metrics: Metrics, keep_verdicts: bool = False) -> None:
+    Built inside the running event loop that will ``run()`` it; its clock is that loop's.
+    """
+
+    def __init__(self, settings: Settings, sqs: Any, publisher: Publisher, run_job: RunJob,
+                 metrics: Metrics, keep_verdicts: bool = False,
+                 pause: PollPause = PollPause()) -> None:
         settings.require("queue_url", "topic_arn")
-        self.settings, self.sqs, self.publisher, self.stages = settings, sqs, publisher, stages
-        self.metrics, self.keep_verdicts = metrics, keep_verdicts
+        self.settings, self.sqs, self.publisher, self.run_job = settings, sqs, publisher, run_job
+        self.metrics, self.keep_verdicts, self.pause = metrics, keep_verdicts, pause
         self.queue_url: str = settings.queue_url  # type: ignore[assignment]
+        self._loop = asyncio.get_running_loop()
         self.heartbeat = Heartbeat(sqs, self.queue_url, settings.visibility_timeout_s,
-                                   settings.heartbeat_interval_s, settings.processing_deadline_s)
-        self.deleter = settle.BatchDeleter(sqs, self.queue_url)
+                                   settings.heartbeat_interval_s, settings.processing_deadline_s,
+                                   clock=self._loop.time)
         self.stats = WorkerStats()
+        self.settler = Settler(sqs, self.queue_url, settings.dlq_url, metrics,
+                               self.stats.messages, settings.visibility_timeout_s)
+        self.failure: ReplicaDied | None = None
         self._tasks: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
+        self._pause_s = 0.0
+        self._idle_since = 0.0
 
     def request_stop(self) -> None:
         """Stop receiving; in-flight work finishes or is released by the shutdown deadline."""
@@ -59,60 +85,85 @@ class Worker:
             log.info("stop requested; draining", in_flight=len(self._tasks))
             self._stopping.set()
 
+    def abort(self, failure: ReplicaDied) -> None:
+        """From any thread: a replica died; stop as on SIGTERM, then ``run()`` raises it."""
+        self._loop.call_soon_threadsafe(self._abort, failure)
+
+    def _abort(self, failure: ReplicaDied) -> None:
+        if self.failure is None:
+            log.error("replica died; the worker stops and exits", error=str(failure))
+            self.failure = failure
+        self.request_stop()
+
     async def run(self) -> WorkerStats:
+        """Poll, then drain; raises ``ReplicaDied`` after the drain if a replica died."""
         beat = asyncio.create_task(self.heartbeat.run())
         try:
             await self._poll_until_stopped()
             await self._drain()
         finally:
             beat.cancel()
+        if self.failure is not None:
+            raise self.failure
         return self.stats
 
     # ---- polling -------------------------------------------------------------------------------
 
     async def _poll_until_stopped(self) -> None:
-        idle_since = time.monotonic()
-        pause = 0.0
+        self._idle_since = self._loop.time()
         while not self._stopping.is_set():
             free = self.settings.in_flight_limit - len(self._tasks)
             if free <= 0:
                 await self._wait_for_capacity()
-                continue
-            try:
-                messages = await self._receive(min(self.settings.max_messages, free))
-                pause = 0.0
-            except Exception as exc:  # credentials, DNS, a dropped connection: pause, not spin
-                pause = min(MAX_POLL_PAUSE_S, max(1.0, pause * 2))
-                log.error("receive failed; pausing", error=str(exc), pause_s=pause)
-                await self._sleep_unless_stopped(pause)
-                continue
-            if self._stopping.is_set():
-                await self._release_all(messages)
-                break
-            for message in messages:
-                self._start(message)
-            if messages or self._tasks:
-                idle_since = time.monotonic()
-            elif self._idle_for(idle_since):
+            elif not await self._poll(min(self.settings.max_messages, free)):
                 log.info("queue idle; exiting", idle_s=self.settings.exit_when_idle_s)
-                break
+                return
 
-    def _idle_for(self, since: float) -> bool:
+    async def _poll(self, count: int) -> bool:
+        """Receive and start up to ``count`` messages; False once idle for the idle limit."""
+        messages = await self._receive_or_pause(count)
+        if messages is None:
+            return True
+        if self._stopping.is_set():
+            await self._release_unstarted(messages)
+            return True
+        for message in messages:
+            self._start(message)
+        if messages or self._tasks:
+            self._idle_since = self._loop.time()
+        return not self._idle()
+
+    def _idle(self) -> bool:
         limit = self.settings.exit_when_idle_s
-        return bool(limit) and time.monotonic() - since >= limit
+        return bool(limit) and self._loop.time() - self._idle_since >= limit
+
+    async def _receive_or_pause(self, count: int) -> list[ReceivedMessage] | None:
+        """The messages received, or None after a failed receive and the pause that follows."""
+        try:
+            messages = await self._receive(count)
+        except Exception as exc:  # credentials, DNS, a dropped connection: pause, not spin
+            self._pause_s = self.pause.after(self._pause_s)
+            log.error("receive failed; pausing", error=str(exc), pause_s=self._pause_s)
+            await self._sleep_unless_stopped(self._pause_s)
+            return None
+        self._pause_s = 0.0
+        return messages
 
     async def _receive(self, count: int) -> list[ReceivedMessage]:
+        response = await self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=count, WaitTimeSeconds=self._wait_s(),
+            VisibilityTimeout=self.settings.visibility_timeout_s,
+            MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
+            MessageAttributeNames=["All"])
+        return [_received(m) for m in response.get("Messages", [])]
+
+    def _wait_s(self) -> int:
         wait = self.settings.wait_time_s
         if self.settings.exit_when_idle_s:
             wait = min(wait, max(1, int(self.settings.exit_when_idle_s)))
         if self._tasks:
             wait = min(wait, 1)  # keep topping up while work is in flight
-        response = await self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=count, WaitTimeSeconds=wait,
-            VisibilityTimeout=self.settings.visibility_timeout_s,
-            MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
-            MessageAttributeNames=["All"])
-        return [_received(m) for m in response.get("Messages", [])]
+        return wait
 
     async def _wait_for_capacity(self) -> None:
         stop = asyncio.create_task(self._stopping.wait())
@@ -134,78 +185,59 @@ class Worker:
     # ---- one message ---------------------------------------------------------------------------
 
     async def _handle(self, message: ReceivedMessage) -> None:
-        received_at = time.monotonic()
-        log_ = log.bind(message_id=message.message_id)
         try:
-            await self._settle(message, received_at, log_)
-        except asyncio.CancelledError:
-            await settle.release(self.sqs, self.queue_url, message, 0)
-            self.stats.messages["released"] += 1
-            log_.warning("released unfinished message")
+            await self.settler.settle(message, await self._outcome(message))
+        except asyncio.CancelledError:  # the shutdown or the processing deadline passed
+            await self.settler.settle(message, Release())
             raise
-        except RetryLater as exc:
-            await self._retry(message, log_, str(exc))
-        except Exception as exc:
-            log_.exception("unexpected failure; message will be retried")
-            await self._retry(message, log_, repr(exc))
         finally:
             self.heartbeat.drop(message.message_id)
 
-    async def _settle(self, message: ReceivedMessage, received_at: float, log_: Any) -> None:
+    async def _outcome(self, message: ReceivedMessage) -> Outcome:
+        """What the message deserves: the one place where a failure becomes an outcome."""
         try:
-            parsed = parse_body(message.body)
+            return await self._process(message)
         except PoisonMessage as exc:
-            await self._dead_letter(message, exc.reason, log_)
-            return
-        if parsed.kind == "test_event":
-            await self.deleter.delete(message.receipt_handle)
-            self.stats.messages["test_event"] += 1
-            log_.info("acknowledged s3:TestEvent")
-            return
-        queue_wait = max(0.0, time.time() * 1000 - message.sent_at_ms)
-        results = await asyncio.gather(*(process_job(job, self.stages, {"queue_wait": queue_wait})
-                                         for job in parsed.jobs))
-        for result in results:
-            started = time.perf_counter()
-            budget = deadline_left(received_at, self.settings.processing_deadline_s)
-            await self.publisher.publish(result, budget)
-            self._record(result, (time.perf_counter() - started) * 1000, message, log_)
-        deleted = await self.deleter.delete(message.receipt_handle)
-        self.stats.messages["settled" if deleted else "settled_not_deleted"] += 1
+            return DeadLetter(exc.reason)
+        except ReplicaDied:  # not the message's fault: straight back, for another worker
+            return Release()
+        except RetryLater as exc:
+            return settle.retry(message, str(exc), self.settings.visibility_timeout_s)
+        except Exception as exc:
+            log.exception("unexpected failure; message will be retried",
+                          message_id=message.message_id)
+            return settle.retry(message, repr(exc), self.settings.visibility_timeout_s)
 
-    def _record(self, verdict: dict[str, Any], publish_ms: float, message: ReceivedMessage,
-                log_: Any) -> None:
+    async def _process(self, message: ReceivedMessage) -> Outcome:
+        received_at = self._loop.time()
+        parsed = parse_body(message.body)
+        if parsed.kind == "test_event":
+            return Delete(test_event=True)
+        queue_wait = max(0.0, time.time() * 1000 - message.sent_at_ms)
+        verdicts = await asyncio.gather(*(self.run_job(job, {"queue_wait": queue_wait})
+                                          for job in parsed.jobs))
+        for verdict in verdicts:  # deleted only when every job's verdict is published
+            await self._publish(verdict, received_at, message)
+        return Delete()
+
+    async def _publish(self, verdict: dict[str, Any], received_at: float,
+                       message: ReceivedMessage) -> None:
+        started = time.perf_counter()
+        budget_s = self.settings.processing_deadline_s - (self._loop.time() - received_at)
+        await self.publisher.publish(verdict, budget_s)
+        self._record(verdict, (time.perf_counter() - started) * 1000, message)
+
+    def _record(self, verdict: dict[str, Any], publish_ms: float,
+                message: ReceivedMessage) -> None:
         timings = dict(verdict["timings_ms"], publish=round(publish_ms, 1))
         error_code = verdict["error"]["code"] if verdict["error"] else None
-        log_.info("verdict", bucket=verdict["video"]["bucket"], key=verdict["video"]["key"],
-                  status=verdict["status"], decision=verdict["decision"], error_code=error_code,
-                  timings_ms=timings, receive_count=message.receive_count,
-                  idempotency_key=verdict["idempotency_key"])
+        log.info("verdict", message_id=message.message_id, bucket=verdict["video"]["bucket"],
+                 key=verdict["video"]["key"], status=verdict["status"],
+                 decision=verdict["decision"], error_code=error_code, timings_ms=timings,
+                 receive_count=message.receive_count, idempotency_key=verdict["idempotency_key"])
         self.metrics.verdict(verdict["status"], verdict["decision"], error_code, timings)
         if self.keep_verdicts:
             self.stats.verdicts.append(verdict)
-
-    async def _dead_letter(self, message: ReceivedMessage, reason: str, log_: Any) -> None:
-        if not self.settings.dlq_url:
-            # No DLQ known: leave it for the queue's redrive policy (maxReceiveCount), soon.
-            log_.error("poison message and no --dlq-url; leaving it for the redrive policy",
-                       reason=reason)
-            await settle.release(self.sqs, self.queue_url, message, 0)
-            self.stats.messages["poison_left"] += 1
-            return
-        await settle.dead_letter(self.sqs, self.settings.dlq_url, self.queue_url, message, reason)
-        await self.deleter.delete(message.receipt_handle)
-        self.stats.messages["dead_lettered"] += 1
-        self.metrics.count("DeadLettered", Reason="poison_body")
-        log_.warning("poison message dead-lettered", reason=reason)
-
-    async def _retry(self, message: ReceivedMessage, log_: Any, reason: str) -> None:
-        delay = settle.retry_delay_s(message.receive_count, self.settings.visibility_timeout_s)
-        await settle.release(self.sqs, self.queue_url, message, delay)
-        self.stats.messages["retried"] += 1
-        self.metrics.count("Retries")
-        log_.warning("transient failure; message will come back", reason=reason, delay_s=delay,
-                     receive_count=message.receive_count)
 
     # ---- shutdown ------------------------------------------------------------------------------
 
@@ -219,10 +251,9 @@ class Worker:
                 await asyncio.wait(pending, timeout=10)
         await asyncio.sleep(0)
 
-    async def _release_all(self, messages: list[ReceivedMessage]) -> None:
-        for message in messages:
-            await settle.release(self.sqs, self.queue_url, message, 0)
-            self.stats.messages["released"] += 1
+    async def _release_unstarted(self, messages: list[ReceivedMessage]) -> None:
+        for message in messages:  # received as the stop came: handed back untouched
+            await self.settler.settle(message, Release())
 
 
 def _received(raw: dict[str, Any]) -> ReceivedMessage:

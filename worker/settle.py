@@ -1,12 +1,22 @@
-"""Settling messages: batched deletes after publishing, releases for retries, dead letters."""
+"""Settling a message: its handling decides one outcome, and one settler applies it.
+
+``Delete``, ``Release`` and ``DeadLetter`` say what a message deserves; ``Settler.settle`` does
+the SQS call, the run's counter, the metric and the log line for each, so every way a message can
+end is written down once (as dramatiq acknowledges in one place and Powertools builds one batch
+response).  Deletes are batched; releases are best effort, since a message whose release fails
+comes back when its visibility lapses anyway.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
+from dataclasses import dataclass
 from typing import Any
 
 from worker.records import ReceivedMessage
 from worker.logs import get_logger
+from worker.metrics import Metrics
 
 log = get_logger(__name__)
 
@@ -14,6 +24,118 @@ ATTR_ERROR_CODE = "modfleet.error_code"
 ATTR_REASON = "modfleet.reason"
 ATTR_SOURCE_QUEUE = "modfleet.source_queue"
 MAX_REASON = 1024
+MAX_VISIBILITY_S = 43200  # SQS's limit on a visibility timeout
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Done: every verdict it asked for is published, or it asked for none (an s3:TestEvent)."""
+
+    test_event: bool = False
+
+
+@dataclass(frozen=True)
+class Release:
+    """Hand it back, visible again after ``delay_s``.
+
+    With a ``reason``, a try failed and the release is a retry (counted, with a metric); without
+    one, unfinished work is handed back (a stop, the processing deadline).
+    """
+
+    delay_s: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """It can never succeed: to the dead-letter queue with ``code`` and ``reason``, then delete.
+
+    Without a DLQ URL the message is released at once, for the queue's redrive policy to move.
+    """
+
+    reason: str
+    code: str = "poison_body"
+
+
+Outcome = Delete | Release | DeadLetter
+
+
+def retry_delay_s(receive_count: int, cap_s: int) -> int:
+    """Back off by receive count: 5, 10, 20, ... seconds, at most ``cap_s``."""
+    return min(cap_s, 5 * 2 ** max(0, receive_count - 1))
+
+
+def retry(message: ReceivedMessage, reason: str, cap_s: int) -> Release:
+    """The outcome of a failed try: back with a delay that grows with its receive count."""
+    return Release(retry_delay_s(message.receive_count, cap_s), reason or "unknown")
+
+
+class Settler:
+    """Applies each message's outcome: the SQS call, then the counter, the metric, the log."""
+
+    def __init__(self, sqs: Any, queue_url: str, dlq_url: str | None, metrics: Metrics,
+                 counts: collections.Counter, retry_cap_s: int) -> None:
+        self.sqs, self.queue_url, self.dlq_url = sqs, queue_url, dlq_url
+        self.metrics, self.counts, self.retry_cap_s = metrics, counts, retry_cap_s
+        self.deleter = BatchDeleter(sqs, queue_url)
+
+    async def settle(self, message: ReceivedMessage, outcome: Outcome) -> None:
+        """Apply ``outcome``; an SQS failure is logged, never raised (the message comes back)."""
+        log_ = log.bind(message_id=message.message_id)
+        match outcome:
+            case Delete():
+                await self._delete(message, outcome, log_)
+            case Release(reason=""):
+                await self._release(message, 0)
+                self.counts["released"] += 1
+                log_.warning("released unfinished message")
+            case Release():
+                await self._retry(message, outcome, log_)
+            case DeadLetter():
+                await self._dead_letter(message, outcome, log_)
+
+    async def _delete(self, message: ReceivedMessage, outcome: Delete, log_: Any) -> None:
+        deleted = await self.deleter.delete(message.receipt_handle)
+        if outcome.test_event:
+            self.counts["test_event"] += 1
+            log_.info("acknowledged s3:TestEvent")
+        else:
+            self.counts["settled" if deleted else "settled_not_deleted"] += 1
+
+    async def _retry(self, message: ReceivedMessage, outcome: Release, log_: Any) -> None:
+        await self._release(message, outcome.delay_s)
+        self.counts["retried"] += 1
+        self.metrics.count("Retries")
+        log_.warning("transient failure; message will come back", reason=outcome.reason,
+                     delay_s=outcome.delay_s, receive_count=message.receive_count)
+
+    async def _dead_letter(self, message: ReceivedMessage, outcome: DeadLetter, log_: Any) -> None:
+        if not self.dlq_url:
+            # No DLQ known: leave it for the queue's redrive policy (maxReceiveCount), soon.
+            await self._release(message, 0)
+            self.counts["poison_left"] += 1
+            log_.error("poison message and no --dlq-url; leaving it for the redrive policy",
+                       reason=outcome.reason)
+            return
+        try:
+            await send_dead_letter(self.sqs, self.dlq_url, self.queue_url, message,
+                                   outcome.reason, outcome.code)
+        except Exception as exc:  # the DLQ is unreachable: the message comes back to try again
+            log_.exception("unexpected failure; message will be retried")
+            await self.settle(message, retry(message, repr(exc), self.retry_cap_s))
+            return
+        await self.deleter.delete(message.receipt_handle)
+        self.counts["dead_lettered"] += 1
+        self.metrics.count("DeadLettered", Reason=outcome.code)
+        log_.warning("poison message dead-lettered", reason=outcome.reason)
+
+    async def _release(self, message: ReceivedMessage, delay_s: int) -> None:
+        try:
+            await self.sqs.change_message_visibility(
+                QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle,
+                VisibilityTimeout=max(0, min(delay_s, MAX_VISIBILITY_S)))
+        except Exception as exc:  # it comes back when its visibility lapses anyway
+            log.warning("release failed", message_id=message.message_id, error=str(exc))
 
 
 class BatchDeleter:
@@ -57,24 +179,9 @@ class BatchDeleter:
             await self._flush()
 
 
-async def release(sqs: Any, queue_url: str, message: ReceivedMessage, delay_s: int) -> None:
-    """Make a message visible again after ``delay_s`` so it is retried (best effort)."""
-    try:
-        await sqs.change_message_visibility(QueueUrl=queue_url,
-                                            ReceiptHandle=message.receipt_handle,
-                                            VisibilityTimeout=max(0, min(delay_s, 43200)))
-    except Exception as exc:  # it comes back when its visibility lapses anyway
-        log.warning("release failed", message_id=message.message_id, error=str(exc))
-
-
-def retry_delay_s(receive_count: int, cap_s: int) -> int:
-    """Back off by receive count: 5, 10, 20, ... seconds, at most ``cap_s``."""
-    return min(cap_s, 5 * 2 ** max(0, receive_count - 1))
-
-
-async def dead_letter(sqs: Any, dlq_url: str, source_queue_url: str, message: ReceivedMessage,
-                      reason: str, code: str = "poison_body") -> None:
-    """Send the original body to the DLQ with why, then the caller deletes it from the source."""
+async def send_dead_letter(sqs: Any, dlq_url: str, source_queue_url: str,
+                           message: ReceivedMessage, reason: str, code: str) -> None:
+    """Send the original body to the DLQ with why; the caller deletes it from the source."""
     attributes = {name: {k: v for k, v in value.items() if k in ("DataType", "StringValue",
                                                                    "BinaryValue")}
                   for name, value in list(message.attributes.items())[:7]}

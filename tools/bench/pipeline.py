@@ -10,7 +10,6 @@ topic.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import statistics
 import threading
@@ -21,11 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from worker.app import serve
+from worker.app import WorkerService
 from worker.aws import boto3_client
 from tools.embedded_aws import StackInfo, drain_tap
 from worker.metrics import Metrics
-from worker.replicas import ReplicaPool
 from worker.settings import Settings
 
 Advance = Callable[[float], None]
@@ -74,16 +72,16 @@ class StageTimes:
         return {stage: round(statistics.fmean(values), 1) for stage, values in sums.items()}
 
 
-def run_backlog(settings: Settings, pool: ReplicaPool, stack: StackInfo,
+def run_backlog(settings: Settings, service: WorkerService, stack: StackInfo,
                 uploads: Sequence[Upload], advance: Advance) -> PipelineRun:
     """Upload everything, wait for the notifications to queue, then let the worker drain it."""
     s3 = boto3_client("s3", stack.region, stack.endpoint_url)
     uploaded_at = {upload.key: _put(s3, stack, upload) for upload in uploads}
     _wait_for_depth(stack, len(uploads))
-    return _serve_and_collect(settings, pool, stack, uploaded_at, len(uploads), advance)
+    return _serve_and_collect(settings, service, stack, uploaded_at, len(uploads), advance)
 
 
-def run_paced(settings: Settings, pool: ReplicaPool, stack: StackInfo,
+def run_paced(settings: Settings, service: WorkerService, stack: StackInfo,
               uploads: Sequence[Upload], interval_s: float, advance: Advance) -> PipelineRun:
     """Upload one video every ``interval_s`` while the worker runs; latency is the point here."""
     uploaded_at: dict[str, float] = {}
@@ -96,18 +94,18 @@ def run_paced(settings: Settings, pool: ReplicaPool, stack: StackInfo,
 
     feeder = threading.Thread(target=feed, name="bench-uploader", daemon=True)
     feeder.start()
-    run = _serve_and_collect(settings, pool, stack, uploaded_at, len(uploads), advance)
+    run = _serve_and_collect(settings, service, stack, uploaded_at, len(uploads), advance)
     feeder.join()
     return run
 
 
-def _serve_and_collect(settings: Settings, pool: ReplicaPool, stack: StackInfo,
+def _serve_and_collect(settings: Settings, service: WorkerService, stack: StackInfo,
                        uploaded_at: dict[str, float], expected: int,
                        advance: Advance) -> PipelineRun:
     stages = StageTimes()
     metrics = Metrics(True, settings.region, sink=stages)
     started, started_cpu = time.time(), time.process_time()
-    stats = asyncio.run(serve(settings, pool, metrics, install_signals=False, keep_verdicts=True))
+    stats = service.run(settings=settings, metrics=metrics, keep_verdicts=True)
     cpu_s = time.process_time() - started_cpu
     arrivals = drain_tap(stack, expected)
     advance(len(arrivals))

@@ -92,11 +92,8 @@ def _worker_phases(settings: Settings, options: BenchOptions, corpus: list[Corpu
         settings = settings.with_changes(endpoint_url=stack.endpoint_url,
                                          queue_url=stack.queue_url, dlq_url=stack.dlq_url,
                                          topic_arn=stack.topic_arn)
-        pool = _start_pool(settings, options, say)
-        try:
-            return _measure_pool_and_worker(settings, options, corpus, clips, pool, stack, say)
-        finally:
-            pool.stop()
+        with _service(settings, options, say) as service:
+            return _measure_pool_and_worker(settings, options, corpus, clips, service, stack, say)
 
 
 def _slots(settings: Settings, options: BenchOptions) -> list:
@@ -111,28 +108,29 @@ def _slots(settings: Settings, options: BenchOptions) -> list:
     return slots
 
 
-def _start_pool(settings: Settings, options: BenchOptions, say: Say):
+def _service(settings: Settings, options: BenchOptions, say: Say):
+    from worker.app import WorkerService
+    from worker.metrics import Metrics
     from worker.replicas import ReplicaPool
 
     slots = _slots(settings, options)
     say(f"Loading {settings.replicas} replica(s) of the synthetic '{settings.synthetic_preset}' "
         f"model (torch threads per replica: {[s.cpu_threads for s in slots]}) ...")
-    pool = ReplicaPool(settings, slots=slots)
-    pool.start()
-    return pool
+    return WorkerService(settings, Metrics(False, settings.region),
+                         pool=ReplicaPool(settings, slots=slots))
 
 
-def _measure_pool_and_worker(settings, options, corpus, clips, pool, stack,
+def _measure_pool_and_worker(settings, options, corpus, clips, service, stack,
                              say: Say) -> dict[str, Any]:
-    batch = settings.batch_size
+    batch, pool = settings.batch_size, service.pool
     # Untimed: the first real batches after the padding warm-up are slow (allocator, kernels).
     measure_model_only(pool, clips, 2 * batch * settings.replicas, batch)
     say("Model only: the replica pool fed pre-decoded clips in full batches ...")
     model_only = [measure_model_only(pool, clips, options.videos, batch)]
     say(f"End to end: {options.videos} uploads, then the worker drains the queue ...")
     with progress_bar("worker: backlog", options.videos) as advance:
-        throughput = run_backlog(settings, pool, stack, _uploads(corpus, options.videos,
-                                                                 "bench/backlog"), advance)
+        throughput = run_backlog(settings, service, stack,
+                                 _uploads(corpus, options.videos, "bench/backlog"), advance)
     model_only.append(measure_model_only(pool, clips, options.videos, batch))
     interval = 1 / (options.latency_load * throughput.videos_per_s)
     say(f"Latency: {options.latency_videos} uploads, one every {interval:.2f} s ...")
@@ -140,8 +138,9 @@ def _measure_pool_and_worker(settings, options, corpus, clips, pool, stack,
     idle_s = max(settings.exit_when_idle_s, 1.5 * interval + 1)
     paced = settings.with_changes(exit_when_idle_s=idle_s)
     with progress_bar("worker: paced", options.latency_videos) as advance:
-        latency = run_paced(paced, pool, stack, _uploads(corpus, options.latency_videos,
-                                                         "bench/paced"), interval, advance)
+        latency = run_paced(paced, service, stack,
+                            _uploads(corpus, options.latency_videos, "bench/paced"), interval,
+                            advance)
     return {"model_only": model_only, "throughput": throughput, "latency": latency,
             "identity": asdict(pool.identity),
             "torch_threads": [replica.slot.cpu_threads for replica in pool.replicas]}

@@ -9,7 +9,6 @@ verdicts back from the tap queue subscribed to the verdict topic and prints them
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import tempfile
@@ -74,18 +73,14 @@ def _feed(stack, args: argparse.Namespace, tmp: Path) -> int:
 
 
 def _run_worker(settings, args):
-    from worker.app import serve, start_pool
+    from worker.app import WorkerService
     from worker.metrics import Metrics
 
-    metrics = Metrics(False, settings.region)
     if settings.model_dir is None:
         _say(args, f"No --model-dir: using the synthetic '{settings.synthetic_preset}' checkpoint "
                    f"(random weights; labels are not meaningful), built on first use.")
-    pool = start_pool(settings, metrics)
-    try:
-        return asyncio.run(serve(settings, pool, metrics, install_signals=False))
-    finally:
-        pool.stop()
+    with WorkerService(settings, Metrics(False, settings.region)) as service:
+        return service.run()
 
 
 def _read_verdicts(stack, expected: int) -> list[dict]:

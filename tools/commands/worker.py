@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 from worker import settings as settings_mod
 
 NAME = "worker"
 HELP = ("Long-poll the SQS queue of S3 video keys, sample frames, run the model replicas, publish "
-        "verdicts to SNS, then delete each message. SIGTERM drains and exits 0.")
+        "verdicts to SNS, then delete each message. SIGTERM drains and exits 0; a dead model "
+        "replica stops receiving, releases what the worker holds and exits 3, for the "
+        "supervisor (systemd) to restart it.")
+EXIT_REPLICA_DIED = 3
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -21,15 +23,18 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.app import serve, start_pool
+    from worker.app import WorkerService
+    from worker.exceptions import ReplicaDied
+    from worker.logs import get_logger
     from worker.metrics import Metrics
 
     settings = settings_mod.from_sources(args)
     settings.require("queue_url", "topic_arn")
-    metrics = Metrics(settings.metrics, settings.region)
-    pool = start_pool(settings, metrics)
     try:
-        asyncio.run(serve(settings, pool, metrics))
-    finally:
-        pool.stop(timeout=settings.shutdown_deadline_s)
+        with WorkerService(settings, Metrics(settings.metrics, settings.region)) as service:
+            service.run(install_signals=True)
+    except ReplicaDied as exc:
+        get_logger(__name__).error("exiting for a restart", error=str(exc),
+                                   exit_code=EXIT_REPLICA_DIED)
+        return EXIT_REPLICA_DIED
     return 0
