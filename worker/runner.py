@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -87,7 +88,8 @@ class Worker:
 
     def abort(self, failure: ReplicaDied) -> None:
         """From any thread: a replica died; stop as on SIGTERM, then ``run()`` raises it."""
-        self._loop.call_soon_threadsafe(self._abort, failure)
+        with contextlib.suppress(RuntimeError):  # the loop has closed: this run is over anyway
+            self._loop.call_soon_threadsafe(self._abort, failure)
 
     def _abort(self, failure: ReplicaDied) -> None:
         if self.failure is None:
