@@ -205,10 +205,10 @@ class ReplicaPool:
         death = ReplicaDied(f"replica {replica.slot.index} died: {exc!r}")
         death.__cause__ = exc
         self.death = death
+        for on_death in list(self._watchers):  # first: stop receiving before clips fail
+            on_death(death)
         _fail(replica.in_hand, death)
         self._fail_queued(death)
-        for on_death in list(self._watchers):
-            on_death(death)
 
     def _fail_queued(self, death: ReplicaDied) -> None:
         stops = 0

@@ -201,7 +201,8 @@ class Worker:
             return await self._process(message)
         except PoisonMessage as exc:
             return DeadLetter(exc.reason)
-        except ReplicaDied:  # not the message's fault: straight back, for another worker
+        except ReplicaDied as exc:  # not the message's fault: straight back, for another worker
+            self._abort(exc)  # and receive nothing more, whether or not the pool told us yet
             return Release()
         except RetryLater as exc:
             return settle.retry(message, str(exc), self.settings.visibility_timeout_s)
