@@ -62,7 +62,7 @@ async def _infer(pool: ReplicaPool, job: Job, video: SampledVideo) -> Inference:
     clip = Clip(frames=video.frames, timestamps_ms=video.timestamps_ms, ref=job.key)
     try:
         return await asyncio.wrap_future(pool.submit(clip))
-    except (SettleWithError, RetryLater, ReplicaDied):  # translated already; the process's
+    except (SettleWithError, RetryLater, ReplicaDied):  # outcomes the replica already decided
         raise
     except Exception as exc:  # a device or runtime fault: another attempt may succeed
         raise RetryLater(f"model replica failed: {exc}") from exc
