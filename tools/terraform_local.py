@@ -202,14 +202,16 @@ def worker_environment(outputs: dict[str, Any], endpoint_url: str,
     return env
 
 
-def subscribe_tap(sqs: Any, sns: Any, topic_arn: str, name: str = "verdicts-tap") -> str:
-    """A queue subscribed to the verdict topic (raw delivery), as a verdict consumer would."""
+def subscribe_tap(sqs: Any, sns: Any, topic_arn: str, name: str = "verdicts-tap"
+                  ) -> tuple[str, str]:
+    """A queue subscribed to the verdict topic (raw delivery), as a verdict consumer would:
+    (queue URL, subscription ARN)."""
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn,
-                  Attributes={"RawMessageDelivery": "true"})
-    return url
+    subscription = sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn,
+                                 Attributes={"RawMessageDelivery": "true"})
+    return url, subscription["SubscriptionArn"]
 
 
 def stack_leftovers(client: Any, network_vpcs: set[str]) -> list[str]:
@@ -259,7 +261,6 @@ def _tfvars_region(root: Path) -> str:
     return match.group(1)
 
 
-
 # ---- The `modfleet local-stack --terraform` command ---------------------------------------------
 
 
@@ -292,9 +293,16 @@ class AppliedStack:
         self.leftovers: list[str] | None = None
         self._aws: TlsEmbeddedAws | None = None
         self._local: LocalApply | None = None
-        self._tap_url = ""
+        self._tap: tuple[str, str] | None = None
 
     def __enter__(self) -> Applied:
+        try:
+            return self._apply()
+        except BaseException:
+            self.__exit__()  # a failed or interrupted apply is destroyed as far as it got
+            raise
+
+    def _apply(self) -> Applied:
         from tools.terraform import toolchain
 
         tools = toolchain(self.work_dir)
@@ -307,22 +315,21 @@ class AppliedStack:
         self.say(f"terraform apply of infra/regions/{self.region_root} to "
                  f"{self._aws.endpoint_url} (a few minutes) ...")
         outputs = local.apply()
-        self._tap_url = subscribe_tap(local.client("sqs"), local.client("sns"),
-                                      outputs["verdict_topic_arn"])
-        return Applied(stack_info(outputs, self._aws.endpoint_url, local.region, self._tap_url),
+        self._tap = subscribe_tap(local.client("sqs"), local.client("sns"),
+                                  outputs["verdict_topic_arn"])
+        return Applied(stack_info(outputs, self._aws.endpoint_url, local.region, self._tap[0]),
                        outputs, worker_environment(outputs, self._aws.endpoint_url,
                                                    self._aws.tls.ca_bundle),
                        str(self._aws.tls.ca_bundle), str(self.work_dir))
 
     def __exit__(self, *exc: object) -> None:
         local, aws = self._local, self._aws
+        self._local = self._aws = None
         try:
             if local is not None and local.terraform.state_addresses():
-                if self._tap_url:
-                    local.client("sqs").delete_queue(QueueUrl=self._tap_url)
-                    sns = local.client("sns")
-                    for sub in sns.list_subscriptions().get("Subscriptions", []):
-                        sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
+                if self._tap is not None:
+                    local.client("sns").unsubscribe(SubscriptionArn=self._tap[1])
+                    local.client("sqs").delete_queue(QueueUrl=self._tap[0])
                 self.say("terraform destroy ...")
                 local.destroy()
                 self.leftovers = local.leftovers()
