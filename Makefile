@@ -7,8 +7,12 @@ STAMP := $(VENV)/.installed
 CHECKOV_VERSION := 3.3.30
 INFRA_VENV ?= .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed-checkov-$(CHECKOV_VERSION)
+# Where `terraform init` finds the hashicorp/aws provider offline (infra/offline.tfrc): a mirror
+# directory holding registry.terraform.io/; this machine image's by default.
+MODFLEET_TF_PLUGIN_DIR ?= /opt/tf-plugins
+export MODFLEET_TF_PLUGIN_DIR
 
-.PHONY: demo test install clean infra-check
+.PHONY: demo test install clean infra-check systemd-analyze
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +29,14 @@ $(INFRA_STAMP):
 	$(INFRA_VENV)/bin/python -m pip install -q checkov==$(CHECKOV_VERSION)
 	touch $(INFRA_STAMP)
 
-install: $(STAMP) $(INFRA_STAMP)
+# tests/infra scores the worker's systemd unit with systemd-analyze (Debian's systemd package).
+systemd-analyze:
+	@command -v systemd-analyze >/dev/null || { \
+	  echo "installing Debian's systemd package (systemd-analyze, for tests/infra)"; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends systemd; } || { \
+	  echo "cannot install systemd: run as root, or install Debian's systemd package"; exit 1; }
+
+install: $(STAMP) $(INFRA_STAMP) systemd-analyze
 
 # The real sample clips beside the project, when present, join the generated ones.
 DEMO_ARGS ?= $(wildcard ../shared/media/*.mp4 ../shared/media/*.mkv)
@@ -33,10 +44,10 @@ DEMO_ARGS ?= $(wildcard ../shared/media/*.mp4 ../shared/media/*.mkv)
 demo: $(STAMP)
 	$(VENV)/bin/modfleet demo $(DEMO_ARGS)
 
-test: $(STAMP) $(INFRA_STAMP)
+test: $(STAMP) $(INFRA_STAMP) systemd-analyze
 	$(PY) -m pytest -q
 
-infra-check: $(STAMP) $(INFRA_STAMP)
+infra-check: $(STAMP) $(INFRA_STAMP) systemd-analyze
 	$(PY) -m pytest -q tests/infra
 
 clean:

@@ -6,6 +6,9 @@
   use the client-side path instead.  Also exits 2: nothing was changed.
 - ``AwsCallFailed``: an AWS call failed after the client's own retries; the command stops, reports
   what it did so far and exits 1.  Nothing is lost: every path sends before it deletes.
+- ``TerraformUnavailable``: no terraform binary, or no provider mirror, where the message says it
+  looked; install it or point ``MODFLEET_TERRAFORM`` / ``MODFLEET_TF_PLUGIN_DIR`` at it.  Exits 2.
+- ``TerraformFailed``: a terraform command exited non-zero; its output is in the message.
 """
 
 from __future__ import annotations
@@ -27,3 +30,17 @@ class UnsupportedByEndpoint(ToolError, AbortStartup):
 
 class AwsCallFailed(ToolError):
     """An AWS call failed after retries: investigate (permissions, throttling, the endpoint)."""
+
+
+class TerraformUnavailable(ToolError, AbortStartup):
+    """Terraform or its provider mirror is missing here: install it, or point the settings at it."""
+
+
+class TerraformFailed(ToolError):
+    """A terraform command exited non-zero: its output says why (a plan error, a failed test)."""
+
+    def __init__(self, command: list[str], returncode: int, output: str) -> None:
+        super().__init__(f"`{' '.join(command)}` exited {returncode}:\n{output[-4000:]}")
+        self.command = command
+        self.returncode = returncode
+        self.output = output

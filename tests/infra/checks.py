@@ -815,6 +815,10 @@ def render_variables(infra: Infra, region: str) -> dict[str, Any]:
         if name == "environment":
             variables[name] = environment
             continue
+        field = re.fullmatch(r"\$\{var\.(\w+)\.(\w+)\}", str(expression))
+        if field:  # a plain input, e.g. var.worker.memory_max
+            variables[name] = inputs[field.group(1)][field.group(2)]
+            continue
         try:
             variables[name] = evaluate(expression, infra, inputs)
         except (KeyError, ValueError):

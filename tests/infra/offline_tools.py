@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -89,3 +90,27 @@ def skip_comments(directory: Path) -> list[tuple[Path, str, str]]:
         for path in sorted(directory.rglob("*.tf"))
         for match in SKIP_COMMENT.finditer(path.read_text())
     ]
+
+
+EXPOSURE = re.compile(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)")
+
+
+def systemd_exposure(unit_text: str, workdir: Path, name: str = "modfleet-worker.service"
+                     ) -> tuple[float, str]:
+    """`systemd-analyze security --offline=true` on a unit file: (exposure 0-10, full report)."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        raise FileNotFoundError(
+            "systemd-analyze not found: install Debian's systemd package "
+            "(`apt-get install systemd`; `make test` does it where it runs as root)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    unit = workdir / name
+    unit.write_text(unit_text)
+    done = subprocess.run([analyze, "security", "--offline=true", "--no-pager", str(unit)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    report = done.stdout + done.stderr
+    match = EXPOSURE.search(report)
+    if match is None:
+        raise RuntimeError(f"systemd-analyze gave no exposure level ({done.returncode}): "
+                           f"{report[-2000:]}")
+    return float(match.group(1)), report

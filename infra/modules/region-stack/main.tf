@@ -49,6 +49,7 @@ locals {
     MODFLEET_TOPIC_ARN             = aws_sns_topic.verdicts.arn
     MODFLEET_BACKEND               = var.worker.backend
     MODFLEET_COMPILED_DIR          = local.compiled_dir
+    MODFLEET_CACHE_DIR             = "/var/cache/modfleet"
     MODFLEET_REPLICAS              = tostring(var.worker.replicas)
     MODFLEET_TP_DEGREE             = tostring(var.worker.tp_degree)
     MODFLEET_BATCH_SIZE            = tostring(var.worker.batch_size)
@@ -72,6 +73,7 @@ locals {
     drain_hook_name  = local.drain_hook_name
     log_group_name   = local.log_group_name
     timeout_stop_s   = local.worker_timeout_stop_s
+    memory_max       = var.worker.memory_max
   }
 
   tags = merge({ "modfleet:stack" = var.name }, var.tags)

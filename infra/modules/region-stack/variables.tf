@@ -31,7 +31,9 @@ variable "worker" {
     shutdown_deadline_s bounds the drain after SIGTERM and sets systemd's TimeoutStopSec.
     replicas, tp_degree and batch_size must match the artifacts written by `modfleet compile`.
     extra_environment adds MODFLEET_* variables (names are checked against the worker's settings
-    by tests/infra).
+    by tests/infra). memory_max: systemd's MemoryMax= for the worker service (bytes with K, M, G
+    or T, a percentage of the instance's memory, or infinity); past it the kernel kills the worker
+    and systemd restarts it, instead of the whole instance running out of memory.
   EOT
   type = object({
     package_spec          = optional(string, "modfleet[neuron]")
@@ -47,6 +49,7 @@ variable "worker" {
     shutdown_deadline_s   = optional(number, 60)
     stop_margin_s         = optional(number, 30)
     log_level             = optional(string, "info")
+    memory_max            = optional(string, "90%")
     extra_environment     = optional(map(string), {})
   })
   default = {}
@@ -64,6 +67,11 @@ variable "worker" {
   validation {
     condition     = var.worker.shutdown_deadline_s >= 1 && var.worker.stop_margin_s >= 10
     error_message = "worker.shutdown_deadline_s must be positive and worker.stop_margin_s at least 10 s."
+  }
+
+  validation {
+    condition     = can(regex("^([1-9][0-9]*[KMGT]?|[1-9][0-9]?%|100%|infinity)$", var.worker.memory_max))
+    error_message = "worker.memory_max must be bytes (optionally with K, M, G or T), a percentage such as 90%, or infinity."
   }
 
   validation {

@@ -9,23 +9,53 @@ provider "aws" {
   }
 }
 
-# Worker subnets are found by tag, so that this root holds no account-specific IDs.
+# Worker subnets are found by tag, so that this root holds no account-specific IDs; worker_vpc_id
+# narrows the search to one VPC where the tag is used in several.
 data "aws_subnets" "workers" {
   filter {
     name   = "tag:${var.worker_subnet_tag.key}"
     values = [var.worker_subnet_tag.value]
   }
 
+  dynamic "filter" {
+    for_each = var.worker_vpc_id == null ? [] : [var.worker_vpc_id]
+
+    content {
+      name   = "vpc-id"
+      values = [filter.value]
+    }
+  }
+
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No subnet carries the worker tag: tag the private worker subnets (see infra/README.md)."
+      error_message = "No subnet${var.worker_vpc_id == null ? "" : " of ${var.worker_vpc_id}"} carries the tag ${var.worker_subnet_tag.key}=${var.worker_subnet_tag.value}: tag the private worker subnets (see infra/README.md)."
     }
   }
 }
 
-data "aws_subnet" "first_worker_subnet" {
-  id = sort(data.aws_subnets.workers.ids)[0]
+data "aws_subnet" "workers" {
+  for_each = toset(data.aws_subnets.workers.ids)
+
+  id = each.value
+}
+
+locals {
+  worker_subnet_ids = sort(data.aws_subnets.workers.ids)
+  worker_vpc_ids    = sort(distinct([for subnet in data.aws_subnet.workers : subnet.vpc_id]))
+}
+
+# One VPC: the security group lives in one VPC, and a group whose subnets span two would launch
+# instances that group cannot be attached to. Tag lookups cross VPCs, so this is checked at plan.
+data "aws_vpc" "workers" {
+  id = local.worker_vpc_ids[0]
+
+  lifecycle {
+    precondition {
+      condition     = length(local.worker_vpc_ids) == 1
+      error_message = "The subnets tagged ${var.worker_subnet_tag.key}=${var.worker_subnet_tag.value} lie in ${length(local.worker_vpc_ids)} VPCs (${join(", ", local.worker_vpc_ids)}); the workers must run in one. Set worker_vpc_id in terraform.tfvars to the VPC to use, or remove the tag from the other VPCs' subnets."
+    }
+  }
 }
 
 module "stack" {
@@ -41,7 +71,7 @@ module "stack" {
   alarm_emails    = var.alarm_emails
 
   fleet = merge(var.fleet, {
-    vpc_id     = data.aws_subnet.first_worker_subnet.vpc_id
-    subnet_ids = sort(data.aws_subnets.workers.ids)
+    vpc_id     = data.aws_vpc.workers.id
+    subnet_ids = local.worker_subnet_ids
   })
 }

@@ -47,3 +47,13 @@ output "worker_environment" {
   description = "MODFLEET_* variables of the worker service."
   value       = module.stack.worker_environment
 }
+
+output "worker_vpc_id" {
+  description = "VPC of the worker subnets."
+  value       = data.aws_vpc.workers.id
+}
+
+output "worker_subnet_ids" {
+  description = "Subnets of the worker Auto Scaling group."
+  value       = local.worker_subnet_ids
+}

@@ -26,6 +26,17 @@ variable "worker_subnet_tag" {
   }
 }
 
+variable "worker_vpc_id" {
+  description = "VPC of the worker subnets. Null: the one VPC the tagged subnets share (the plan stops if they lie in several)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.worker_vpc_id == null || can(regex("^vpc-[0-9a-f]+$", var.worker_vpc_id))
+    error_message = "worker_vpc_id must be a VPC ID (vpc-...) or null."
+  }
+}
+
 variable "worker" {
   description = "Worker installation and settings; see the module's variable of the same name."
   type        = any

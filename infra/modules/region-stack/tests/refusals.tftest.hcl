@@ -1,0 +1,201 @@
+# Every variable validation and precondition of the region-stack module refusing bad input
+# (plans only, against a mocked AWS provider). tests/infra checks that each check has a case.
+
+mock_provider "aws" {
+  source = "../../tests/mocks"
+}
+
+variables {
+  name = "modfleet-test"
+
+  model_artifacts = {
+    bucket  = "modfleet-models-test"
+    prefix  = "compiled/qwen2-vl"
+    version = "2026-11-01"
+  }
+
+  fleet = {
+    vpc_id     = "vpc-0aaaaaaaaaaaaaaa1"
+    subnet_ids = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"]
+  }
+}
+
+################################################################################
+# Input checks: every validation and precondition refuses bad input
+################################################################################
+
+run "rejects_a_name_aws_would_refuse" {
+  command = plan
+
+  variables {
+    name = "Modfleet_Test"
+  }
+
+  expect_failures = [var.name]
+}
+
+run "rejects_a_heartbeat_not_below_the_visibility_timeout" {
+  command = plan
+
+  variables {
+    worker = {
+      heartbeat_interval_s = 300
+      visibility_timeout_s = 300
+    }
+  }
+
+  expect_failures = [var.worker]
+}
+
+run "rejects_a_processing_deadline_beyond_the_sqs_limit" {
+  command = plan
+
+  variables {
+    worker = {
+      processing_deadline_s = 43201
+    }
+  }
+
+  expect_failures = [var.worker]
+}
+
+run "rejects_a_stop_margin_under_ten_seconds" {
+  command = plan
+
+  variables {
+    worker = {
+      stop_margin_s = 5
+    }
+  }
+
+  expect_failures = [var.worker]
+}
+
+run "rejects_a_malformed_memory_max" {
+  command = plan
+
+  variables {
+    worker = {
+      memory_max = "90 percent"
+    }
+  }
+
+  expect_failures = [var.worker]
+}
+
+run "rejects_extra_environment_outside_modfleet" {
+  command = plan
+
+  variables {
+    worker = {
+      extra_environment = {
+        LD_PRELOAD = "/tmp/x.so"
+      }
+    }
+  }
+
+  expect_failures = [var.worker]
+}
+
+run "rejects_video_suffixes_without_a_dot" {
+  command = plan
+
+  variables {
+    bucket = {
+      video_suffixes = ["mp4"]
+    }
+  }
+
+  expect_failures = [var.bucket]
+}
+
+run "rejects_an_empty_suffix_list" {
+  command = plan
+
+  variables {
+    bucket = {
+      video_suffixes = []
+    }
+  }
+
+  expect_failures = [var.bucket]
+}
+
+run "rejects_a_max_receive_count_of_zero" {
+  command = plan
+
+  variables {
+    queue = {
+      max_receive_count = 0
+    }
+  }
+
+  expect_failures = [var.queue]
+}
+
+run "rejects_a_negative_visibility_margin" {
+  command = plan
+
+  variables {
+    queue = {
+      visibility_margin_s = -1
+    }
+  }
+
+  expect_failures = [var.queue]
+}
+
+run "rejects_min_size_above_max_size" {
+  command = plan
+
+  variables {
+    fleet = {
+      vpc_id     = "vpc-0aaaaaaaaaaaaaaa1"
+      subnet_ids = ["subnet-0aaaaaaaaaaaaaaa1"]
+      min_size   = 5
+      max_size   = 2
+    }
+  }
+
+  expect_failures = [var.fleet]
+}
+
+run "rejects_instance_types_without_inferentia2" {
+  command = plan
+
+  variables {
+    fleet = {
+      vpc_id         = "vpc-0aaaaaaaaaaaaaaa1"
+      subnet_ids     = ["subnet-0aaaaaaaaaaaaaaa1"]
+      instance_types = ["inf2.xlarge", "g5.xlarge"]
+    }
+  }
+
+  expect_failures = [var.fleet]
+}
+
+run "rejects_an_empty_subnet_list" {
+  command = plan
+
+  variables {
+    fleet = {
+      vpc_id     = "vpc-0aaaaaaaaaaaaaaa1"
+      subnet_ids = []
+    }
+  }
+
+  expect_failures = [var.fleet]
+}
+
+run "refuses_replicas_that_do_not_fit_the_neuron_cores" {
+  command = plan
+
+  variables {
+    worker = {
+      replicas  = 2
+      tp_degree = 2
+    }
+  }
+
+  expect_failures = [aws_launch_template.this]
+}
