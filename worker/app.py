@@ -34,7 +34,7 @@ async def serve(settings: Settings, pool: ReplicaPool, metrics: Metrics,
                 install_signals: bool = True, keep_verdicts: bool = False) -> WorkerStats:
     """Run one worker until SIGTERM/SIGINT or the idle limit; the pool is the caller's to stop."""
     limits = DecodeLimits(settings.frames_per_video, settings.frame_size,
-                          settings.max_duration_s, settings.max_pixels)
+                          settings.max_duration_s, settings.max_pixels, settings.decode_deadline_s)
     context = verdicts.Context(region=settings.region, worker_id=settings.worker_id,
                                model=pool.identity)
     with tempfile.TemporaryDirectory(prefix="modfleet-spool-") as spool, \
