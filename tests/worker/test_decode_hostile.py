@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tools.chaos.mutants import KINDS, boxes, elementary_stream, kind_of, write_mutants
+from tools.sample_videos import VideoSpec, write_video
 from worker import pipeline as process
 from worker.decode import DecodeLimits, sample_frames
 from worker.exceptions import SettleWithError
-from tools.sample_videos import VideoSpec, write_video
 
 LIMITS = DecodeLimits(frames=4, size=56, max_duration_s=10800, max_pixels=4096 * 2304)
 

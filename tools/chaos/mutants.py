@@ -78,7 +78,7 @@ def kind_of(name: str) -> str:
     return parts[1] if len(parts) == 3 and parts[1] in KINDS else "unknown"
 
 
-# ---- the mutators: (data, rng, another clip) -> bytes ----------------------------------------------
+# ---- the mutators: (data, rng, another clip) -> bytes --------------------------------------------
 
 def _flip(data: bytes, rng: random.Random, _other: bytes, span: int | None = None,
           flips: int | None = None) -> bytes:
@@ -193,7 +193,7 @@ MUTATORS = {"flip": _flip, "flip_head": _flip_head, "truncate": _truncate, "spli
             "duration": _duration, "bare_stream": _bare_stream, "damaged_moov": _damaged_moov}
 
 
-# ---- reading MP4 -----------------------------------------------------------------------------------
+# ---- reading MP4 ---------------------------------------------------------------------------------
 
 def boxes(data: bytes, start: int = 0, end: int | None = None, depth: int = 0) -> list[Box]:
     """Every ISO-BMFF box in ``data`` (descending into container boxes and sample entries);
