@@ -93,8 +93,8 @@ def _check_pixels(stream: av.video.stream.VideoStream, limits: DecodeLimits) -> 
     if not getattr(stream, "width", 0) or not getattr(stream, "height", 0):
         raise SettleWithError("undecodable", "the video stream has no frame size in its header")
     if stream.width * stream.height > limits.max_pixels:
-        raise SettleWithError("too_many_pixels", f"{stream.width}x{stream.height} is over the limit "
-                              f"of {limits.max_pixels} pixels per frame")
+        raise SettleWithError("too_many_pixels", f"{stream.width}x{stream.height} is over the "
+                              f"limit of {limits.max_pixels} pixels per frame")
 
 
 def _duration_s(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
