@@ -29,7 +29,7 @@ import random
 import socket
 import struct
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -47,15 +47,21 @@ _SQS_TARGET = "AmazonSQS."
 
 
 class FaultProxy:
-    """Loopback proxy to ``upstream``; fails ``rate`` of each kind in ``kinds`` (default: all)."""
+    """Loopback proxy to ``upstream``; fails ``rate`` of each kind in ``kinds`` (default: all)
+    with one of its ``FAULTS`` (or of ``faults[kind]`` where given)."""
 
     def __init__(self, upstream: str, rate: float = 0.0, seed: int = 0,
-                 kinds: Iterable[str] = CALL_KINDS) -> None:
+                 kinds: Iterable[str] = CALL_KINDS,
+                 faults: Mapping[str, tuple[str, ...]] | None = None) -> None:
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"fault rate must be within 0-1, got {rate}")
-        unknown = set(kinds) - set(FAULTS)
+        kinds = set(kinds)
+        unknown = (kinds | set(faults or {})) - set(FAULTS)
         if unknown:
             raise ValueError(f"unknown call kinds {sorted(unknown)}; known: {list(CALL_KINDS)}")
+        self.faults = {**FAULTS, **(faults or {})}
+        if any(not set(f) <= set(FAULTS[k]) or not f for k, f in self.faults.items()):
+            raise ValueError(f"faults must be non-empty subsets of {FAULTS}")
         self.upstream = urlsplit(upstream)
         self.rate, self.kinds = rate, frozenset(kinds)
         self.calls: collections.Counter[str] = collections.Counter()
@@ -94,9 +100,9 @@ class FaultProxy:
         with self._lock:
             self.calls[kind] += 1
             if kind in self._outages:
-                fault = FAULTS[kind][0]
+                fault = self.faults[kind][0]
             elif kind in self.kinds and self.rate and self._rng.random() < self.rate:
-                fault = self._rng.choice(FAULTS[kind])
+                fault = self._rng.choice(self.faults[kind])
             else:
                 return None
             self.injected[f"{kind} {fault}"] += 1
