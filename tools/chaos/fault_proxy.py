@@ -16,8 +16,9 @@ set share of each call kind the worker makes, answers with a fault instead (or a
 
 ``outage(kind)`` fails every call of a kind until ``restore(kind)``.  Every call and every fault is
 counted per kind.  A partial batch failure forwards only some entries to moto and reports the
-others Failed (``SenderFault`` false), as SQS does.  Draws come from one seeded generator; which call meets which draw depends on the
-worker's timing, so a run is repeatable in its shares, not call for call.
+others Failed (``SenderFault`` false), as SQS does.  Draws come from one seeded generator; which
+call meets which draw depends on the worker's timing, so a run is repeatable in its shares, not
+call for call.
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ CLI_MODULE = "tools.cli"
 # worker's messages come back within seconds, and a backlog held in flight long enough for the
 # heartbeat (ChangeMessageVisibilityBatch) to have calls to fail.
 WORKER_FLAGS = ("--frames-per-video", "4", "--frame-size", "56", "--batch-size", "2",
-                "--batch-wait-ms", "100", "--max-in-flight", "12", "--wait-time-s", "1", "--heartbeat-interval-s", "1",
+                "--batch-wait-ms", "100", "--max-in-flight", "12", "--wait-time-s", "1",
+                "--heartbeat-interval-s", "1",
                 "--processing-deadline-s", "120", "--shutdown-deadline-s", "5",
                 "--publish-retry-s", "1", "--log-format", "json", "--no-metrics")
 
