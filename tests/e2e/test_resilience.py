@@ -80,6 +80,8 @@ def test_sns_outage_deletes_nothing_unpublished_and_recovers(stack, tmp_path):
         proxy.outage("sns:Publish")
         worker = start(worker_command(stack, "--publish-retry-s", "1", "--exit-when-idle", "4",
                                       endpoint_url=proxy.url))
+        # Start-up (torch, the model) is not what is timed: on a loaded machine it took minutes.
+        wait_for_log(worker, "worker polling", timeout=600)
         deadline = time.monotonic() + 120
         while refused(proxy) < 16 and time.monotonic() < deadline:  # past botocore's retries
             time.sleep(0.5)
