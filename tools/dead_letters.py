@@ -16,6 +16,9 @@ from worker.settle import ATTR_REASON as REASON
 
 # Set by replay-dlq on what it hands back (the worker's own attributes come from worker.settle).
 REPLAY_COUNT = "modfleet.replay_count"
+# Set when replay-dlq rotates a message to the back of the DLQ: its original SentTimestamp (ms).
+FIRST_SENT_AT = "modfleet.first_sent_at"
+MAX_ATTRIBUTES = 10  # SQS's limit on message attributes
 # What --error-code calls a message SQS's own redrive moved (maxReceiveCount): it has no ERROR_CODE.
 REDRIVE_CODE = "redrive"
 # A FIFO message always has a group; this only covers a standard DLQ feeding a FIFO destination.
@@ -50,8 +53,9 @@ class DeadLetter:
 
     @property
     def sent_at_s(self) -> float | None:
-        """When the message entered SQS (a redriven message keeps its original time)."""
-        stamp = self.system.get("SentTimestamp")
+        """When the message entered SQS (a redriven message keeps its original time; a rotated
+        one carries it in ``modfleet.first_sent_at``)."""
+        stamp = self._string(FIRST_SENT_AT) or self.system.get("SentTimestamp")
         return int(stamp) / 1000 if stamp else None
 
     @property
@@ -73,6 +77,16 @@ class DeadLetter:
             # when a replay follows quickly, and the send would be silently dropped.
             entry["MessageDeduplicationId"] = uuid.uuid4().hex
         return entry
+
+    def rotation_entry(self, entry_id: str, delay_s: int) -> dict[str, Any]:
+        """A SendMessageBatch entry that puts this message back in its own DLQ, delayed: the
+        same body and attributes, plus its original send time where there is room for it."""
+        attributes = {name: _sendable(value) for name, value in self.attributes.items()}
+        stamp = self.system.get("SentTimestamp")
+        if FIRST_SENT_AT not in attributes and stamp and len(attributes) < MAX_ATTRIBUTES:
+            attributes[FIRST_SENT_AT] = {"DataType": "Number", "StringValue": stamp}
+        return {"Id": entry_id, "MessageBody": self.body, "MessageAttributes": attributes,
+                "DelaySeconds": delay_s}
 
     def describe(self, now_s: float) -> dict[str, Any]:
         """The JSON form listed by --dry-run."""

@@ -4,7 +4,9 @@ A real HTTP endpoint that the real boto3 and aiobotocore clients talk to, so the
 operator tools run unchanged against it.  Provisioned as infra/ does it: a versioned upload bucket
 whose object-created notifications feed the job queue, a dead-letter queue with a redrive policy, a
 verdict topic, and a "tap" queue subscribed to the topic (raw delivery) so that verdicts can be read
-back.  ``StartMessageMoveTask`` is not implemented by moto, which is why `replay-dlq` moves messages
+back.  S3 event notifications carry the object's ``versionId``, as real S3's do for a versioned
+bucket (moto 5 leaves it out, so two uploads to one key would both name the latest version).
+``StartMessageMoveTask`` is not implemented by moto, which is why `replay-dlq` moves messages
 itself by default.
 """
 
@@ -60,6 +62,7 @@ class EmbeddedAws:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request
         _speed_up_moto_sqs()
+        _s3_events_with_version_ids()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         return self
@@ -184,3 +187,24 @@ def _speed_up_moto_sqs() -> None:
     models.unix_time_millis = lambda dt=None: (time.time() * 1000.0 if dt is None
                                                else slow_millis(dt))
     backend._modfleet_fast = True
+
+
+def _s3_events_with_version_ids() -> None:
+    """Add ``versionId`` to moto's S3 event records, as S3 sends it for a versioned bucket."""
+    import moto.s3.notifications as notifications
+
+    make_event = getattr(notifications, "_get_s3_event", None)
+    if make_event is None or getattr(make_event, "_modfleet_versioned", False):
+        return
+
+    def with_version_id(event_name: str, bucket: Any, key: Any, *args: Any, **kwargs: Any
+                        ) -> dict[str, Any]:
+        event = make_event(event_name, bucket, key, *args, **kwargs)
+        version = getattr(key, "version_id", None)
+        if version and version != "null":
+            for record in event.get("Records", []):
+                record["s3"]["object"]["versionId"] = version
+        return event
+
+    with_version_id._modfleet_versioned = True  # type: ignore[attr-defined]
+    notifications._get_s3_event = with_version_id

@@ -4,6 +4,8 @@
   destination queue to be found).  Subclasses ``AbortStartup`` so the CLI prints it and exits 2.
 - ``UnsupportedByEndpoint``: the endpoint refuses an operation (moto lacks StartMessageMoveTask);
   use the client-side path instead.  Also exits 2: nothing was changed.
+- ``ScanLimitReached``: a scan cannot go on within SQS's limits (the held-message cap of a FIFO
+  dead-letter queue); it stops, releases what it holds and reports, exit 1.
 - ``AwsCallFailed``: an AWS call failed after the client's own retries; the command stops, reports
   what it did so far and exits 1.  Nothing is lost: every path sends before it deletes.
 - ``TerraformUnavailable``: no terraform binary, or no provider mirror, where the message says it
@@ -44,3 +46,7 @@ class TerraformFailed(ToolError):
         self.command = command
         self.returncode = returncode
         self.output = output
+
+
+class ScanLimitReached(ToolError):
+    """A scan reached a limit it cannot work around: run again after the first run's changes."""

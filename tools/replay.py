@@ -7,10 +7,20 @@ the delete) in both; the worker's idempotency key identifies such a duplicate.
 Termination: each received message is held invisible for the whole scan (``hold_s``) instead of
 being released at once, because a released message comes straight back on the next receive and a
 scan that releases as it goes either never ends or ends before it has seen the rest.  The scan
-stops when a receive returns no message it has not seen before (a long poll, so an empty answer
-means no visible message is left).  Every message still held (did not match, beyond ``--max``,
-failed to send, or listed by ``--dry-run``) is released with ChangeMessageVisibility 0 when the scan
-ends, including on Ctrl-C; after a crash they reappear by themselves when ``hold_s`` lapses.
+stops when a long-poll receive returns nothing (no visible message is left), or when
+``STALE_RECEIVES`` receives in a row bring nothing new (holds shorter than the scan keep handing
+back what it has seen).  Every message still held (did not match, beyond ``--max``, failed to
+send, or listed by ``--dry-run``) is released with ChangeMessageVisibility 0 when the scan ends,
+including on Ctrl-C; after a crash they reappear by themselves when ``hold_s`` lapses.
+
+The held-message cap: SQS keeps at most 120,000 messages of a standard queue in flight, and a
+receive beyond that fails (OverLimit).  Once ``max_held`` messages are held, each further message
+to be left in the DLQ is *rotated* instead of held: sent to the DLQ again (same body and
+attributes, the original send time kept in ``modfleet.first_sent_at``) with a delay of ``hold_s``
+(at most SQS's 900 s), then its received copy deleted.  The delay hides it from the rest of the scan
+as a hold would, without counting as in flight; its new message id is remembered, so if the delay
+lapses before the scan ends it is recognised and rotated again, never replayed or counted twice.
+Send first, delete after, as for a replay: a crash between the two leaves it twice in the DLQ.
 """
 
 from __future__ import annotations
@@ -22,11 +32,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tools.dead_letters import DeadLetter, Selector
-from tools.exceptions import AwsCallFailed, InvalidRequest
+from tools.exceptions import AwsCallFailed, InvalidRequest, ScanLimitReached
 from tools.queues import BATCH_LIMIT, aws_call, call_batch, chunks, is_fifo
 from worker.logs import get_logger
 
 log = get_logger(__name__)
+SQS_IN_FLIGHT_QUOTA = 120_000  # messages in flight on one standard queue
+DEFAULT_MAX_HELD = 110_000     # below the quota: room for a dry run or a worker beside the scan
+MAX_DELAY_S = 900              # SQS's limit on DelaySeconds
+STALE_RECEIVES = 100           # receives in a row with nothing new that end a scan
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,7 @@ class ReplayPlan:
     dry_run: bool = False
     hold_s: int = 300                 # visibility while held during the scan [SQS: 0-43200 s]
     wait_s: int = 1                   # long poll per receive [SQS: 0-20 s]
+    max_held: int = DEFAULT_MAX_HELD  # messages held at once; beyond it they are rotated
 
     def __post_init__(self) -> None:
         if self.destination_url.rstrip("/") == self.dlq_url.rstrip("/"):
@@ -51,6 +66,9 @@ class ReplayPlan:
             raise InvalidRequest(f"--rate must be positive, got {self.rate}")
         if not 1 <= self.hold_s <= 43200 or not 0 <= self.wait_s <= 20:
             raise InvalidRequest("--hold must be within 1-43200 s and the wait within 0-20 s")
+        if not BATCH_LIMIT <= self.max_held <= SQS_IN_FLIGHT_QUOTA:
+            raise InvalidRequest(f"--max-held must be within {BATCH_LIMIT}-{SQS_IN_FLIGHT_QUOTA} "
+                                 f"(SQS's in-flight quota), got {self.max_held}")
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,7 @@ class ReplayReport:
     failed: int
     duplicated: int
     released: int
+    rotated: int
     elapsed_s: float
     aborted: str | None
     candidates: tuple[dict[str, Any], ...]
@@ -125,9 +144,12 @@ class Replayer:
         self._rate = RateLimit(plan.rate, monotonic, sleep)
         self._fifo = is_fifo(plan.destination_url)
         self._seen: set[str] = set()
+        self._rotated_ids: set[str] = set()  # message ids of the copies rotation sent
         self._held: dict[str, str] = {}  # message id -> latest receipt handle
+        self._rotating: list[DeadLetter] = []  # to leave in the DLQ, with no room to hold them
         self._taken = 0
-        self._counts = dict(matched=0, moved=0, skipped=0, failed=0, duplicated=0, released=0)
+        self._counts = dict(matched=0, moved=0, skipped=0, failed=0, duplicated=0, released=0,
+                            rotated=0)
         self._candidates: list[dict[str, Any]] = []
         self._failures: list[ReplayFailure] = []
         self._aborted: str | None = None
@@ -135,12 +157,15 @@ class Replayer:
     def run(self) -> ReplayReport:
         started = time.monotonic()
         try:
-            while not self._limit_reached():
-                fresh = self._receive_fresh()
-                if not fresh:
+            stale = 0
+            while not self._limit_reached() and stale < STALE_RECEIVES:
+                fresh, returned = self._receive_fresh()
+                if not returned:
                     break
+                stale = 0 if fresh else stale + 1
                 self._handle(fresh)
-        except AwsCallFailed as exc:
+                self._rotate()
+        except (AwsCallFailed, ScanLimitReached) as exc:
             # Stop, but still release and report: the operator needs to know what already moved.
             self._aborted = str(exc)
             log.error("replay aborted", error=str(exc))
@@ -151,21 +176,23 @@ class Replayer:
     def _limit_reached(self) -> bool:
         return self.plan.limit is not None and self._taken >= self.plan.limit
 
-    def _receive_fresh(self) -> list[DeadLetter]:
+    def _receive_fresh(self) -> tuple[list[DeadLetter], int]:
+        """The messages not seen before, and how many the receive returned in all."""
         response = aws_call(
             self.sqs.receive_message, QueueUrl=self.plan.dlq_url,
             MaxNumberOfMessages=self._receive_size(), WaitTimeSeconds=self.plan.wait_s,
             VisibilityTimeout=self.plan.hold_s, MessageAttributeNames=["All"],
             MessageSystemAttributeNames=["All"])
         fresh = []
-        for letter in map(DeadLetter.from_sqs, response.get("Messages", [])):
-            if letter.message_id in self._seen:
-                # Its earlier hold lapsed (a long scan); hold it again under the new handle.
-                self._held[letter.message_id] = letter.receipt_handle
+        messages = response.get("Messages", [])
+        for letter in map(DeadLetter.from_sqs, messages):
+            if letter.message_id in self._seen or letter.message_id in self._rotated_ids:
+                # Its earlier hold or rotation delay lapsed (a long scan): hide it again.
+                self._hold(letter)
             else:
                 self._seen.add(letter.message_id)
                 fresh.append(letter)
-        return fresh
+        return fresh, len(messages)
 
     def _receive_size(self) -> int:
         # With a low --rate, receive no more than one second's worth: fewer messages held waiting.
@@ -192,7 +219,49 @@ class Replayer:
         self._progress(len(fresh))
 
     def _hold(self, letter: DeadLetter) -> None:
-        self._held[letter.message_id] = letter.receipt_handle
+        if letter.message_id in self._held or len(self._held) < self.plan.max_held:
+            self._held[letter.message_id] = letter.receipt_handle
+        else:
+            self._rotating.append(letter)
+
+    def _rotate(self) -> None:
+        """Send what could not be held to the back of the DLQ, delayed; then delete it."""
+        pending, self._rotating = self._rotating, []
+        if pending and is_fifo(self.plan.dlq_url):
+            self._held.update((x.message_id, x.receipt_handle) for x in pending)
+            raise ScanLimitReached(
+                f"{len(self._held)} messages held (--max-held {self.plan.max_held}) and a FIFO "
+                "queue cannot delay a message to its back: replay what matched, then run again")
+        for chunk in chunks(pending):
+            by_id = {f"r{i}": letter for i, letter in enumerate(chunk)}
+            entries = [letter.rotation_entry(entry_id, min(self.plan.hold_s, MAX_DELAY_S))
+                       for entry_id, letter in by_id.items()]
+            try:
+                sent = call_batch(functools.partial(self.sqs.send_message_batch,
+                                                    QueueUrl=self.plan.dlq_url), entries)
+            except AwsCallFailed:
+                self._held.update((x.message_id, x.receipt_handle) for x in chunk)
+                raise
+            for failure in sent.failed:  # still in the DLQ as it was: hold it over the cap
+                letter = by_id[failure.id]
+                self._held[letter.message_id] = letter.receipt_handle
+                self._failures.append(ReplayFailure(letter.message_id, "rotate", failure.code,
+                                                    failure.message))
+            self._rotated_ids.update(ok["MessageId"] for ok in sent.succeeded)
+            self._delete_rotated([by_id[ok["Id"]] for ok in sent.succeeded])
+
+    def _delete_rotated(self, letters: list[DeadLetter]) -> None:
+        if not letters:
+            return
+        entries = [{"Id": f"d{i}", "ReceiptHandle": x.receipt_handle}
+                   for i, x in enumerate(letters)]
+        deleted = call_batch(functools.partial(self.sqs.delete_message_batch,
+                                               QueueUrl=self.plan.dlq_url), entries)
+        self._counts["rotated"] += len(deleted.succeeded)
+        for failure in deleted.failed:  # twice in the DLQ now: the original reappears later
+            letter = letters[int(failure.id[1:])]
+            self._failures.append(ReplayFailure(letter.message_id, "rotate", failure.code,
+                                                failure.message))
 
     def _move(self, letters: list[DeadLetter]) -> None:
         self._rate.acquire(len(letters))

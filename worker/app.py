@@ -95,7 +95,8 @@ class WorkerService:
 
     def _stages(self, settings: Settings, s3: Any, decoders: Executor, spool: Path) -> Stages:
         limits = DecodeLimits(settings.frames_per_video, settings.frame_size,
-                              settings.max_duration_s, settings.max_pixels)
+                              settings.max_duration_s, settings.max_pixels,
+                              settings.decode_deadline_s)
         context = verdicts.Context(region=settings.region, worker_id=settings.worker_id,
                                    model=self.pool.identity)
         return Stages(s3=s3, pool=self.pool, decode_pool=decoders, limits=limits,

@@ -22,6 +22,7 @@ class DecodeLimits:
     size: int
     max_duration_s: float
     max_pixels: int
+    deadline_s: float = 120.0  # wall time one video may take to decode (decode_timeout after)
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,37 @@ class SampledVideo:
 
 
 def sample_frames(path: str | Path, limits: DecodeLimits) -> SampledVideo:
-    """Decode ``limits.frames`` frames spread over the video; raise SettleWithError when it can't."""
+    """Decode ``limits.frames`` frames spread over the video; raise SettleWithError when it can't.
+
+    Decoding a local file is deterministic: whatever the demuxer or decoder raises on it (an
+    FFmpeg error such as EPERM while seeking, or PyAV's AttributeError on a stream header without
+    a frame size) will be raised again on every try, so it settles as ``undecodable`` rather than
+    coming back.  Only a MemoryError of our own process is left to propagate: it says more about
+    the worker's state than about the file.
+    """
+    try:
+        return _sample(path, limits)
+    except SettleWithError:
+        raise
+    except MemoryError as exc:
+        if not isinstance(exc, av.error.FFmpegError):
+            raise
+        raise SettleWithError("undecodable", f"FFmpeg ran out of memory on it ({exc})") from None
+    except Exception as exc:
+        raise SettleWithError("undecodable", f"the decoder failed on this file "
+                              f"({type(exc).__name__}: {_reason(exc)})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "strerror", None) or exc or type(exc).__name__)[:200]
+
+
+def _sample(path: str | Path, limits: DecodeLimits) -> SampledVideo:
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError as exc:
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise SettleWithError("not_a_video", f"not a media container FFmpeg can read ({reason})"
-                              ) from None
+        raise SettleWithError("not_a_video", f"not a media container FFmpeg can read "
+                              f"({_reason(exc)})") from None
     with container:
         if not container.streams.video:
             raise SettleWithError("not_a_video", "the file has no video stream")
@@ -64,11 +89,12 @@ def sample_frames(path: str | Path, limits: DecodeLimits) -> SampledVideo:
 
 
 def _check_pixels(stream: av.video.stream.VideoStream, limits: DecodeLimits) -> None:
-    if not stream.width or not stream.height:
+    # PyAV raises AttributeError for the size of a stream whose codec context never opened.
+    if not getattr(stream, "width", 0) or not getattr(stream, "height", 0):
         raise SettleWithError("undecodable", "the video stream has no frame size in its header")
     if stream.width * stream.height > limits.max_pixels:
-        raise SettleWithError("too_many_pixels", f"{stream.width}x{stream.height} is over the limit "
-                              f"of {limits.max_pixels} pixels per frame")
+        raise SettleWithError("too_many_pixels", f"{stream.width}x{stream.height} is over the "
+                              f"limit of {limits.max_pixels} pixels per frame")
 
 
 def _duration_s(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
@@ -120,8 +146,8 @@ def _seek_and_grab(container: av.container.InputContainer, stream: av.video.stre
             current, cost = _first_frame_at(frame_iter, earliest, current)
         except av.error.FFmpegError as exc:
             if not frames:
-                reason = getattr(exc, "strerror", None) or type(exc).__name__
-                raise SettleWithError("undecodable", f"FFmpeg could not decode ({reason})") from None
+                raise SettleWithError("undecodable", f"FFmpeg could not decode ({_reason(exc)})"
+                                      ) from None
             break  # a damaged tail: keep what was sampled, repeat the last frame below
         decoded += cost
         if current is None:

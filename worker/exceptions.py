@@ -31,7 +31,7 @@ class SettleWithError(ModfleetError):
     """The video can never succeed: publish an error verdict carrying ``code``, then delete."""
 
     codes = frozenset({"object_missing", "too_large", "not_a_video", "undecodable", "too_long",
-                       "too_many_pixels", "model_error"})
+                       "too_many_pixels", "model_error", "decode_timeout"})
 
     def __init__(self, code: str, message: str) -> None:
         if code not in self.codes:

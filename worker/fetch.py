@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+import aiohttp
+from botocore.exceptions import BotoCoreError, ClientError
 
 from worker.errors_aws import is_missing, raise_transient
-from worker.exceptions import SettleWithError
+from worker.exceptions import RetryLater, SettleWithError
 from worker.records import Job
 
 CHUNK = 1024 * 1024
@@ -42,7 +43,13 @@ async def fetch_to_file(s3: Any, job: Job, max_bytes: int, spool_dir: Path) -> F
     async with response["Body"] as body:
         if size > max_bytes:
             raise SettleWithError("too_large", f"{size} bytes is over the limit of {max_bytes}")
-        path = await _spool(body, spool_dir)
+        try:
+            path = await _spool(body, spool_dir)
+        except (aiohttp.ClientError, BotoCoreError, OSError, TimeoutError) as exc:
+            # The connection dropped mid-body (a reset, a truncated answer): the same read can
+            # succeed later, so the message comes back.
+            raise RetryLater(f"s3:GetObject body read failed: {type(exc).__name__}: {exc}"
+                             ) from exc
     return FetchedObject(path=path, etag=(response.get("ETag") or "").strip('"') or None,
                          size_bytes=size, version_id=response.get("VersionId"))
 

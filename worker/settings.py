@@ -78,6 +78,9 @@ class Settings:
     max_pixels: int = _opt("Videos with more pixels per frame get too_many_pixels.", 4096 * 2304,
                            group="media")
     decode_threads: int = _opt("Threads that decode videos (PyAV releases the GIL).", 2, group="media")
+    decode_deadline_s: float = _opt(
+        "Seconds one video may take to decode before it settles as decode_timeout.", 120.0,
+        group="media")
 
     # ---- Model -------------------------------------------------------------------------------------
     backend: str = _opt("Model backend.", _MODEL.backend, group="model",
@@ -161,8 +164,9 @@ def _problems(s: Settings) -> Iterable[str]:
                f"visibility-timeout-s ({s.visibility_timeout_s}), or messages reappear mid-work")
     if s.max_in_flight and s.max_in_flight < s.batch_size:
         yield f"max-in-flight ({s.max_in_flight}) must be at least batch-size ({s.batch_size})"
-    if min(s.max_object_bytes, s.max_pixels) < 1 or s.max_duration_s <= 0:
-        yield "max-object-bytes, max-pixels and max-duration-s must be positive"
+    if min(s.max_object_bytes, s.max_pixels) < 1 or min(s.max_duration_s,
+                                                          s.decode_deadline_s) <= 0:
+        yield "max-object-bytes, max-pixels, max-duration-s and decode-deadline-s must be positive"
     try:
         model_config(s)
     except ConfigInvalid as exc:  # the model layer's own limits, named by their flags

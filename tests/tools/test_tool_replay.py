@@ -211,3 +211,40 @@ def test_failing_destination_aborts_deletes_nothing_and_releases_everything(stac
     assert report.released == 10  # nothing left invisible for --hold's 300 s
     assert queues.depth(stack.dlq_url) == {"visible": 20, "in_flight": 0}
     assert set(queues.ids(stack.dlq_url)) == {x.id for x in letters}
+
+
+def test_replay_of_a_dlq_three_times_its_held_cap_moves_each_match_once(stack, queues, run_cli):
+    # SQS keeps at most 120,000 messages in flight; --max-held lowers the cap to 40 so that a
+    # DLQ of 120 needs the scan to rotate what it cannot hold (80 non-matching > 40).
+    letters = fill(queues, stack, 120)
+    hot = {x.id for x in letters if x.key and x.key.startswith("hot/")}
+    rest = {x.id for x in letters} - hot
+    assert len(rest) > 2 * 40
+
+    done = run_cli("replay-dlq", "--dlq-url", stack.dlq_url, "--match", "^hot/", "--max-held",
+                   "40", "--hold", "2s", "--json")
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["moved"], report["failed"], report["duplicated"]) == (len(hot), 0, 0)
+    assert report["scanned"] == 120 and report["skipped"] == len(rest)
+    assert report["rotated"] >= len(rest) - 40 and report["aborted"] is None
+    assert queues.ids(stack.queue_url) == Counter(hot)  # each match exactly once
+    time.sleep(2.5)  # the rotated ones are delayed by --hold
+    left = queues.drain(stack.dlq_url, delete=False)
+    assert Counter(letter_id(m["Body"]) for m in left) == Counter(rest)  # the rest, once each
+    originals = {x.id: x for x in letters}
+    for message in left:  # unchanged but for the original send time of those rotated
+        original = originals[letter_id(message["Body"])]
+        assert message["Body"] == original.body
+        attrs = message["MessageAttributes"]
+        assert attrs["test.origin"]["StringValue"] == "fixture"
+        assert "modfleet.replay_count" not in attrs
+        if "modfleet.first_sent_at" in attrs:
+            assert int(attrs["modfleet.first_sent_at"]["StringValue"]) <= int(
+                message["Attributes"]["SentTimestamp"])
+
+
+def test_held_cap_must_be_within_the_sqs_quota():
+    with pytest.raises(InvalidRequest, match="max-held"):
+        ReplayPlan("https://q/dlq", "https://q/src", max_held=200_000)

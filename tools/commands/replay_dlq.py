@@ -36,6 +36,10 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="How long each scanned message stays invisible during the scan; "
                              "all are released when it ends, or reappear by themselves after a "
                              "crash (default 300s).")
+    parser.add_argument("--max-held", type=int, default=110_000, metavar="N",
+                        help="Messages held invisible at once (SQS keeps at most 120,000 in "
+                             "flight); beyond it, messages to leave in the DLQ are sent to its "
+                             "back, delayed by --hold, and their copies deleted (default 110000).")
     parser.add_argument("--dry-run", action="store_true",
                         help="List what would move; change nothing (receive counts do go up).")
     parser.add_argument("--native", action="store_true",
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidRequest(f"cannot read the queues: {exc}") from exc
     plan = ReplayPlan(dlq_url=settings.dlq_url, destination_url=destination, selector=selector,
                       limit=args.max, rate=args.rate, dry_run=args.dry_run,
-                      hold_s=max(1, round(parse_duration(args.hold))))
+                      hold_s=max(1, round(parse_duration(args.hold))), max_held=args.max_held)
     with progress_bar("scanning DLQ" if args.dry_run else "replaying", total or None) as advance:
         report = replay(sqs, plan, on_progress=advance)
     _print_report(report, args.json)
@@ -108,7 +112,7 @@ def _print_report(report, as_json: bool) -> None:
     verb = "would move" if report.dry_run else "moved"
     count = len(report.candidates) if report.dry_run else report.moved
     print(f"{verb} {count}, skipped {report.skipped}, failed {report.failed}, duplicated "
-          f"{report.duplicated} (scanned {report.scanned} in {report.elapsed_s:.1f}s; "
+          f"{report.duplicated}, rotated {report.rotated} (scanned {report.scanned} in {report.elapsed_s:.1f}s; "
           f"{report.dlq_url} -> {report.destination_url})")
     if report.aborted:
         print(f"ABORTED: {report.aborted}", file=sys.stderr)
