@@ -32,7 +32,8 @@ class VideoSpec:
 # Fast settings, quiet logs: these clips are test and demo inputs, not deliverables.
 ENCODER_OPTIONS = {"libx264": {"preset": "ultrafast", "tune": "zerolatency"},
                    "libx265": {"preset": "ultrafast", "x265-params": "log-level=error"},
-                   "libsvtav1": {"preset": "11"}}
+                   # One encoder thread: SVT-AV1's thread pool once hung on this loaded 2-core box.
+                   "libsvtav1": {"preset": "11", "svtav1-params": "lp=1:log-level=1"}}
 
 DEMO_SPECS = (
     VideoSpec("street-scene.mp4", seed=1),
