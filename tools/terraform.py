@@ -135,7 +135,7 @@ class Terraform:
         # the output pipes open, and a hung provider start was seen on a loaded machine.
         process = subprocess.Popen(command, cwd=self.directory, env=self._env, text=True,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=_ordinary_scheduling)
         try:
             stdout, stderr = process.communicate(timeout=self._timeout_s)
         except subprocess.TimeoutExpired:
@@ -180,6 +180,17 @@ class Terraform:
     def state_addresses(self) -> list[str]:
         done = self.run("state", "list", "-no-color", check=False)
         return [line for line in done.stdout.splitlines() if line.strip()]
+
+
+def _ordinary_scheduling() -> None:
+    """Run terraform under the default scheduler, whatever its parent runs under.
+
+    libSvtAv1Enc (PyAV's AV1 encoder), run as root, moves the calling thread to SCHED_FIFO 99
+    for good; a terraform started from that thread inherits it, and on two cores its Go runtime
+    and the provider's spin each other out: a validate ran 20 minutes at 100 % CPU.
+    """
+    with contextlib.suppress(OSError):
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
 
 def _kill_session(process: subprocess.Popen[str]) -> None:
