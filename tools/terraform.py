@@ -7,9 +7,11 @@ state never land in the repository.  Errors say what is missing and where to get
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -129,10 +131,24 @@ class Terraform:
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``terraform ARGS`` in the directory; TerraformFailed on a non-zero exit if check."""
         command = [str(self.tools.terraform), *args]
-        done = subprocess.run(command, cwd=self.directory, env=self._env, capture_output=True,
-                              text=True, timeout=self._timeout_s, check=False)
+        # A session of its own, so that a timeout kills the provider processes too: they hold
+        # the output pipes open, and a hung provider start was seen on a loaded machine.
+        process = subprocess.Popen(command, cwd=self.directory, env=self._env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   start_new_session=True, preexec_fn=_ordinary_scheduling)
+        try:
+            stdout, stderr = process.communicate(timeout=self._timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_session(process)
+            stdout, stderr = process.communicate()
+            raise TerraformFailed(command[1:], -9, f"timed out after {self._timeout_s:.0f} s\n"
+                                  + stdout + stderr) from None
+        except BaseException:  # e.g. a test's timeout: no terraform left behind
+            _kill_session(process)
+            raise
+        done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
         if check and done.returncode != 0:
-            raise TerraformFailed(command[1:], done.returncode, done.stdout + done.stderr)
+            raise TerraformFailed(command[1:], done.returncode, stdout + stderr)
         return done
 
     def init(self, backend: bool = False) -> None:
@@ -164,6 +180,22 @@ class Terraform:
     def state_addresses(self) -> list[str]:
         done = self.run("state", "list", "-no-color", check=False)
         return [line for line in done.stdout.splitlines() if line.strip()]
+
+
+def _ordinary_scheduling() -> None:
+    """Run terraform under the default scheduler, whatever its parent runs under.
+
+    libSvtAv1Enc (PyAV's AV1 encoder), run as root, moves the calling thread to SCHED_FIFO 99
+    for good; a terraform started from that thread inherits it, and on two cores its Go runtime
+    and the provider's spin each other out: a validate ran 20 minutes at 100 % CPU.
+    """
+    with contextlib.suppress(OSError):
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
+def _kill_session(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _test_report(output: str) -> TestReport:

@@ -28,7 +28,8 @@ from tools.sample_videos import write_demo_set
 from tools.terraform_local import stack_leftovers
 from worker.aws import client_kwargs
 
-pytestmark = pytest.mark.slow
+# An apply and a destroy take minutes on a loaded two-core machine: above the suite's 300 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 
 @pytest.fixture()
