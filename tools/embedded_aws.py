@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -77,6 +79,33 @@ class EmbeddedAws:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class EmbeddedAwsProcess(EmbeddedAws):
+    """The same server in a child process, so that its CPU is not the caller's (the benchmark
+    measures the worker process's CPU as the host's cost; on AWS, S3 runs elsewhere)."""
+
+    def start(self) -> EmbeddedAwsProcess:
+        self._server = subprocess.Popen(
+            [sys.executable, "-m", "tools.embedded_aws", self.host, str(self.port)],
+            stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self._server.poll() is not None:
+                raise RuntimeError(f"the embedded AWS process exited ({self._server.returncode})")
+            try:
+                socket.create_connection((self.host, self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the embedded AWS process did not listen within 60 s")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.terminate()
+            self._server.wait(30)
+            self._server = None
 
 
 def provision(endpoint_url: str, region: str = "us-east-1", name: str = "modfleet",
@@ -208,3 +237,18 @@ def _s3_events_with_version_ids() -> None:
 
     with_version_id._modfleet_versioned = True  # type: ignore[attr-defined]
     notifications._get_s3_event = with_version_id
+
+
+def _serve_until_terminated(host: str, port: int) -> None:
+    """``python -m tools.embedded_aws HOST PORT``: the server of EmbeddedAwsProcess."""
+    import signal
+    import threading
+
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with EmbeddedAws(host, port):
+        stopped.wait()
+
+
+if __name__ == "__main__":
+    _serve_until_terminated(sys.argv[1], int(sys.argv[2]))
