@@ -121,9 +121,10 @@ def test_edge_cases_give_bit_identical_frames(stack, edge_cases, name):
         assert counts.requests <= 3 and counts.bytes == size
 
 
-def test_real_clips_give_bit_identical_frames(stack, shared_media):
-    for path in sorted(shared_media.iterdir()):
-        assert_same_as_whole(stack, path)
+@pytest.mark.parametrize("name", ["nasa_13013.mp4", "h265_video.mp4", "av1_video.mkv",
+                                  "bt2020_10bit.mp4"])
+def test_real_clips_give_bit_identical_frames(stack, shared_media, name):
+    assert_same_as_whole(stack, shared_media / name)
 
 
 def test_a_corpus_clip_is_sampled_from_a_fraction_of_its_bytes(stack, corpus_clip):

@@ -79,6 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--long-clip-resolution", default="1280x720", metavar="WxH",
         help="Size of the long clip. [default 1280x720]")
     add("--json", action="store_true", help="Print one JSON object on stdout.")
+    add("--write-paced-section", nargs="?", const=Path("BENCHMARKS.md"), type=Path,
+        default=None, metavar="FILE", help="Rewrite the paced-device section of FILE "
+        "(BENCHMARKS.md) from this run's result.")
     settings_mod.add_arguments(parser, settings_mod.field_groups("media", "model") + [
         "max_in_flight", "exit_when_idle_s", "log_format", "log_level"])
 
@@ -108,6 +111,14 @@ def run(args: argparse.Namespace) -> int:
     from tools.bench.runner import run_bench
 
     result = run_bench(settings, options, say=_say)
+    if args.write_paced_section:
+        import shlex
+
+        from tools.bench.paced_report import render_section, write_section
+
+        command = "modfleet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        write_section(args.write_paced_section, render_section(result.as_json(), command))
+        _say(f"bench: wrote the paced-device section of {args.write_paced_section}")
     if args.json:
         print(json.dumps(result.as_json()))
     else:

@@ -117,7 +117,9 @@ def enqueue_events(stack: StackInfo, bucket: str, objects: Sequence[StoredObject
 def run_regime(settings: Settings, options: PacedOptions, stack: StackInfo, bucket: str,
                objects: Sequence[StoredObject], batch_ms: float) -> dict[str, Any]:
     """One backlog of ``options.videos`` through the worker on a paced pool of ``batch_ms``."""
-    paced = settings.with_changes(backend="paced", replicas=options.replicas,
+    paced = settings.with_changes(endpoint_url=stack.endpoint_url, queue_url=stack.queue_url,
+                                  dlq_url=stack.dlq_url, topic_arn=stack.topic_arn,
+                                  backend="paced", replicas=options.replicas,
                                   batch_size=options.batch_size, paced_batch_ms=batch_ms,
                                   max_in_flight=0)
     runs: list[tuple[int, float, float, int]] = []
