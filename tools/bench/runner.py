@@ -238,7 +238,7 @@ def _cpu_budget(decode: DecodeComparison, throughput: PipelineRun,
     """Process CPU seconds per video: where the worker run's CPU went, by difference.
 
     ``other`` is the worker run's total less sampled decoding (corpus average) and the model (its
-    own run): moto serving S3/SQS/SNS in-process, the aiobotocore clients, the event loop.
+    own run): the aiobotocore clients (moto runs in its own process), the event loop.
     """
     total = throughput.cpu_s / max(1, throughput.videos + throughput.errors)
     sampled = decode.sampled_cpu_s / decode.videos
