@@ -65,8 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Videos through the naive worker (0: as many as --videos). [default 0]")
     add("--torch-threads", type=int, default=0, help="torch threads per replica (0: the "
         "worker's own plan, cores / replicas). [default 0]")
-    add("--paced-videos", type=int, default=64, help="Videos through the worker in each paced "
-        "device regime. [default 64]")
+    add("--paced-videos", type=int, default=96, help="Videos through the worker in each paced "
+        "device regime. [default 96]")
     add("--paced-replicas", type=int, default=4, help="Replicas of the paced device. [default 4]")
     add("--paced-batch-size", type=int, default=4, help="Batch size of the paced device. "
         "[default 4]")

@@ -7,9 +7,9 @@ here is the worker's alone):
   Videos/s is the host's capacity; the worker's CPU per video, split by stage, is the host's cost.
 - **Slow device**: a device rate of ``--paced-load`` x that capacity.  Efficiency is what the
   accelerator sees: video-slots filled per video-slot offered, over the steady state (from the
-  moment every replica has started its first batch to the moment the first replica runs out of
-  work), so a fleet's one-off pipeline fill and drain are not in it.  A padded batch, or a replica
-  waiting for clips, counts against it.
+  moment every replica has finished its first batch to the moment the first replica starts its
+  last), so a fleet's one-off pipeline fill and drain are not in it (``overall_videos_per_s``
+  keeps them).  A padded batch, or a replica waiting for clips, counts against it.
 
 The objects are uploaded once to a bucket without notifications and the queue is fed S3 event
 notifications naming them (with size and ETag, as S3 sends), so one upload serves many messages.
@@ -71,14 +71,17 @@ class Batches:
         by_replica: dict[int, list] = defaultdict(list)
         for run in self.runs:
             by_replica[run[0]].append(run)
-        start = max(min(r[1] for r in runs) for runs in by_replica.values())
-        end = min(max(r[2] for r in runs) for runs in by_replica.values())
+        # Past every replica's first batch (the pipeline fill) and before any replica's last
+        # (the drain): what a long-running worker sustains.
+        start = max(min(r[2] for r in runs) for runs in by_replica.values())
+        end = min(max(r[1] for r in runs) for runs in by_replica.values())
         if len(by_replica) < replicas or end <= start:  # too few videos for a steady state
             start, end = min(r[1] for r in self.runs), max(r[2] for r in self.runs)
         filled = sum(rows * _overlap(s, e, start, end) / (e - s) for _, s, e, rows in self.runs)
         offered = replicas * batch_size * (end - start) / batch_s
+        held = sum(_overlap(s, e, start, end) for _, s, e, _ in self.runs)
         return {"efficiency": filled / offered, "videos_per_s": filled / (end - start),
-                "window_s": end - start}
+                "window_s": end - start, "busy_share": held / (replicas * (end - start))}
 
 
 def _overlap(s: float, e: float, start: float, end: float) -> float:
@@ -120,8 +123,7 @@ def run_regime(settings: Settings, options: PacedOptions, stack: StackInfo, buck
     paced = settings.with_changes(endpoint_url=stack.endpoint_url, queue_url=stack.queue_url,
                                   dlq_url=stack.dlq_url, topic_arn=stack.topic_arn,
                                   backend="paced", replicas=options.replicas,
-                                  batch_size=options.batch_size, paced_batch_ms=batch_ms,
-                                  max_in_flight=0)
+                                  batch_size=options.batch_size, paced_batch_ms=batch_ms)
     runs: list[tuple[int, float, float, int]] = []
     lock = threading.Lock()
 
@@ -158,6 +160,7 @@ def run_regime(settings: Settings, options: PacedOptions, stack: StackInfo, buck
     # By difference: decode threads and FFmpeg's own threads (the ranged reads' read callbacks
     # run there too), and the replica threads' batching beside their preprocessing.
     stages["decode"] = round((cpu_s - loop_s - preprocess_s) / videos, 4)
+    fill = sum(r[3] for r in runs) / (len(runs) * options.batch_size)
     busy = max(b[2] for b in batches.runs) - started
     working = max(b[2] for b in batches.runs) - min(b[1] for b in batches.runs)
     return {
@@ -166,6 +169,10 @@ def run_regime(settings: Settings, options: PacedOptions, stack: StackInfo, buck
         "videos": len(arrivals), "ok": ok, "messages": dict(stats.messages),
         "steady_videos_per_s": steady["videos_per_s"], "efficiency": steady["efficiency"],
         "steady_window_s": round(steady["window_s"], 2),
+        "batches": len(runs), "mean_batch_fill": fill,
+        "batch_log": [(r, round(s - started, 2), round(e - started, 2), rows)
+                      for r, s, e, rows in sorted(runs, key=lambda run: run[1])],
+        "replica_busy_share": steady["busy_share"],
         "overall_videos_per_s": len(arrivals) / busy,  # start-up and pipeline fill included
         "host_videos_per_s": len(arrivals) / working,  # first batch start to last batch end
         "host_cpu_s_per_video": cpu_s / videos,
