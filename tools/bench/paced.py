@@ -216,7 +216,7 @@ def measure_fetching(settings: Settings, stack: StackInfo, bucket: str,
 
 def summarise(options: PacedOptions, fast: dict, slow: dict, floors: dict, corpus_fetch: dict,
               all_ranged: dict, long_fetch: dict, long_describe: str) -> dict[str, Any]:
-    """The run's top-level fields (what issue 12 asks the bench to print) and their details."""
+    """The run's top-level fields (the accelerator's view, host cost, fetching) and details."""
     floor = sum(floors["floor"].values()) / len(floors["floor"])
     sampled = sum(floors["sampled"].values()) / len(floors["sampled"])
     sig = _significant

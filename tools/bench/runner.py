@@ -99,7 +99,7 @@ def _worker_phases(settings: Settings, options: BenchOptions, corpus: list[Corpu
 
 def _paced_phases(settings: Settings, options: BenchOptions, corpus: list[CorpusVideo],
                   limits: DecodeLimits, say: Say) -> dict[str, Any]:
-    """Issue 12: the paced device in two regimes, the decode floor, bytes and requests fetched."""
+    """The paced device in two regimes, the decode floor, and the bytes and requests fetched."""
     from tools.bench import paced
     from tools.bench.corpus import build_long_clip
     from tools.bench.decoding import floor_cpu_s
