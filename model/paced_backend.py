@@ -36,7 +36,7 @@ _PROJECTION = np.random.default_rng(20261126).normal(size=(64, 5)).astype(np.flo
 
 
 class PacedBackend(Backend):
-    """Host preprocessing, then a GIL-free hold of ``paced_batch_ms`` per batch; labels from stats."""
+    """Pack the batch, then hold it ``paced_batch_ms`` without the GIL; labels from statistics."""
 
     backend_name = "paced"
 

@@ -1,4 +1,4 @@
-"""Ranged reads: sample a large object by reading only its index and the packets the sampler decodes.
+"""Ranged reads: sample a large object by reading only its index and the packets it decodes.
 
 A ``RemoteObject`` is an S3 object version seen by one first ranged GET (size, ETag, VersionId).
 ``RangedFile`` is a seekable file object over it that PyAV reads like a local file.  Before the

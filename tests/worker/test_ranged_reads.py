@@ -30,7 +30,7 @@ SMALL = RangedSizes(head=4096, block=8192, slack=2048, gap=8192, cache=1 << 20)
 
 def write_clip(path: Path, fmt: str, codec: str = "libx264", options: dict | None = None,
                seekable: bool = True, seconds: float = 4, fps: int = 15, seed: int = 0) -> Path:
-    """A small moving clip; ``seekable=False`` writes through a pipe-like sink (no Matroska cues)."""
+    """A small moving clip; ``seekable=False`` writes through a pipe-like sink (no cues)."""
     class Sink:  # no seek(): the muxer cannot go back to write an index
         def __init__(self, file):
             self.file = file

@@ -1,4 +1,4 @@
-"""The BENCHMARKS.md section of issue 12's figures, rendered from one `modfleet bench --json` result.
+"""The paced-device section of BENCHMARKS.md, rendered from one `modfleet bench --json` result.
 
 ``modfleet bench --json --write-paced-section`` writes it after a run; ``python -m
 tools.bench.paced_report RESULT.json [BENCHMARKS.md]`` re-renders it from a saved result.
