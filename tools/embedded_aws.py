@@ -13,11 +13,13 @@ itself by default.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from worker.aws import boto3_client
@@ -101,10 +103,19 @@ class EmbeddedAwsProcess(EmbeddedAws):
         self.stop()
         raise RuntimeError("the embedded AWS process did not listen within 60 s")
 
+    def cpu_s(self) -> float:
+        """CPU seconds the server process has used so far (Linux ``/proc``)."""
+        fields = Path(f"/proc/{self._server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.terminate()
-            self._server.wait(30)
+            try:
+                self._server.wait(10)
+            except subprocess.TimeoutExpired:
+                self._server.kill()
+                self._server.wait(10)
             self._server = None
 
 
@@ -240,14 +251,16 @@ def _s3_events_with_version_ids() -> None:
 
 
 def _serve_until_terminated(host: str, port: int) -> None:
-    """``python -m tools.embedded_aws HOST PORT``: the server of EmbeddedAwsProcess."""
-    import signal
-    import threading
+    """``python -m tools.embedded_aws HOST PORT``: the server of EmbeddedAwsProcess.
 
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    with EmbeddedAws(host, port):
-        stopped.wait()
+    SIGTERM's default action ends it: the server keeps nothing worth a graceful stop, and
+    werkzeug's shutdown could hang when asked right after the start.
+    """
+    import signal
+
+    EmbeddedAws(host, port).start()
+    while True:
+        signal.pause()
 
 
 if __name__ == "__main__":

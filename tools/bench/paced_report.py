@@ -60,8 +60,10 @@ def render_section(result: dict[str, Any], command: str) -> str:
               f"the host's capacity measured with the fast device ({fast['batch_ms']:g} ms per "
               f"batch); steady-state window {slow['steady_window_s']:g} s of "
               f"{slow['videos']} videos.",
-              f"- Host CPU s per video by stage (fast device): {stages}. The host used "
-              f"{fast['host_cpu_cores_busy']:g} cores while the fast device ran.",
+              f"- Host CPU s per video by stage (fast device): {stages}. While the fast "
+              f"device ran, the worker used {fast['host_cpu_cores_busy']:g} cores and the "
+              "embedded stack (moto, in its own process: not the host's cost) "
+              f"{fast.get('stack_cpu_cores_busy', 0):g}.",
               f"- Long clip: {long_clip['spec']}, {long_clip['size']:,} bytes, "
               f"{long_clip['requests']} GETs, {long_clip['bytes']:,} bytes read.",
               "", "Per corpus file (worker's threshold; all ranged):", "",

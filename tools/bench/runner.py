@@ -115,12 +115,13 @@ def _paced_phases(settings: Settings, options: BenchOptions, corpus: list[Corpus
         bucket, objects = paced.store_objects(stack, [v.path for v in corpus] + [long_path])
         say(f"Paced device, fast ({opts.fast_batch_ms:g} ms a batch): {opts.videos} videos, "
             f"{opts.replicas} replicas x batch {opts.batch_size} ...")
-        fast = paced.run_regime(settings, opts, stack, bucket, objects[:-1], opts.fast_batch_ms)
+        fast = paced.run_regime(settings, opts, stack, bucket, objects[:-1], opts.fast_batch_ms,
+                                aws.cpu_s)
         rate = opts.load * fast["host_videos_per_s"]
         batch_ms = 1000 * opts.replicas * opts.batch_size / rate
         say(f"Paced device, slow: {rate:.2f} videos/s ({batch_ms:.0f} ms a batch), "
             f"{opts.load:g} x the host's {fast['host_videos_per_s']:.2f} ...")
-        slow = paced.run_regime(settings, opts, stack, bucket, objects[:-1], batch_ms)
+        slow = paced.run_regime(settings, opts, stack, bucket, objects[:-1], batch_ms, aws.cpu_s)
         say("Bytes and GET requests per object: the worker's threshold, all ranged, long clip ...")
         corpus_fetch = paced.measure_fetching(settings, stack, bucket, objects[:-1],
                                               settings.ranged_min_bytes)
