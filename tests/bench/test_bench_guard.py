@@ -12,14 +12,15 @@ import pytest
 
 from tests.helpers import ROOT, modfleet
 
-pytestmark = pytest.mark.slow
+# A run takes about a minute on a quiet 2-core machine, many more on a loaded one.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 SMALL_RUN = ["bench", "--videos", "3", "--latency-videos", "2", "--distinct-clips", "2",
              "--corpus-resolution", "320x240", "--corpus-seconds", "2", "--corpus-fps", "15",
              "--keyframe-every-s", "1", "--frames-per-video", "4", "--frame-size", "56",
              "--batch-size", "2", "--batch-wait-ms", "50", "--exit-when-idle-s", "1",
              "--no-shared-media", "--json", "--paced-videos", "8", "--long-clip-seconds", "20",
-             "--long-clip-resolution", "320x240"]
+             "--long-clip-resolution", "320x240", "--paced-slow-batch-ms", "400"]
 RATES = ("videos_per_s", "frames_per_s", "baseline_videos_per_s", "model_only_videos_per_s",
          "speedup_vs_baseline", "pipeline_efficiency", "decode_speedup", "latency_p50_s",
          "latency_p95_s")
@@ -29,7 +30,7 @@ RATES = ("videos_per_s", "frames_per_s", "baseline_videos_per_s", "model_only_vi
 def report(tmp_path_factory) -> dict:
     cache = tmp_path_factory.mktemp("bench-cache")
     done = subprocess.run(modfleet(*SMALL_RUN, "--cache-dir", str(cache)), cwd=ROOT,
-                          capture_output=True, text=True, timeout=480)
+                          capture_output=True, text=True, timeout=840)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     assert len(lines) == 1, f"--json must print exactly one line, got {done.stdout!r}"
@@ -87,8 +88,7 @@ def test_the_paced_device_figures_are_reported_and_consistent(report):
     assert report["paced_efficiency"] <= 1.05  # a device cannot be more than busy
     slow = report["paced"]["slow_device"]
     assert slow["videos"] == slow["ok"] == 8 and slow["messages"].get("settled") == 8
-    # The slow device was set below what the host showed it can do with the fast one.
-    assert report["paced_device_videos_per_s"] < report["paced_fast_videos_per_s"]
+    assert slow["batch_ms"] == 400 and report["paced_device_videos_per_s"] == 40  # 16 / 0.4 s
     stages = report["host_cpu_s_per_video_by_stage"]
     assert {"decode", "preprocess", "fetch", "publish_settle", "event_loop"} <= set(stages)
     assert sum(stages.values()) == pytest.approx(report["host_cpu_s_per_video"], rel=0.05)

@@ -74,6 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "of the host's capacity measured with the fast one. [default 0.6]")
     add("--paced-fast-batch-ms", type=float, default=2.0, help="Device time per batch of the fast "
         "paced device. [default 2]")
+    add("--paced-slow-batch-ms", type=float, default=0.0, help="Device time per batch of the slow "
+        "paced device (0: from --paced-load and the measured capacity). [default 0]")
     add("--long-clip-seconds", type=float, default=600.0, help="Length of the long clip for the "
         "ranged-read figures. [default 600]")
     add("--long-clip-resolution", default="1280x720", metavar="WxH",
@@ -102,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         latency_videos=args.latency_videos, latency_load=args.latency_load,
         baseline_videos=args.baseline_videos or args.videos, torch_threads=args.torch_threads,
         paced=PacedOptions(args.paced_videos, args.paced_replicas, args.paced_batch_size,
-                           args.paced_load, args.paced_fast_batch_ms),
+                           args.paced_load, args.paced_fast_batch_ms, args.paced_slow_batch_ms),
         long_clip=_long_clip(args))
     problems = _problems(options)
     if problems:

@@ -118,9 +118,10 @@ def _paced_phases(settings: Settings, options: BenchOptions, corpus: list[Corpus
         fast = paced.run_regime(settings, opts, stack, bucket, objects[:-1], opts.fast_batch_ms,
                                 aws.cpu_s)
         rate = opts.load * fast["host_videos_per_s"]
-        batch_ms = 1000 * opts.replicas * opts.batch_size / rate
-        say(f"Paced device, slow: {rate:.2f} videos/s ({batch_ms:.0f} ms a batch), "
-            f"{opts.load:g} x the host's {fast['host_videos_per_s']:.2f} ...")
+        batch_ms = opts.slow_batch_ms or 1000 * opts.replicas * opts.batch_size / rate
+        rate = 1000 * opts.replicas * opts.batch_size / batch_ms
+        say(f"Paced device, slow: {rate:.2f} videos/s ({batch_ms:.0f} ms a batch); the host "
+            f"did {fast['host_videos_per_s']:.2f} ...")
         slow = paced.run_regime(settings, opts, stack, bucket, objects[:-1], batch_ms, aws.cpu_s)
         say("Bytes and GET requests per object: the worker's threshold, all ranged, long clip ...")
         corpus_fetch = paced.measure_fetching(settings, stack, bucket, objects[:-1],
