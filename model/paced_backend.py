@@ -45,6 +45,7 @@ class PacedBackend(Backend):
         self.policy = policy or load_policy(config.policy_file)
         self._device = threading.Event()  # never set: wait() is a GIL-free hold of the "device"
         self._identity: ModelIdentity | None = None
+        self.last_hold = (0.0, 0.0)  # perf_counter interval of the last batch's device time
         self.stats = {"batches": 0, "rows": 0, "preprocess_cpu_s": 0.0, "device_s": 0.0}
 
     def load(self) -> None:
@@ -67,7 +68,8 @@ class PacedBackend(Backend):
         self.stats["preprocess_cpu_s"] += time.thread_time() - cpu_started
         held = time.perf_counter()
         self._device.wait(self.config.paced_batch_ms / 1000)
-        self.stats["device_s"] += time.perf_counter() - held
+        self.last_hold = (held, time.perf_counter())
+        self.stats["device_s"] += self.last_hold[1] - held
         self.stats["batches"] += 1
         self.stats["rows"] += batch.real_rows
         return outputs

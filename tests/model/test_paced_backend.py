@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -54,19 +53,24 @@ def test_labels_vary_with_the_frames_and_go_through_the_policy():
 
 
 def test_a_batch_is_held_for_its_device_time_without_the_gil():
-    backends = [loaded(CONFIG.with_changes(paced_batch_ms=1000)) for _ in range(2)]
-    started = time.perf_counter()
-    threads = [threading.Thread(target=b.infer, args=(Batch(rows=(clip(i), clip(i + 1))),))
-               for i, b in enumerate(backends)]
+    backends = [loaded(CONFIG.with_changes(paced_batch_ms=2000)) for _ in range(2)]
+    barrier = threading.Barrier(2)
+
+    def infer(backend, i):
+        barrier.wait()
+        backend.infer(Batch(rows=(clip(i), clip(i + 1))))
+
+    threads = [threading.Thread(target=infer, args=(b, i)) for i, b in enumerate(backends)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
-    # Two replicas hold their batches at once: about one device time, not two (a wide margin:
-    # this is about overlap, not speed).
-    assert 1.0 <= elapsed < 1.9
-    assert all(b.stats["batches"] == 2 and b.stats["device_s"] >= 1.99 for b in backends)
+    # Two replicas hold their batches at the same time: the device waits overlap, which they
+    # could not if a hold kept the GIL.
+    (start_a, end_a), (start_b, end_b) = (b.last_hold for b in backends)
+    assert max(start_a, start_b) < min(end_a, end_b)
+    assert all(end - start >= 2.0 for start, end in (b.last_hold for b in backends))
+    assert all(b.stats["batches"] == 2 for b in backends)
 
 
 def test_a_clip_of_the_wrong_shape_is_rejected_by_name():

@@ -30,7 +30,7 @@ from typing import Any
 
 from tools.bench.loop_profile import LoopProfile
 from tools.embedded_aws import StackInfo, drain_tap
-from worker.app import serve
+from worker.app import WorkerService
 from worker.aws import AsyncClients, boto3_client
 from worker.decode import DecodeLimits
 from worker.fetch import open_object
@@ -137,19 +137,15 @@ def run_regime(settings: Settings, options: PacedOptions, stack: StackInfo, buck
             runs.append((report.replica, end - report.seconds, end, report.real_rows))
 
     pool = ReplicaPool(paced, on_batch=on_batch)
-    pool.start()
-    try:
+    with WorkerService(paced, Metrics(False, paced.region), pool=pool) as service:
         enqueue_events(stack, bucket, objects, options.videos)
         profile = LoopProfile()
         stack0 = stack_cpu_s()
         started, cpu0, loop0 = time.perf_counter(), time.process_time(), time.thread_time()
         with profile.installed():
-            stats = asyncio.run(serve(paced, pool, Metrics(False, paced.region),
-                                      install_signals=False))
+            stats = service.run()
         cpu_s, loop_s = time.process_time() - cpu0, time.thread_time() - loop0
         stack_s = stack_cpu_s() - stack0
-    finally:
-        pool.stop()
     arrivals = drain_tap(stack, options.videos)
     ok = sum(a.verdict["status"] == "ok" for a in arrivals)
     batches = Batches(tuple(runs))
