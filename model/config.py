@@ -15,7 +15,7 @@ from typing import Any
 from model.exceptions import ConfigInvalid
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "modfleet"
-BACKENDS = ("torch", "neuron")
+BACKENDS = ("torch", "neuron", "paced")
 QUANTIZATIONS = ("none", "int8")
 MODES = ("score", "generate")
 PRESETS = ("tiny", "small", "base")
@@ -45,6 +45,8 @@ class ModelConfig:
     frame_size: int = 224
     # CPU cores left to the host's other work (decoding) when CPU replicas split the rest.
     reserved_cpu_cores: int = 2
+    # The paced backend's device time per batch (a stand-in accelerator; see paced_backend.py).
+    paced_batch_ms: float = 50.0
 
     def __post_init__(self) -> None:
         for problem in problems(self):
@@ -68,6 +70,8 @@ def problems(c: ModelConfig) -> Iterable[str]:
                           ("synthetic_preset", PRESETS)):
         if getattr(c, name) not in choices:
             yield f"{name.replace('_', '-')} must be one of {', '.join(choices)}"
+    if not 0 <= c.paced_batch_ms <= 600_000:
+        yield f"paced-batch-ms must be between 0 and 600000, got {c.paced_batch_ms}"
     if c.cascade and not c.screening:
         yield "cascade needs screening: the cascade skips the LLM on a decisive screening result"
     if c.backend == "neuron" and c.compiled_dir is None:

@@ -16,6 +16,7 @@ from model.config import ModelConfig
 BACKENDS = {
     "torch": "model.torch_backend:TorchBackend",
     "neuron": "model.neuron_backend:NeuronBackend",
+    "paced": "model.paced_backend:PacedBackend",
 }
 
 

@@ -13,9 +13,13 @@ itself by default.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from worker.aws import boto3_client
@@ -77,6 +81,42 @@ class EmbeddedAws:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class EmbeddedAwsProcess(EmbeddedAws):
+    """The same server in a child process, so that its CPU is not the caller's (the benchmark
+    measures the worker process's CPU as the host's cost; on AWS, S3 runs elsewhere)."""
+
+    def start(self) -> EmbeddedAwsProcess:
+        self._server = subprocess.Popen(
+            [sys.executable, "-m", "tools.embedded_aws", self.host, str(self.port)],
+            stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self._server.poll() is not None:
+                raise RuntimeError(f"the embedded AWS process exited ({self._server.returncode})")
+            try:
+                socket.create_connection((self.host, self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the embedded AWS process did not listen within 60 s")
+
+    def cpu_s(self) -> float:
+        """CPU seconds the server process has used so far (Linux ``/proc``)."""
+        fields = Path(f"/proc/{self._server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.terminate()
+            try:
+                self._server.wait(10)
+            except subprocess.TimeoutExpired:
+                self._server.kill()
+                self._server.wait(10)
+            self._server = None
 
 
 def provision(endpoint_url: str, region: str = "us-east-1", name: str = "modfleet",
@@ -208,3 +248,20 @@ def _s3_events_with_version_ids() -> None:
 
     with_version_id._modfleet_versioned = True  # type: ignore[attr-defined]
     notifications._get_s3_event = with_version_id
+
+
+def _serve_until_terminated(host: str, port: int) -> None:
+    """``python -m tools.embedded_aws HOST PORT``: the server of EmbeddedAwsProcess.
+
+    SIGTERM's default action ends it: the server keeps nothing worth a graceful stop, and
+    werkzeug's shutdown could hang when asked right after the start.
+    """
+    import signal
+
+    EmbeddedAws(host, port).start()
+    while True:
+        signal.pause()
+
+
+if __name__ == "__main__":
+    _serve_until_terminated(sys.argv[1], int(sys.argv[2]))

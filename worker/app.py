@@ -101,4 +101,4 @@ class WorkerService:
                                    model=self.pool.identity)
         return Stages(s3=s3, pool=self.pool, decode_pool=decoders, limits=limits,
                       max_object_bytes=settings.max_object_bytes, spool_dir=spool,
-                      context=context)
+                      context=context, ranged_min_bytes=settings.ranged_min_bytes)

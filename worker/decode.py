@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Protocol
 
 import av
 import numpy as np
@@ -38,8 +39,22 @@ class SampledVideo:
     frames_decoded: int  # how much decoding the sampling cost, for the decode benchmark
 
 
-def sample_frames(path: str | Path, limits: DecodeLimits) -> SampledVideo:
+class ReadPlanner(Protocol):
+    """What a source read over the network needs to know before the sampler seeks (ranged.py)."""
+
+    def check_index(self, container: av.container.InputContainer,
+                    stream: av.video.stream.VideoStream) -> None: ...
+
+    def prefetch(self, stream: av.video.stream.VideoStream, targets: list[float]) -> None: ...
+
+
+def sample_frames(path: str | Path | BinaryIO, limits: DecodeLimits,
+                  reads: ReadPlanner | None = None) -> SampledVideo:
     """Decode ``limits.frames`` frames spread over the video; raise SettleWithError when it can't.
+
+    ``path`` is a file name or a seekable binary file object (ranged reads); ``reads``, when
+    given, checks the container's index before the sampler needs it and prefetches the byte ranges
+    of the packets it will decode.
 
     Decoding a local file is deterministic: whatever the demuxer or decoder raises on it (an
     FFmpeg error such as EPERM while seeking, or PyAV's AttributeError on a stream header without
@@ -48,7 +63,7 @@ def sample_frames(path: str | Path, limits: DecodeLimits) -> SampledVideo:
     the worker's state than about the file.
     """
     try:
-        return _sample(path, limits)
+        return _sample(path, limits, reads)
     except SettleWithError:
         raise
     except MemoryError as exc:
@@ -64,9 +79,11 @@ def _reason(exc: BaseException) -> str:
     return str(getattr(exc, "strerror", None) or exc or type(exc).__name__)[:200]
 
 
-def _sample(path: str | Path, limits: DecodeLimits) -> SampledVideo:
+def _sample(path: str | Path | BinaryIO, limits: DecodeLimits,
+            reads: ReadPlanner | None) -> SampledVideo:
+    source = path if hasattr(path, "read") else str(path)
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = av.open(source, metadata_errors="ignore")
     except av.error.FFmpegError as exc:
         raise SettleWithError("not_a_video", f"not a media container FFmpeg can read "
                               f"({_reason(exc)})") from None
@@ -80,8 +97,12 @@ def _sample(path: str | Path, limits: DecodeLimits) -> SampledVideo:
         # Parallelism across videos comes from the decode thread pool.
         stream.thread_type = "SLICE"
         _check_pixels(stream, limits)
+        if reads is not None:
+            reads.check_index(container, stream)
         duration = _duration_s(container, stream, limits)
         targets = [duration * (i + 0.5) / limits.frames for i in range(limits.frames)]
+        if reads is not None:
+            reads.prefetch(stream, targets)
         frames, times, decoded = _seek_and_grab(container, stream, targets, limits.size)
     return SampledVideo(frames=np.stack(frames), timestamps_ms=tuple(int(t * 1000) for t in times),
                         duration_s=round(duration, 3), width=stream.width, height=stream.height,

@@ -1,7 +1,13 @@
-"""Fetch a job's object from S3 into a spool file, enforcing the size cap before reading a byte."""
+"""Fetch a job's object from S3, enforcing the size cap before reading its body.
+
+Objects up to ``ranged_min_bytes`` come in one GET, spooled to a file.  Larger ones are opened for
+ranged reads (worker/ranged.py): one GET of the first block tells the size and the version, and
+the sampler reads the rest of what it needs from the decode thread.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from worker.errors_aws import is_missing, raise_transient
 from worker.exceptions import RetryLater, SettleWithError
+from worker.ranged import RangedSizes, ReadCounts, RemoteObject, first_read, read_range
 from worker.records import Job
 
 CHUNK = 1024 * 1024
@@ -19,10 +26,43 @@ CHUNK = 1024 * 1024
 
 @dataclass(frozen=True)
 class FetchedObject:
-    path: Path
+    """A spooled object (``path``), or one to be read by ranges (``remote``), and its identity."""
+
+    path: Path | None
     etag: str | None
     size_bytes: int
     version_id: str | None
+    remote: RemoteObject | None = None
+    counts: ReadCounts | None = None  # GET requests and bytes so far (ranged reads add to it)
+
+    def discard(self) -> None:
+        """Delete the spool file, if any."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+async def open_object(s3: Any, job: Job, max_bytes: int, spool_dir: Path,
+                      ranged_min_bytes: int, sizes: RangedSizes = RangedSizes()) -> FetchedObject:
+    """One GET for objects up to ``ranged_min_bytes`` (when the event says the size), else a
+    ranged first read: a large object stays remote, a small one is completed and spooled."""
+    if job.size is not None and (job.size > max_bytes or job.size <= ranged_min_bytes):
+        return await fetch_to_file(s3, job, max_bytes, spool_dir)
+    first = await first_read(s3, job, sizes.head)
+    if first is None:  # an empty object: the one-GET path settles it
+        return await fetch_to_file(s3, job, max_bytes, spool_dir)
+    version, head = first
+    if version.size > max_bytes:
+        raise SettleWithError("too_large", f"{version.size} bytes is over the limit of {max_bytes}")
+    counts = ReadCounts(1, len(head))
+    remote = RemoteObject(s3, asyncio.get_running_loop(), version, head, counts, sizes)
+    facts = dict(etag=version.etag, size_bytes=version.size, version_id=version.version_id)
+    if version.size > ranged_min_bytes:
+        return FetchedObject(path=None, remote=remote, counts=counts, **facts)
+    # The size was unknown and the object is small: finish it with one more (pinned) GET.
+    rest = await read_range(s3, version, len(head), version.size) if version.size > len(head) \
+        else b""
+    counts.add(1 if rest else 0, len(rest))
+    return FetchedObject(path=_spool_bytes(head + rest, spool_dir), counts=counts, **facts)
 
 
 async def fetch_to_file(s3: Any, job: Job, max_bytes: int, spool_dir: Path) -> FetchedObject:
@@ -51,7 +91,8 @@ async def fetch_to_file(s3: Any, job: Job, max_bytes: int, spool_dir: Path) -> F
             raise RetryLater(f"s3:GetObject body read failed: {type(exc).__name__}: {exc}"
                              ) from exc
     return FetchedObject(path=path, etag=(response.get("ETag") or "").strip('"') or None,
-                         size_bytes=size, version_id=response.get("VersionId"))
+                         size_bytes=size, version_id=response.get("VersionId"),
+                         counts=ReadCounts(1, size))
 
 
 async def _spool(body: Any, spool_dir: Path) -> Path:
@@ -64,4 +105,10 @@ async def _spool(body: Any, spool_dir: Path) -> Path:
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+    return Path(handle.name)
+
+
+def _spool_bytes(data: bytes, spool_dir: Path) -> Path:
+    with tempfile.NamedTemporaryFile(dir=spool_dir, prefix="video-", delete=False) as handle:
+        handle.write(data)
     return Path(handle.name)

@@ -18,7 +18,8 @@ from model.api import Clip
 from worker import verdict as verdicts
 from worker.decode import DecodeLimits, SampledVideo, sample_frames
 from worker.exceptions import ReplicaDied, RetryLater, SettleWithError
-from worker.fetch import fetch_to_file
+from worker.fetch import FetchedObject, open_object
+from worker.ranged import sample_remote
 from worker.records import Job
 from worker.replicas import Inference, ReplicaPool
 
@@ -34,6 +35,8 @@ class Stages:
     max_object_bytes: int
     spool_dir: Path
     context: verdicts.Context
+    # Objects above this are read by ranges (worker/ranged.py; README says how it was chosen).
+    ranged_min_bytes: int = 8 * 1024 * 1024
 
 
 async def process_job(job: Job, stages: Stages, timings: dict[str, float]) -> dict[str, Any]:
@@ -41,14 +44,15 @@ async def process_job(job: Job, stages: Stages, timings: dict[str, float]) -> di
     facts = verdicts.VideoFacts()
     try:
         with _timed(timings, "fetch"):
-            fetched = await fetch_to_file(stages.s3, job, stages.max_object_bytes, stages.spool_dir)
+            fetched = await open_object(stages.s3, job, stages.max_object_bytes,
+                                        stages.spool_dir, stages.ranged_min_bytes)
         facts = verdicts.VideoFacts(etag=fetched.etag, size_bytes=fetched.size_bytes,
                                     version_id=fetched.version_id)
         try:
-            with _timed(timings, "decode"):
-                video = await decode(stages.decode_pool, fetched.path, stages.limits)
+            with _timed(timings, "decode"):  # with ranged reads, the sampled packets' GETs too
+                video = await decode(stages.decode_pool, fetched, stages.limits, stages.spool_dir)
         finally:
-            fetched.path.unlink(missing_ok=True)
+            fetched.discard()
         facts = dataclasses.replace(facts, duration_s=video.duration_s)
         inference = await _infer(stages.pool, job, video)
         timings.update(batch_wait=inference.wait_ms, infer=inference.run_ms)
@@ -57,19 +61,28 @@ async def process_job(job: Job, stages: Stages, timings: dict[str, float]) -> di
     return verdicts.ok_verdict(job, facts, inference.output, stages.context, timings)
 
 
-async def decode(pool: Executor, path: Path, limits: DecodeLimits) -> SampledVideo:
-    """Sample ``path`` in the decode pool; ``decode_timeout`` if it takes over the deadline.
+async def decode(pool: Executor, fetched: FetchedObject, limits: DecodeLimits,
+                 spool_dir: Path) -> SampledVideo:
+    """Sample ``fetched`` in the decode pool; ``decode_timeout`` if it takes over the deadline.
 
     A thread cannot be stopped: past the deadline the video settles and its message is freed, and
     the thread finishes (or hangs) on its own.  3,000 hostile mutants never made FFmpeg hang or
     crash in-process (RELIABILITY.md), so decoding is not isolated in processes.
     """
-    work = asyncio.get_running_loop().run_in_executor(pool, sample_frames, path, limits)
+    work = asyncio.get_running_loop().run_in_executor(pool, decode_fetched, fetched, limits,
+                                                      spool_dir)
     try:
         return await asyncio.wait_for(work, limits.deadline_s)
     except asyncio.TimeoutError:
         raise SettleWithError("decode_timeout", f"decoding took longer than "
                               f"{limits.deadline_s:g} s") from None
+
+
+def decode_fetched(fetched: FetchedObject, limits: DecodeLimits, spool_dir: Path) -> SampledVideo:
+    """Sample a spooled object from its file, a remote one through ranged reads (decode thread)."""
+    if fetched.remote is not None:
+        return sample_remote(fetched.remote, limits, spool_dir)
+    return sample_frames(fetched.path, limits)
 
 
 async def _infer(pool: ReplicaPool, job: Job, video: SampledVideo) -> Inference:

@@ -77,6 +77,9 @@ class Settings:
     max_duration_s: float = _opt("Longer videos get a too_long verdict.", 3 * 3600.0, group="media")
     max_pixels: int = _opt("Videos with more pixels per frame get too_many_pixels.", 4096 * 2304,
                            group="media")
+    ranged_min_bytes: int = _opt(
+        "Objects larger than this are read by ranged GETs of their index and sampled packets, "
+        "smaller ones in one GET.", 8 * 1024**2, group="media")
     decode_threads: int = _opt("Threads that decode videos (PyAV releases the GIL).", 2, group="media")
     decode_deadline_s: float = _opt(
         "Seconds one video may take to decode before it settles as decode_timeout.", 120.0,
@@ -115,6 +118,9 @@ class Settings:
     cascade: bool = _opt("Skip the LLM when screening is decisive.", False, group="model")
     cache_dir: Path = _opt("Synthetic checkpoints and other caches.", _MODEL.cache_dir,
                            group="model")
+    paced_batch_ms: float = _opt(
+        "Device time per batch of the paced backend, a stand-in accelerator [0-600000 ms].",
+        _MODEL.paced_batch_ms, group="model")
 
     # ---- Runtime -----------------------------------------------------------------------------------
     worker_id: str = _opt("Identity written into verdicts (default: host name and pid).", "",
@@ -167,6 +173,10 @@ def _problems(s: Settings) -> Iterable[str]:
     if min(s.max_object_bytes, s.max_pixels) < 1 or min(s.max_duration_s,
                                                           s.decode_deadline_s) <= 0:
         yield "max-object-bytes, max-pixels, max-duration-s and decode-deadline-s must be positive"
+    if s.ranged_min_bytes < 0:
+        yield "ranged-min-bytes must be 0 or more"
+    if min(s.max_object_bytes, s.max_pixels) < 1 or s.max_duration_s <= 0:
+        yield "max-object-bytes, max-pixels and max-duration-s must be positive"
     try:
         model_config(s)
     except ConfigInvalid as exc:  # the model layer's own limits, named by their flags
@@ -184,7 +194,7 @@ def model_config(s: Settings) -> ModelConfig:
         ngram_size=s.ngram_size, max_new_tokens=s.max_new_tokens, policy_file=s.policy_file,
         screening=s.screening, cascade=s.cascade, cache_dir=s.cache_dir,
         frames_per_video=s.frames_per_video, frame_size=s.frame_size,
-        reserved_cpu_cores=s.decode_threads)
+        reserved_cpu_cores=s.decode_threads, paced_batch_ms=s.paced_batch_ms)
 
 
 # ---- Building from flags and environment -----------------------------------------------------------

@@ -12,13 +12,15 @@ import pytest
 
 from tests.helpers import ROOT, modfleet
 
-pytestmark = pytest.mark.slow
+# A run takes about a minute on a quiet 2-core machine, many more on a loaded one.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 SMALL_RUN = ["bench", "--videos", "3", "--latency-videos", "2", "--distinct-clips", "2",
              "--corpus-resolution", "320x240", "--corpus-seconds", "2", "--corpus-fps", "15",
              "--keyframe-every-s", "1", "--frames-per-video", "4", "--frame-size", "56",
              "--batch-size", "2", "--batch-wait-ms", "50", "--exit-when-idle-s", "1",
-             "--no-shared-media", "--json"]
+             "--no-shared-media", "--json", "--paced-videos", "8", "--long-clip-seconds", "20",
+             "--long-clip-resolution", "320x240", "--paced-slow-batch-ms", "400"]
 RATES = ("videos_per_s", "frames_per_s", "baseline_videos_per_s", "model_only_videos_per_s",
          "speedup_vs_baseline", "pipeline_efficiency", "decode_speedup", "latency_p50_s",
          "latency_p95_s")
@@ -28,7 +30,7 @@ RATES = ("videos_per_s", "frames_per_s", "baseline_videos_per_s", "model_only_vi
 def report(tmp_path_factory) -> dict:
     cache = tmp_path_factory.mktemp("bench-cache")
     done = subprocess.run(modfleet(*SMALL_RUN, "--cache-dir", str(cache)), cwd=ROOT,
-                          capture_output=True, text=True, timeout=240)
+                          capture_output=True, text=True, timeout=840)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     assert len(lines) == 1, f"--json must print exactly one line, got {done.stdout!r}"
@@ -69,3 +71,32 @@ def test_sampling_decodes_fewer_frames_than_decoding_everything(report):
     assert decode["videos"] == 2
     assert 0 < decode["sampled_frames_decoded"] < decode["every_frame_frames_decoded"]
     assert decode["every_frame_frames_decoded"] == 2 * 2 * 15  # two clips of 2 s at 15 fps
+
+
+PACED = ("paced_efficiency", "paced_device_videos_per_s", "paced_videos_per_s",
+         "paced_fast_videos_per_s", "host_cpu_s_per_video", "decode_floor_cpu_s_per_video",
+         "bytes_fetched_ratio", "get_requests_per_video", "long_clip_bytes_fetched_ratio",
+         "long_clip_get_requests_per_video")
+
+
+def test_the_paced_device_figures_are_reported_and_consistent(report):
+    for name in PACED:
+        assert isinstance(report[name], (int, float)) and report[name] > 0, name
+    assert report["paced_replicas"] == 4 and report["paced_batch_size"] == 4
+    assert report["paced_efficiency"] == pytest.approx(
+        report["paced_videos_per_s"] / report["paced_device_videos_per_s"], rel=0.01)
+    assert report["paced_efficiency"] <= 1.05  # a device cannot be more than busy
+    slow = report["paced"]["slow_device"]
+    assert slow["videos"] == slow["ok"] == 8 and slow["messages"].get("settled") == 8
+    assert slow["batch_ms"] == 400 and report["paced_device_videos_per_s"] == 40  # 16 / 0.4 s
+    stages = report["host_cpu_s_per_video_by_stage"]
+    assert {"decode", "preprocess", "fetch", "publish_settle", "event_loop"} <= set(stages)
+    assert sum(stages.values()) == pytest.approx(report["host_cpu_s_per_video"], rel=0.05)
+
+
+def test_bytes_and_requests_are_counted_per_object(report):
+    files = report["paced"]["fetch_by_file"]
+    assert len(files) == 2 and all(f["requests"] >= 1 and f["bytes"] > 0 for f in files)
+    # These small clips are under the ranged-read threshold: one GET of the whole object each.
+    assert report["get_requests_per_video"] == 1 and report["bytes_fetched_ratio"] == 1
+    assert all(f["ranged"] for f in report["paced"]["fetch_by_file_all_ranged"])

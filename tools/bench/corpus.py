@@ -123,3 +123,65 @@ def _yuv_frame(spec: CorpusSpec, luma: np.ndarray, chroma: np.ndarray, index: in
     u = np.full((h // 2, w // 2), chroma[0], np.uint8)
     v = np.full((h // 2, w // 2), (int(chroma[1]) + index) % 256, np.uint8)
     return np.concatenate([y_plane, u.reshape(h // 4, w), v.reshape(h // 4, w)])
+
+
+@dataclass(frozen=True)
+class LongClipSpec:
+    """One long clip for the ranged-read measurement: a ``segment_s`` clip of the corpus's kind
+    (scrolling texture, a keyframe every ``keyframe_every_s``), encoded once and repeated by
+    stream copy to ``seconds``, so that ten minutes of 720p cost one short encode."""
+
+    width: int = 1280
+    height: int = 720
+    seconds: float = 600.0
+    fps: int = 15
+    keyframe_every_s: float = 10.0
+    segment_s: float = 20.0
+
+    @property
+    def key(self) -> str:
+        raw = json.dumps({**asdict(self), "v": CORPUS_VERSION}, sort_keys=True)
+        return hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+    def describe(self) -> str:
+        return (f"{self.width}x{self.height}, {self.seconds:g} s at {self.fps} fps, H.264, a "
+                f"keyframe every {self.keyframe_every_s:g} s ({self.segment_s:g} s encoded, "
+                "repeated by stream copy)")
+
+
+def build_long_clip(spec: LongClipSpec, cache_dir: Path) -> Path:
+    """The long clip, built once and cached under ``<cache_dir>/bench-long/``."""
+    path = Path(cache_dir).expanduser() / "bench-long" / f"long-{spec.key}.mp4"
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, scratch = tempfile.mkstemp(prefix=".long-", suffix=".mp4", dir=path.parent)
+    os.close(handle)
+    segment = Path(scratch).with_suffix(".segment.mp4")
+    try:
+        encode_clip(CorpusSpec(spec.width, spec.height, spec.segment_s, spec.fps,
+                               spec.keyframe_every_s, 1), 0, segment)
+        _repeat(segment, Path(scratch), max(1, round(spec.seconds / spec.segment_s)))
+        os.replace(scratch, path)
+    finally:
+        Path(scratch).unlink(missing_ok=True)
+        segment.unlink(missing_ok=True)
+    return path
+
+
+def _repeat(segment: Path, path: Path, times: int) -> None:
+    """Concatenate ``times`` copies of ``segment`` by stream copy (timestamps shifted)."""
+    with av.open(str(segment)) as source:
+        packets = [p for p in source.demux(source.streams.video[0]) if p.size]
+        stream_in = source.streams.video[0]
+        span = max(p.pts + (p.duration or 0) for p in packets)
+        with av.open(str(path), mode="w", format="mp4") as container:
+            stream = container.add_stream_from_template(stream_in)
+            for copy in range(times):
+                for packet in packets:
+                    out = av.Packet(bytes(packet))
+                    out.pts, out.dts = packet.pts + copy * span, packet.dts + copy * span
+                    out.duration, out.time_base = packet.duration, packet.time_base
+                    out.is_keyframe = packet.is_keyframe
+                    out.stream = stream
+                    container.mux(out)

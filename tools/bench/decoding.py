@@ -125,3 +125,37 @@ def sample_keyframes(path: str | Path, limits: DecodeLimits) -> int:
             if frame is not None:
                 _letterbox(frame, limits.size)
     return decoded
+
+
+def decode_floor(path: str | Path, limits: DecodeLimits) -> int:
+    """The floor of sampling: open, then per sample seek to the keyframe before the target and
+    decode that one frame and letterbox it; slice threading, as the worker's sampler.
+
+    Nothing cheaper returns N frames spread over the video: every sample needs at least one
+    decoded picture, and a keyframe is the only one that decodes alone.  Returns frames decoded.
+    """
+    from worker.decode import _letterbox
+
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "SLICE"
+        duration = float(stream.duration * stream.time_base) if stream.duration else (
+            (container.duration or 0) / av.time_base)
+        for i in range(limits.frames):
+            target = duration * (i + 0.5) / limits.frames
+            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+            frame = next(container.decode(stream), None)
+            if frame is not None:
+                _letterbox(frame, limits.size)
+    return limits.frames
+
+
+def floor_cpu_s(paths: Sequence[Path], limits: DecodeLimits) -> dict[str, float]:
+    """Process CPU seconds of ``decode_floor`` and of the worker's sampler, per file name."""
+    floors, sampled = {}, {}
+    for path in paths:
+        for out, run in ((floors, decode_floor), (sampled, sample_frames)):
+            started = time.process_time()
+            run(path, limits)
+            out[path.name] = time.process_time() - started
+    return {"floor": floors, "sampled": sampled}

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from worker import settings as settings_mod
 
 if TYPE_CHECKING:
-    from tools.bench.corpus import CorpusSpec
+    from tools.bench.corpus import CorpusSpec, LongClipSpec
+    from tools.bench.paced import PacedOptions
 
 SHARED_MEDIA = Path(__file__).resolve().parents[2].parent / "shared" / "media"
 
@@ -35,6 +36,8 @@ class BenchOptions:
     latency_load: float
     baseline_videos: int
     torch_threads: int
+    paced: PacedOptions
+    long_clip: LongClipSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,14 +65,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Videos through the naive worker (0: as many as --videos). [default 0]")
     add("--torch-threads", type=int, default=0, help="torch threads per replica (0: the "
         "worker's own plan, cores / replicas). [default 0]")
+    add("--paced-videos", type=int, default=96, help="Videos through the worker in each paced "
+        "device regime. [default 96]")
+    add("--paced-replicas", type=int, default=4, help="Replicas of the paced device. [default 4]")
+    add("--paced-batch-size", type=int, default=4, help="Batch size of the paced device. "
+        "[default 4]")
+    add("--paced-load", type=float, default=0.6, help="The slow paced device's rate as a fraction "
+        "of the host's capacity measured with the fast one. [default 0.6]")
+    add("--paced-fast-batch-ms", type=float, default=2.0, help="Device time per batch of the fast "
+        "paced device. [default 2]")
+    add("--paced-slow-batch-ms", type=float, default=0.0, help="Device time per batch of the slow "
+        "paced device (0: from --paced-load and the measured capacity). [default 0]")
+    add("--long-clip-seconds", type=float, default=600.0, help="Length of the long clip for the "
+        "ranged-read figures. [default 600]")
+    add("--long-clip-resolution", default="1280x720", metavar="WxH",
+        help="Size of the long clip. [default 1280x720]")
     add("--json", action="store_true", help="Print one JSON object on stdout.")
+    add("--write-paced-section", nargs="?", const=Path("BENCHMARKS.md"), type=Path,
+        default=None, metavar="FILE", help="Rewrite the paced-device section of FILE "
+        "(BENCHMARKS.md) from this run's result.")
     settings_mod.add_arguments(parser, settings_mod.field_groups("media", "model") + [
         "max_in_flight", "exit_when_idle_s", "log_format", "log_level"])
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark from parsed flags; print a table, or one JSON object with --json."""
-    from tools.bench.corpus import CorpusSpec
+    from tools.bench.corpus import CorpusSpec, LongClipSpec
+    from tools.bench.paced import PacedOptions
 
     settings = settings_mod.from_sources(args, exit_when_idle_s=args.exit_when_idle_s or 2.0,
                                          metrics=False, wait_time_s=1)
@@ -80,7 +102,10 @@ def run(args: argparse.Namespace) -> int:
                           args.keyframe_every_s, args.distinct_clips),
         shared_media=None if args.no_shared_media else SHARED_MEDIA,
         latency_videos=args.latency_videos, latency_load=args.latency_load,
-        baseline_videos=args.baseline_videos or args.videos, torch_threads=args.torch_threads)
+        baseline_videos=args.baseline_videos or args.videos, torch_threads=args.torch_threads,
+        paced=PacedOptions(args.paced_videos, args.paced_replicas, args.paced_batch_size,
+                           args.paced_load, args.paced_fast_batch_ms, args.paced_slow_batch_ms),
+        long_clip=_long_clip(args))
     problems = _problems(options)
     if problems:
         print(f"modfleet bench: {'; '.join(problems)}", file=sys.stderr)
@@ -88,6 +113,14 @@ def run(args: argparse.Namespace) -> int:
     from tools.bench.runner import run_bench
 
     result = run_bench(settings, options, say=_say)
+    if args.write_paced_section:
+        import shlex
+
+        from tools.bench.paced_report import render_section, write_section
+
+        command = "modfleet " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        write_section(args.write_paced_section, render_section(result.as_json(), command))
+        _say(f"bench: wrote the paced-device section of {args.write_paced_section}")
     if args.json:
         print(json.dumps(result.as_json()))
     else:
@@ -99,6 +132,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _long_clip(args: argparse.Namespace) -> LongClipSpec:
+    from tools.bench.corpus import LongClipSpec
+
+    width, _, height = args.long_clip_resolution.partition("x")
+    seconds = args.long_clip_seconds
+    # Short clips (the regression test's) keep a keyframe per sample spacing or less.
+    return LongClipSpec(int(width), int(height), seconds, keyframe_every_s=min(10.0, seconds / 8),
+                        segment_s=min(20.0, seconds))
+
+
 def _problems(options: BenchOptions) -> list[str]:
     checks = [(options.videos >= 1, "--videos must be at least 1"),
               (options.corpus.distinct >= 1, "--distinct-clips must be at least 1"),
@@ -108,7 +151,12 @@ def _problems(options: BenchOptions) -> list[str]:
                "--corpus-resolution needs even sides (yuv420p)"),
               (0 < options.latency_load <= 1, "--latency-load must be in (0, 1]"),
               (options.latency_videos >= 1, "--latency-videos must be at least 1"),
-              (options.torch_threads >= 0, "--torch-threads must be 0 or more")]
+              (options.torch_threads >= 0, "--torch-threads must be 0 or more"),
+              (options.paced.videos >= 1 and options.paced.replicas >= 1
+               and options.paced.batch_size >= 1, "--paced-videos, --paced-replicas and "
+               "--paced-batch-size must be at least 1"),
+              (0 < options.paced.load <= 1, "--paced-load must be in (0, 1]"),
+              (options.long_clip.seconds >= 1, "--long-clip-seconds must be at least 1")]
     return [message for ok, message in checks if not ok]
 
 

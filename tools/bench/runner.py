@@ -35,6 +35,7 @@ def run_bench(settings: Settings, options: BenchOptions, say: Say) -> BenchResul
     decode, clips = _decode(corpus, limits, say)
     keyframe_s = _keyframe_seconds(corpus, limits)
     worker = _worker_phases(settings, options, corpus, clips, say)
+    paced = _paced_phases(settings, options, corpus, limits, say)
     baseline = _baseline(settings, options, corpus, say)
     throughput, latency = worker["throughput"], worker["latency"]
     best_model = max(worker["model_only"], key=lambda run: run.videos_per_s)
@@ -50,7 +51,7 @@ def run_bench(settings: Settings, options: BenchOptions, say: Say) -> BenchResul
         latency_p95_s=percentile(latency.latencies_s, 95),
         stage_ms=throughput.stage_ms,
         details=_details(settings, options, corpus, decode, throughput, latency, baseline,
-                         worker, best_model, machine))
+                         worker, best_model, machine) | paced)
 
 
 def _corpus(settings: Settings, options: BenchOptions, say: Say) -> list[CorpusVideo]:
@@ -85,15 +86,51 @@ def _uploads(corpus: list[CorpusVideo], count: int, prefix: str) -> list[Upload]
 
 def _worker_phases(settings: Settings, options: BenchOptions, corpus: list[CorpusVideo],
                    clips: list[Clip], say: Say) -> dict[str, Any]:
-    from tools.embedded_aws import EmbeddedAws, provision
+    from tools.embedded_aws import EmbeddedAwsProcess, provision
 
-    with EmbeddedAws() as aws:
+    with EmbeddedAwsProcess() as aws:  # its own process: the worker's CPU is measured alone
         stack = provision(aws.endpoint_url, settings.region, name="bench")
         settings = settings.with_changes(endpoint_url=stack.endpoint_url,
                                          queue_url=stack.queue_url, dlq_url=stack.dlq_url,
                                          topic_arn=stack.topic_arn)
         with _service(settings, options, say) as service:
             return _measure_pool_and_worker(settings, options, corpus, clips, service, stack, say)
+
+
+def _paced_phases(settings: Settings, options: BenchOptions, corpus: list[CorpusVideo],
+                  limits: DecodeLimits, say: Say) -> dict[str, Any]:
+    """The paced device in two regimes, the decode floor, and the bytes and requests fetched."""
+    from tools.bench import paced
+    from tools.bench.corpus import build_long_clip
+    from tools.bench.decoding import floor_cpu_s
+    from tools.embedded_aws import EmbeddedAwsProcess, provision
+
+    say(f"Long clip: {options.long_clip.describe()} (built once, cached) ...")
+    long_path = build_long_clip(options.long_clip, settings.cache_dir)
+    say("Decode floor: one keyframe per sample, against the sampler, per corpus file ...")
+    floors = floor_cpu_s([v.path for v in corpus], limits)
+    opts = options.paced
+    with EmbeddedAwsProcess() as aws:
+        stack = provision(aws.endpoint_url, settings.region, name="paced")
+        bucket, objects = paced.store_objects(stack, [v.path for v in corpus] + [long_path])
+        say(f"Paced device, fast ({opts.fast_batch_ms:g} ms a batch): {opts.videos} videos, "
+            f"{opts.replicas} replicas x batch {opts.batch_size} ...")
+        fast = paced.run_regime(settings, opts, stack, bucket, objects[:-1], opts.fast_batch_ms,
+                                aws.cpu_s)
+        rate = opts.load * fast["host_videos_per_s"]
+        batch_ms = opts.slow_batch_ms or 1000 * opts.replicas * opts.batch_size / rate
+        rate = 1000 * opts.replicas * opts.batch_size / batch_ms
+        say(f"Paced device, slow: {rate:.2f} videos/s ({batch_ms:.0f} ms a batch); the host "
+            f"did {fast['host_videos_per_s']:.2f} ...")
+        slow = paced.run_regime(settings, opts, stack, bucket, objects[:-1], batch_ms, aws.cpu_s)
+        say("Bytes and GET requests per object: the worker's threshold, all ranged, long clip ...")
+        corpus_fetch = paced.measure_fetching(settings, stack, bucket, objects[:-1],
+                                              settings.ranged_min_bytes)
+        all_ranged = paced.measure_fetching(settings, stack, bucket, objects[:-1], 0)
+        long_fetch = paced.measure_fetching(settings, stack, bucket, objects[-1:],
+                                            settings.ranged_min_bytes)
+    return paced.summarise(opts, fast, slow, floors, corpus_fetch, all_ranged, long_fetch,
+                           options.long_clip.describe())
 
 
 def _slots(settings: Settings, options: BenchOptions) -> list:
@@ -150,13 +187,13 @@ def _baseline(settings: Settings, options: BenchOptions, corpus: list[CorpusVide
               say: Say) -> NaiveResult:
     from model.registry import create_backend
     from worker.aws import boto3_client
-    from tools.embedded_aws import EmbeddedAws, provision
+    from tools.embedded_aws import EmbeddedAwsProcess, provision
 
     naive_settings = settings.with_changes(batch_size=1, replicas=1)
     backend = create_backend(model_config(naive_settings), _slots(naive_settings, options)[0])
     backend.load()
     backend.warm_up()
-    with EmbeddedAws() as aws:
+    with EmbeddedAwsProcess() as aws:
         stack = provision(aws.endpoint_url, settings.region, name="naive")
         clients = {name: boto3_client(name, stack.region, stack.endpoint_url)
                    for name in ("sqs", "s3", "sns")}
@@ -203,7 +240,7 @@ def _cpu_budget(decode: DecodeComparison, throughput: PipelineRun,
     """Process CPU seconds per video: where the worker run's CPU went, by difference.
 
     ``other`` is the worker run's total less sampled decoding (corpus average) and the model (its
-    own run): moto serving S3/SQS/SNS in-process, the aiobotocore clients, the event loop.
+    own run): the aiobotocore clients (moto runs in its own process), the event loop.
     """
     total = throughput.cpu_s / max(1, throughput.videos + throughput.errors)
     sampled = decode.sampled_cpu_s / decode.videos
