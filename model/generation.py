@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from model.api import Clip, ModelOutput
 from model.generated_text import Unparseable, parse_answer
+from model.prompts import stop_token_ids
 
 MAX_BLOCKED = 2
 
@@ -68,7 +69,7 @@ class LoopStopper:
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
-def generate_outputs(backend, clips: list[Clip], pixels, grid,
+def generate_outputs(backend, clips: list[Clip], vision: dict,
                      real: list[bool] | None = None) -> list[ModelOutput]:
     """Decode an answer per row, greedily, and turn each into labels and a decision.
 
@@ -79,14 +80,14 @@ def generate_outputs(backend, clips: list[Clip], pixels, grid,
 
     config, tokenizer = backend.config, backend.tokenizer
     ids = backend.generate_prompt.input_ids
-    inputs = backend.model_inputs(ids, len(clips), pixels, grid)
+    inputs = backend.model_inputs(ids, len(clips), vision)
     processors, criteria, stopper = LogitsProcessorList(), StoppingCriteriaList(), None
     if config.ngram_size > 0:
         blocker = NgramBlocker(config.ngram_size, len(ids), len(clips))
         stopper = LoopStopper(blocker)
         processors.append(blocker)
         criteria.append(stopper)
-    stop_ids = _stop_ids(tokenizer)
+    stop_ids = stop_token_ids(tokenizer)
     with torch.inference_mode():
         sequences = backend.model.generate(
             **inputs, max_new_tokens=config.max_new_tokens, do_sample=False,
@@ -116,12 +117,6 @@ def output_from_text(policy, clip: Clip, text: str, tokens: int) -> ModelOutput:
     labels = policy.labels_from_scores(answer.confidences, clip.timestamps_ms)
     return ModelOutput(labels=labels, decision=policy.decide(labels), text=text,
                        tokens_generated=tokens)
-
-
-def _stop_ids(tokenizer) -> list[int]:
-    # Qwen's generation config stops on both <|im_end|> and <|endoftext|>.
-    ids = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
-    return [i for i in ids if i is not None and i != tokenizer.unk_token_id]
 
 
 def _until_stop(tokens: list[int], stop_ids: list[int]) -> list[int]:
