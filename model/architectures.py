@@ -99,3 +99,19 @@ def dtype_kwarg() -> str:
 
     major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
     return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
+def vlm_class(arch: str):
+    """The transformers class of a family: LLaVA-NeXT-Video by name (4.47's
+    ``AutoModelForImageTextToText`` does not map it), the Auto class otherwise."""
+    import transformers
+
+    if is_llava(arch):
+        return transformers.LlavaNextVideoForConditionalGeneration
+    return transformers.AutoModelForImageTextToText
+
+
+def load_vlm(checkpoint: Path, dtype=None):
+    """The vision-language model of a checkpoint directory, in eval mode."""
+    kwargs = {} if dtype is None else {dtype_kwarg(): dtype}
+    return vlm_class(checkpoint_arch(checkpoint)).from_pretrained(checkpoint, **kwargs).eval()

@@ -39,7 +39,7 @@ import structlog
 
 from model import neuron_sdk
 from model.architectures import (NEURON_ARCHES, NEURON_TEXT_TYPES, QWEN_ARCHES, checkpoint_arch,
-                                 decoder_and_head, dtype_kwarg, llava_vision_parts, text_config)
+                                 decoder_and_head, llava_vision_parts, load_vlm, text_config)
 from model.checkpoints import checkpoint_identity, resolve_checkpoint
 from model.config import ModelConfig
 from model.exceptions import CheckpointUnusable, UnsupportedOnNeuron
@@ -118,10 +118,9 @@ def compile_artifacts(config: ModelConfig, out: Path, amp: str = DEFAULT_AMP) ->
 
 def _load_source(checkpoint: Path, config: ModelConfig):
     import torch
-    from transformers import AutoModelForImageTextToText, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    model = AutoModelForImageTextToText.from_pretrained(
-        checkpoint, **{dtype_kwarg(): torch.float32}).eval()
+    model = load_vlm(checkpoint, torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     pre = LlavaVideoPreprocessor.from_checkpoint(checkpoint)
     policy = load_policy(config.policy_file)

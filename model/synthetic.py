@@ -272,15 +272,15 @@ def _llava_config(preset: LlavaPreset, tokenizer):
 
 def _save_model(out: Path, preset, config, tokenizer, seed: int) -> None:
     import torch
-    from transformers import AutoModelForImageTextToText, GenerationConfig
+    from transformers import GenerationConfig
     from transformers.utils import logging as hf_logging
 
-    from model.architectures import decoder_and_head
+    from model.architectures import decoder_and_head, vlm_class
 
     hf_logging.disable_progress_bar()
     torch.manual_seed(seed)
     dtype = getattr(torch, preset.dtype)
-    model = _from_config(AutoModelForImageTextToText, config, dtype)
+    model = _from_config(vlm_class(config.model_type), config, dtype)
     _, head = decoder_and_head(model)
     with torch.no_grad():
         # At the usual 0.02 init every logit is ~0 and every score ~50; a hotter head spreads the
@@ -308,7 +308,9 @@ def _save_processor_configs(out: Path) -> None:
 def _from_config(auto_class, config, dtype):
     from model.architectures import dtype_kwarg
 
-    return auto_class.from_config(config, **{dtype_kwarg(): dtype})
+    if hasattr(auto_class, "from_config"):  # an Auto class
+        return auto_class.from_config(config, **{dtype_kwarg(): dtype})
+    return auto_class._from_config(config, **{dtype_kwarg(): dtype})
 
 
 def _save_llava_processor_configs(out: Path, preset: LlavaPreset) -> None:

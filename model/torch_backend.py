@@ -17,7 +17,8 @@ from model.api import Backend, Batch, Clip, DeviceSlot, ModelIdentity, ModelOutp
 from model.checkpoints import checkpoint_identity, resolve_checkpoint
 from model.exceptions import CheckpointUnusable, RejectClip, RetryBatch
 from model.policy import Policy, load_policy
-from model.architectures import checkpoint_arch, decoder_and_head, dtype_kwarg, video_token_id
+from model.architectures import (checkpoint_arch, decoder_and_head, dtype_kwarg, video_token_id,
+                                 vlm_class)
 from model.preprocess import load_preprocessor
 from model.prompts import build_generate_prompt, build_score_prompt
 from model.scoring import confidences_from_logits, output_from_confidences
@@ -95,15 +96,15 @@ class TorchBackend(Backend):
 
     def _load_model(self, checkpoint: Path):
         import torch
-        from transformers import AutoModelForImageTextToText, AutoTokenizer
+        from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         dtype = torch.float32 if self.slot.kind == "cpu" else torch.bfloat16
         try:
             tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-            model = AutoModelForImageTextToText.from_pretrained(checkpoint,
-                                                                **{dtype_kwarg(): dtype})
+            model = vlm_class(checkpoint_arch(checkpoint)).from_pretrained(
+                checkpoint, **{dtype_kwarg(): dtype})
         except (OSError, ValueError, KeyError) as exc:
             raise CheckpointUnusable(f"cannot load {checkpoint}: {exc}") from exc
         model.eval()
