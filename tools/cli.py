@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "tools.commands.synthetic_checkpoint",
     "tools.commands.bench",
     "tools.commands.compile",
+    "tools.commands.doctor",
 )
 
 

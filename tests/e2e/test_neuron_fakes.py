@@ -142,3 +142,14 @@ def test_neuron_worker_refuses_to_start_with_exit_2(stack, tmp_path, problem):
         assert "transformers-neuronx: compiled with 0.13.1315, installed 0.13.1216" in worker.stderr
     else:
         assert "compiled artifacts missing" in worker.stderr and "vision.pt" in worker.stderr
+
+
+def test_doctor_runs_every_first_boot_step_on_the_fakes(tmp_path):
+    done = run_ok(modfleet("doctor", "--json", "--work-dir", str(tmp_path)), fake_sdk_env())
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["ok"] is True
+    steps = {s["name"]: s for s in report["steps"]}
+    assert list(steps) == ["devices", "neuron-ls", "versions", "compile", "batch"]
+    assert "2 NeuronCore(s)" in steps["devices"]["detail"]
+    assert "transformers-neuronx 0.13.1216" in steps["versions"]["detail"]
+    assert "one batch" in steps["batch"]["detail"] and steps["batch"]["seconds"] > 0
