@@ -12,7 +12,13 @@ INFRA_STAMP := $(INFRA_VENV)/.installed-checkov-$(CHECKOV_VERSION)
 MODFLEET_TF_PLUGIN_DIR ?= /opt/tf-plugins
 export MODFLEET_TF_PLUGIN_DIR
 
-.PHONY: demo test install clean infra-check systemd-analyze
+# The Neuron SDK 2.25 environment's transformers (setup.cfg's neuron extra): the model tests run
+# under it too.  Same CPU torch from disk; transformers 4.47.1 from PyPI; no Neuron packages.
+NEURON_TRANSFORMERS := $(shell sed -n 's/^ *transformers==\([0-9.]*\)$$/\1/p' setup.cfg)
+TNX_VENV ?= .venv-tnx
+TNX_STAMP := $(TNX_VENV)/.installed-transformers-$(NEURON_TRANSFORMERS)
+
+.PHONY: demo test install clean infra-check systemd-analyze test-neuron-env
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +42,14 @@ systemd-analyze:
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends systemd; } || { \
 	  echo "cannot install systemd: run as root, or install Debian's systemd package"; exit 1; }
 
-install: $(STAMP) $(INFRA_STAMP) systemd-analyze
+$(TNX_STAMP): setup.cfg
+	$(PYTHON) -m venv $(TNX_VENV)
+	$(TNX_VENV)/bin/python -m pip install -q --upgrade pip
+	$(TNX_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(TNX_VENV)/bin/python -m pip install -q -e '.[test]' 'transformers==$(NEURON_TRANSFORMERS)'
+	touch $(TNX_STAMP)
+
+install: $(STAMP) $(INFRA_STAMP) $(TNX_STAMP) systemd-analyze
 
 # The real sample clips beside the project, when present, join the generated ones.
 DEMO_ARGS ?= $(wildcard ../shared/media/*.mp4 ../shared/media/*.mkv)
@@ -44,11 +57,15 @@ DEMO_ARGS ?= $(wildcard ../shared/media/*.mp4 ../shared/media/*.mkv)
 demo: $(STAMP)
 	$(VENV)/bin/modfleet demo $(DEMO_ARGS)
 
-test: $(STAMP) $(INFRA_STAMP) systemd-analyze
+test: $(STAMP) $(INFRA_STAMP) systemd-analyze test-neuron-env
 	$(PY) -m pytest -q
+
+# Model tests only, under the transformers the Neuron SDK pins (Qwen2-VL ones skip: 5.x only).
+test-neuron-env: $(TNX_STAMP)
+	$(TNX_VENV)/bin/python -m pytest -q tests/model
 
 infra-check: $(STAMP) $(INFRA_STAMP) systemd-analyze
 	$(PY) -m pytest -q tests/infra
 
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) build *.egg-info
+	rm -rf $(VENV) $(INFRA_VENV) $(TNX_VENV) build *.egg-info

@@ -9,6 +9,8 @@ ever see a complete directory.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -23,8 +25,12 @@ log = structlog.get_logger(__name__)
 DEFAULT_ARCH = "qwen2_vl"
 
 
-def resolve_checkpoint(config: ModelConfig, arch: str = DEFAULT_ARCH) -> tuple[Path, bool]:
-    """(checkpoint directory, synthetic?) for this configuration, building a synthetic one if needed."""
+def resolve_checkpoint(config: ModelConfig, arch: str | None = None) -> tuple[Path, bool]:
+    """(checkpoint directory, synthetic?) for this configuration, building a synthetic one if needed.
+
+    The synthetic checkpoint is of ``arch``, else of ``config.synthetic_arch``.
+    """
+    arch = arch or config.synthetic_arch
     if config.model_dir is not None:
         path = Path(config.model_dir).expanduser()
         if not (path / "config.json").is_file():
@@ -57,3 +63,26 @@ def build_atomically(target: Path, preset: str, arch: str) -> Path:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+def checkpoint_identity(checkpoint: Path, synthetic: bool) -> tuple[str, str]:
+    """(name, version) of a checkpoint for verdicts, the same on every backend."""
+    checkpoint = Path(checkpoint)
+    if synthetic:
+        marker = json.loads((checkpoint / "synthetic.json").read_text())
+        return (f"synthetic-{marker['preset']}-{marker['arch'].replace('_', '-')}",
+                f"builder-v{marker['builder_version']}-seed{marker['seed']}")
+    config = json.loads((checkpoint / "config.json").read_text())
+    return config.get("_name_or_path") or checkpoint.name, checkpoint_fingerprint(checkpoint)
+
+
+def checkpoint_fingerprint(checkpoint: Path) -> str:
+    """A short, stable version for a real checkpoint: its config plus weight file names and sizes.
+
+    Hashing gigabytes of weights at every start would be slow; a retrained checkpoint changes sizes
+    or config in practice, and `modfleet compile` hashes the full weights where it matters.
+    """
+    digest = hashlib.sha256((checkpoint / "config.json").read_bytes())
+    for path in sorted(checkpoint.glob("*.safetensors")):
+        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+    return "sha256:" + digest.hexdigest()[:16]

@@ -1,27 +1,32 @@
-"""`modfleet compile`: Neuron artifacts for a Qwen2-VL checkpoint, written once, loaded by workers.
+"""`modfleet compile`: Neuron artifacts for a LLaVA-NeXT-Video checkpoint, written once, loaded
+by workers.
 
 Layout of ``--out`` (the worker's ``--compiled-dir``):
 
-- ``vision.pt``: the vision tower traced with ``torch_neuronx.trace`` for one static batch
-  (``batch_size`` clips of ``frames_per_video`` frames of ``frame_size`` pixels).  Qwen2-VL's
-  vision forward derives rotary positions and attention windows from ``grid_thw``; tracing bakes
-  them in, which is right because every batch has the same grid.
-- ``decoder-checkpoint/``: the language model split out as a plain Qwen2 causal-LM checkpoint (the
-  format transformers-neuronx loads weights from), with the tokenizer and processor configs.
-- ``decoder/``: the decoder compiled by transformers-neuronx (``tp_degree``, fixed ``batch_size``,
-  ``n_positions``, ``amp``, INT8 weights through its ``QuantizationConfig``), saved with
-  ``model.save()``; workers call ``model.load()`` and never compile.
-- ``manifest.json``: shapes, batch, tp degree, quantization, SDK versions, source checkpoint hash.
+- ``vision.pt``: the video encoder (vision tower, average pooler, projector) traced with
+  ``torch_neuronx.trace`` for one static batch (``batch_size`` clips of ``frames_per_video``
+  frames), as aws-samples/llava-on-inf2 traces LLaVA's CLIP tower (compile/compile.py at c29d4c5).
+- ``decoder-checkpoint/``: the language model split out as a plain ``LlamaForCausalLM`` checkpoint
+  (the format transformers-neuronx loads weights from), with the tokenizer and processor configs.
+- ``decoder/``: the decoder compiled by transformers-neuronx's ``LlamaForSampling`` (``tp_degree``,
+  fixed ``batch_size``, ``n_positions``, ``context_length_estimate`` at the prompt's bucket, ``amp``,
+  INT8 weights through ``QuantizationConfig``), saved with ``save()``; workers ``load()`` it.
+- ``manifest.json``: shapes, buckets, batch, tp degree, quantization, the exact SDK versions, the
+  source checkpoint's hash, and the files written.
 
-Sources followed (aws-neuron/transformers-neuronx): ``src/transformers_neuronx/base.py``
-(``NeuronModelBase.save/load/to_neuron``), ``src/transformers_neuronx/module.py``
-(``PretrainedModel.from_pretrained`` loads safetensors from a directory),
-``src/transformers_neuronx/config.py`` (``NeuronConfig``, ``QuantizationConfig(quant_dtype='s8')``,
-``output_all_logits``), ``src/transformers_neuronx/llama/model.py`` and the Qwen2 model of pull
-request #101 (``src/transformers_neuronx/qwen2/model.py``: ``Qwen2ForSampling(config, n_positions,
-batch_size, amp, tp_degree, neuron_config)``, ``preprocess_and_embed``, ``forward(input_ids,
-cache_ids, start_ids, last_token_id, input_embeddings)``); torch-neuronx's ``torch_neuronx.trace``
-API reference.  Nothing here has run on Neuron hardware.
+Sources followed, aws-neuron/transformers-neuronx at 1ade6d74224a89fb6366ded52153e2f32781e20d
+(the 0.13 line; SDK 2.25.0 ships 0.13.1216): ``src/transformers_neuronx/llama/model.py:32``
+(``LlamaForSampling.__init__``), ``:279`` (``preprocess_and_embed``), ``:290`` (``forward`` with
+``input_embeddings``); ``src/transformers_neuronx/module.py:396`` (``from_pretrained``);
+``src/transformers_neuronx/base.py:39-89`` (``save``, ``load``, ``to_neuron``), ``:213``
+(``context``: a prompt longer than every context bucket is prefilled one token per device call,
+hence ``context_length_estimate``); ``src/transformers_neuronx/config.py`` (``NeuronConfig``,
+``QuantizationConfig``).  torch-neuronx: ``torch_neuronx.trace`` as documented for 2.25.0
+(aws-neuron/aws-neuron-sdk at e52d322, api-torch-neuronx-trace.rst:6).
+
+Qwen2-VL and Qwen2.5-VL are refused here: transformers-neuronx 0.13 has no Qwen2 decoder (its
+llama has no q/k/v bias), and their multimodal RoPE cannot be expressed with 1-D ``cache_ids``.
+Run on Neuron hardware: not yet; in CI against contract fakes (tests/neuron_fakes).
 """
 
 from __future__ import annotations
@@ -30,152 +35,220 @@ import json
 import shutil
 from pathlib import Path
 
-from model import neuron_sdk
-from model.checkpoints import resolve_checkpoint
-from model.manifest import Manifest, checkpoint_sha256, sequence_positions
-from model.policy import load_policy
-from model.preprocess import VideoPreprocessor
-from model.prompts import build_generate_prompt, build_score_prompt
 import structlog
+
+from model import neuron_sdk
+from model.architectures import (NEURON_ARCHES, NEURON_TEXT_TYPES, QWEN_ARCHES, checkpoint_arch,
+                                 decoder_and_head, llava_vision_parts, load_vlm, text_config)
+from model.checkpoints import checkpoint_identity, resolve_checkpoint
 from model.config import ModelConfig
+from model.exceptions import CheckpointUnusable, UnsupportedOnNeuron
+from model.manifest import Manifest, checkpoint_sha256, prompt_bucket, sequence_positions
+from model.policy import load_policy
+from model.preprocess import LlavaVideoPreprocessor
+from model.prompts import build_generate_prompt, build_score_prompt
 
 log = structlog.get_logger(__name__)
-AMP = "bf16"  # Inf2 runs bf16 matmuls natively; int8 weights are dequantized to it
+AMPS = ("bf16", "f32")
+DEFAULT_AMP = "bf16"  # Inf2 runs bf16 matmuls natively; int8 weights are dequantized to it
+DECODER_CLASS = "transformers_neuronx.LlamaForSampling"
+COPIED = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+          "chat_template.jinja", "chat_template.json", "preprocessor_config.json",
+          "video_preprocessor_config.json", "generation_config.json", "synthetic.json")
 
 
-def compile_artifacts(config: ModelConfig, out: Path) -> Manifest:
-    """Trace the vision tower, compile the decoder, write artifacts and manifest into ``out``."""
+def refuse_unsupported(arch: str) -> None:
+    """Raise UnsupportedOnNeuron, saying why and what to use, for a family the SDK cannot run."""
+    if arch in NEURON_ARCHES:
+        return
+    why = ("transformers-neuronx 0.13 (the last release, Neuron SDK 2.25) has no Qwen2 decoder "
+           "and its Llama has no q/k/v bias, and Qwen2-VL's multimodal RoPE (time/height/width "
+           "positions) cannot be expressed with 1-D cache_ids"
+           if arch in QWEN_ARCHES else "it is not a family the pinned Neuron SDK compiles")
+    raise UnsupportedOnNeuron(
+        f"{arch} cannot run on the neuron backend: {why}. Use a LLaVA-NeXT-Video checkpoint "
+        f"(llava_next_video: CLIP/SigLIP tower + Llama decoder; for a synthetic one "
+        f"--synthetic-arch llava_next_video) on Inf2, or run {arch} with --backend torch.")
+
+
+def configured_arch(config: ModelConfig) -> str:
+    """The architecture a configuration will load, without building a synthetic checkpoint."""
+    if config.model_dir is not None:
+        return checkpoint_arch(Path(config.model_dir).expanduser())
+    return config.synthetic_arch
+
+
+def compile_artifacts(config: ModelConfig, out: Path, amp: str = DEFAULT_AMP) -> Manifest:
+    """Trace the video encoder, compile the decoder, write artifacts and manifest into ``out``."""
+    refuse_unsupported(configured_arch(config))
     neuron_sdk.require("modfleet compile")
+    if amp not in AMPS:
+        raise CheckpointUnusable(f"amp must be one of {', '.join(AMPS)}, got {amp!r}")
     checkpoint, synthetic = resolve_checkpoint(config)
+    refuse_unsupported(checkpoint_arch(checkpoint))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    model, tokenizer, pre, prompt_tokens = _load_source(checkpoint, config)
-    video_tokens = pre.tokens_per_clip(config.frames_per_video, config.frame_size)
+    model, pre, prompt_tokens = _load_source(checkpoint, config)
     n_positions = sequence_positions(prompt_tokens, config.max_new_tokens)
-    _trace_vision(model, pre, config, out / "vision.pt")
-    text_dir = _split_decoder(model, checkpoint, out / "decoder-checkpoint")
-    _compile_decoder(text_dir, config, n_positions, out / "decoder")
+    estimate = prompt_bucket(prompt_tokens, n_positions)
+    _trace_vision(model, pre, config, amp, out / "vision.pt")
+    text_dir = split_decoder(model, checkpoint, out / "decoder-checkpoint", n_positions)
+    graphs = _compile_decoder(text_dir, config, n_positions, estimate, amp, out / "decoder")
+    name, version = checkpoint_identity(checkpoint, synthetic)
     manifest = Manifest(
-        arch=model.config.model_type, model_name=checkpoint.name,
+        arch=checkpoint_arch(checkpoint), model_name=name, model_version=version,
         checkpoint_sha256=checkpoint_sha256(checkpoint), synthetic=synthetic,
         batch_size=config.batch_size, frames_per_video=config.frames_per_video,
-        frame_size=config.frame_size, video_tokens=video_tokens, n_positions=n_positions,
-        tp_degree=config.tp_degree, quantize=config.quantize, amp=AMP, mode=config.mode,
+        frame_size=config.frame_size,
+        video_tokens=pre.tokens_per_clip(config.frames_per_video, config.frame_size),
+        prompt_tokens=prompt_tokens, n_positions=n_positions, context_length_estimate=estimate,
+        tp_degree=config.tp_degree, quantize=config.quantize, amp=amp, mode=config.mode,
         max_new_tokens=config.max_new_tokens,
         policy_version=load_policy(config.policy_file).version,
+        decoder_class=DECODER_CLASS, sdk_release=neuron_sdk.SDK_RELEASE,
         sdk_versions=neuron_sdk.sdk_versions(),
         files={"vision": "vision.pt", "decoder": "decoder",
-               "decoder_checkpoint": "decoder-checkpoint"})
+               "decoder_checkpoint": "decoder-checkpoint"},
+        graphs=graphs)
     manifest.write(out)
-    log.info("compiled", out=str(out), n_positions=n_positions, tp_degree=config.tp_degree)
+    log.info("compiled", out=str(out), n_positions=n_positions, context_length_estimate=estimate,
+             tp_degree=config.tp_degree, amp=amp)
     return manifest
 
 
 def _load_source(checkpoint: Path, config: ModelConfig):
     import torch
-    from transformers import AutoModelForImageTextToText, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    # torch_dtype, not dtype: the Neuron SDK's environment pins a transformers 4.x.
-    model = AutoModelForImageTextToText.from_pretrained(checkpoint, torch_dtype=torch.float32)
-    model.eval()
+    model = load_vlm(checkpoint, torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    pre = VideoPreprocessor.from_checkpoint(checkpoint)
+    pre = LlavaVideoPreprocessor.from_checkpoint(checkpoint)
     policy = load_policy(config.policy_file)
     video_tokens = pre.tokens_per_clip(config.frames_per_video, config.frame_size)
-    longest = max(len(build_score_prompt(tokenizer, policy, video_tokens).input_ids),
-                  len(build_generate_prompt(tokenizer, policy, video_tokens).input_ids))
-    return model, tokenizer, pre, longest
+    build = build_score_prompt if config.mode == "score" else build_generate_prompt
+    return model, pre, len(build(tokenizer, policy, video_tokens).input_ids)
 
 
-class VisionTower:
-    """Factory of the traceable module: pixel patches and a fixed grid in, merged features out."""
+class VideoEncoder:
+    """Factory of the traceable module: (clips, frames, 3, S, S) pixels in, (clips, video tokens,
+    decoder hidden size) features out: LLaVA-NeXT-Video's ``get_video_features`` step for step,
+    written against the parts so that it is the same on transformers 4.47 and 5.x."""
 
     @staticmethod
-    def build(visual):
+    def build(model):
         import torch
 
-        class _Vision(torch.nn.Module):
+        tower, pooler, projector = llava_vision_parts(model)
+        layer = model.config.vision_feature_layer
+        strategy = model.config.vision_feature_select_strategy
+        if not isinstance(layer, int) or strategy != "default":
+            raise CheckpointUnusable("only a single vision_feature_layer with the 'default' "
+                                     f"select strategy is supported, got {layer!r}/{strategy!r}")
+
+        class _Encoder(torch.nn.Module):
             def __init__(self) -> None:
                 super().__init__()
-                self.visual = visual
+                self.tower, self.pooler, self.projector = tower, pooler, projector
 
-            def forward(self, pixel_values, grid_thw):
-                out = self.visual(pixel_values, grid_thw=grid_thw)
-                # transformers 5 returns a model output; the merged features are what the LLM takes.
-                return getattr(out, "pooler_output", out)
+            def forward(self, pixel_values_videos):
+                clips, frames = pixel_values_videos.shape[:2]
+                pixels = pixel_values_videos.flatten(0, 1)
+                hidden = self.tower(pixels, output_hidden_states=True).hidden_states[layer]
+                features = self.projector(self.pooler(hidden[:, 1:]))  # CLS dropped: 'default'
+                return features.reshape(clips, -1, features.shape[-1])
 
-        return _Vision().eval()
+        return _Encoder().eval()
 
 
-def _trace_vision(model, pre: VideoPreprocessor, config: ModelConfig, path: Path) -> None:
+def _trace_vision(model, pre: LlavaVideoPreprocessor, config: ModelConfig, amp: str,
+                  path: Path) -> None:
     import numpy as np
     import torch
 
     torch_neuronx = neuron_sdk.import_module("torch_neuronx")
     n, s = config.frames_per_video, config.frame_size
-    pixels, grid = pre([np.zeros((n, s, s, 3), np.uint8)] * config.batch_size)
-    tower = VisionTower.build(model.model.visual)
-    traced = torch_neuronx.trace(tower, (pixels, grid),
-                                 compiler_args=["--auto-cast", "matmult", "--auto-cast-type", AMP])
+    pixels = pre.model_kwargs([np.zeros((n, s, s, 3), np.uint8)] * config.batch_size)
+    # The compiler's own default (matmult to bf16) is announced to change to none (2.25 notes):
+    # say which one the decoder's amp needs.
+    cast = (["--auto-cast", "matmult", "--auto-cast-type", "bf16"] if amp == "bf16"
+            else ["--auto-cast", "none"])
+    traced = torch_neuronx.trace(VideoEncoder.build(model), pixels["pixel_values_videos"],
+                                 compiler_args=cast)
     torch.jit.save(traced, str(path))
 
 
-def _split_decoder(model, checkpoint: Path, out: Path) -> Path:
-    """Save the language model as a Qwen2ForCausalLM checkpoint (plus tokenizer, processor)."""
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+def split_decoder(model, checkpoint: Path, out: Path, n_positions: int) -> Path:
+    """Save the language model as a ``LlamaForCausalLM`` checkpoint (plus tokenizer, processor).
 
-    text = model.config.text_config.to_dict()
-    # transformers-neuronx's Qwen2 uses 1-D rotary positions: M-RoPE sections are dropped here.
-    theta = (text.pop("rope_parameters", None) or {}).get("rope_theta", text.get("rope_theta"))
-    text.pop("rope_scaling", None)
-    text["rope_parameters"] = {"rope_type": "default", "rope_theta": theta or 1000000.0}
-    text.update(model_type="qwen2", architectures=["Qwen2ForCausalLM"],
-                tie_word_embeddings=model.config.tie_word_embeddings)
-    config = Qwen2Config(**{k: v for k, v in text.items() if not k.startswith("_")})
-    causal = Qwen2ForCausalLM(config)
-    causal.model.load_state_dict(model.model.language_model.state_dict())
-    causal.lm_head.load_state_dict(model.lm_head.state_dict())
-    causal.save_pretrained(out)
-    # transformers 4.x (the SDK's) reads rope_theta at the top level of config.json.
-    saved = json.loads((out / "config.json").read_text())
-    saved["rope_theta"] = text["rope_parameters"]["rope_theta"]
-    (out / "config.json").write_text(json.dumps(saved, indent=2) + "\n")
-    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
-                 "chat_template.json", "preprocessor_config.json", "video_preprocessor_config.json",
-                 "generation_config.json", "synthetic.json", "special_tokens_map.json"):
+    config.json is written field by field, so that transformers 4.47 (the SDK's, which reads
+    ``rope_theta`` at the top level) and 5.x load it alike.
+    """
+    from safetensors.torch import save_file
+
+    text = text_config(model.config)
+    if text.model_type not in NEURON_TEXT_TYPES:
+        raise UnsupportedOnNeuron(f"decoder {text.model_type!r}: LlamaForSampling runs llama "
+                                  f"(and window-free mistral) decoders only")
+    window = getattr(text, "sliding_window", None)
+    if window is not None and window < n_positions:
+        raise UnsupportedOnNeuron(f"mistral sliding window {window} < n_positions {n_positions}: "
+                                  f"LlamaForSampling has no sliding window")
+    decoder, head = decoder_and_head(model)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = {f"model.{k}": v.contiguous() for k, v in decoder.state_dict().items()}
+    weights["lm_head.weight"] = head.weight.detach().contiguous()
+    save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
+    (out / "config.json").write_text(json.dumps(_llama_config(text), indent=2) + "\n")
+    for name in COPIED:
         if (checkpoint / name).is_file():
             shutil.copy(checkpoint / name, out / name)
     (out / "vlm_config.json").write_text((checkpoint / "config.json").read_text())
     return out
 
 
-def decoder_kwargs(config: ModelConfig, n_positions: int, mode: str) -> dict:
-    """Arguments of ``Qwen2ForSampling.from_pretrained``, the same at compile and at load."""
+def _llama_config(text) -> dict:
+    rope = getattr(text, "rope_parameters", None) or {}
+    theta = getattr(text, "rope_theta", None) or rope.get("rope_theta", 10000.0)
+    scaling = getattr(text, "rope_scaling", None)
+    if scaling and scaling.get("rope_type", scaling.get("type")) not in (None, "default"):
+        raise UnsupportedOnNeuron(f"rope scaling {scaling!r} is not supported here")
+    return {"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+            "vocab_size": text.vocab_size, "hidden_size": text.hidden_size,
+            "intermediate_size": text.intermediate_size,
+            "num_hidden_layers": text.num_hidden_layers,
+            "num_attention_heads": text.num_attention_heads,
+            "num_key_value_heads": getattr(text, "num_key_value_heads", None)
+            or text.num_attention_heads,
+            "hidden_act": text.hidden_act, "max_position_embeddings": text.max_position_embeddings,
+            "rms_norm_eps": text.rms_norm_eps, "rope_theta": float(theta),
+            "attention_bias": False, "mlp_bias": False, "tie_word_embeddings": False,
+            "bos_token_id": text.bos_token_id, "eos_token_id": text.eos_token_id,
+            "pad_token_id": getattr(text, "pad_token_id", None), "torch_dtype": "float32"}
+
+
+def decoder_kwargs(config: ModelConfig, n_positions: int, estimate: int, amp: str,
+                   mode: str) -> dict:
+    """Keyword arguments of ``LlamaForSampling.from_pretrained``, the same at compile and load."""
     tnx = neuron_sdk.import_module("transformers_neuronx")
-    quant = (tnx.QuantizationConfig(quant_dtype="s8", dequant_dtype=AMP)
+    quant = (tnx.QuantizationConfig(quant_dtype="s8", dequant_dtype=amp)
              if config.quantize == "int8" else None)
     # Score mode reads logits at the checklist positions of the prefill, not only the last one.
     neuron_config = tnx.NeuronConfig(quant=quant, output_all_logits=(mode == "score"))
     return {"batch_size": config.batch_size, "tp_degree": config.tp_degree,
-            "n_positions": n_positions, "amp": AMP, "neuron_config": neuron_config}
+            "n_positions": n_positions, "context_length_estimate": estimate, "amp": amp,
+            "neuron_config": neuron_config}
 
 
 def decoder_class():
-    """transformers-neuronx's Qwen2 decoder; a clear error where the installed build lacks it."""
-    try:
-        return neuron_sdk.import_module("transformers_neuronx.qwen2.model").Qwen2ForSampling
-    except ImportError as exc:
-        from model.exceptions import SdkMissing
-
-        raise SdkMissing("transformers-neuronx", "the Qwen2 decoder (transformers_neuronx.qwen2)",
-                         "install a transformers-neuronx build that includes the qwen2 module "
-                         f"(aws-neuron/transformers-neuronx pull request #101) from "
-                         f"{neuron_sdk.NEURON_INDEX}") from exc
+    """transformers-neuronx's Llama decoder class."""
+    return neuron_sdk.import_module("transformers_neuronx").LlamaForSampling
 
 
-def _compile_decoder(text_dir: Path, config: ModelConfig, n_positions: int, out: Path) -> None:
-    kwargs = decoder_kwargs(config, n_positions, config.mode)
+def _compile_decoder(text_dir: Path, config: ModelConfig, n_positions: int, estimate: int,
+                     amp: str, out: Path) -> list[str]:
+    kwargs = decoder_kwargs(config, n_positions, estimate, amp, config.mode)
     decoder = decoder_class().from_pretrained(str(text_dir), **kwargs)
     decoder.to_neuron()  # compiles (no artifacts loaded yet), then loads onto the cores
     out.mkdir(parents=True, exist_ok=True)
     decoder.save(str(out))
+    return sorted(p.name for p in out.iterdir() if p.is_file())

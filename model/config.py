@@ -19,6 +19,7 @@ BACKENDS = ("torch", "neuron", "paced")
 QUANTIZATIONS = ("none", "int8")
 MODES = ("score", "generate")
 PRESETS = ("tiny", "small", "base")
+ARCHES = ("qwen2_vl", "qwen2_5_vl", "llava_next_video")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class ModelConfig:
     backend: str = "torch"
     model_dir: Path | None = None
     synthetic_preset: str = "tiny"
+    synthetic_arch: str = "qwen2_vl"
     compiled_dir: Path | None = None
     device: str = "cpu"
     batch_size: int = 4
@@ -67,7 +69,7 @@ def problems(c: ModelConfig) -> Iterable[str]:
         if not low <= value <= high:
             yield f"{name.replace('_', '-')} must be between {low} and {high}, got {value}"
     for name, choices in (("backend", BACKENDS), ("quantize", QUANTIZATIONS), ("mode", MODES),
-                          ("synthetic_preset", PRESETS)):
+                          ("synthetic_preset", PRESETS), ("synthetic_arch", ARCHES)):
         if getattr(c, name) not in choices:
             yield f"{name.replace('_', '-')} must be one of {', '.join(choices)}"
     if not 0 <= c.paced_batch_ms <= 600_000:

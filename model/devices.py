@@ -32,7 +32,9 @@ def plan_slots(config: ModelConfig, *, cpu_count: Callable[[], int | None] = os.
     throughput on a 2-core machine (BENCHMARKS.md).  The model-only benchmark reserves none.
     """
     if config.backend == "neuron":
-        return _neuron_slots(config, (neuron_cores or count_neuron_cores)())
+        if neuron_cores is not None:
+            return _neuron_slots(config, neuron_cores())
+        return _neuron_slots(config, *visible_neuron_cores())
     if config.device.startswith("cuda"):
         return _cuda_slots(config, (cuda_count or _cuda_device_count)())
     if config.device != "cpu":
@@ -54,15 +56,15 @@ def _cuda_slots(config: ModelConfig, gpus: int) -> list[DeviceSlot]:
             for i in range(config.replicas)]
 
 
-def _neuron_slots(config: ModelConfig, cores: int) -> list[DeviceSlot]:
+def _neuron_slots(config: ModelConfig, cores: int, first: int = 0) -> list[DeviceSlot]:
     needed = config.replicas * config.tp_degree
     if needed > cores:
         raise DevicesUnavailable(
             f"{config.replicas} replica(s) x tp-degree {config.tp_degree} need {needed} "
             f"NeuronCores, but this instance has {cores}")
     return [DeviceSlot(index=i, kind="neuron", device="neuron", cpu_threads=1,
-                       neuron_cores=tuple(range(i * config.tp_degree,
-                                                (i + 1) * config.tp_degree)))
+                       neuron_cores=tuple(range(first + i * config.tp_degree,
+                                                first + (i + 1) * config.tp_degree)))
             for i in range(config.replicas)]
 
 
@@ -70,6 +72,25 @@ def _cuda_device_count() -> int:
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def visible_neuron_cores(environ=None, dev: Path = Path("/dev")) -> tuple[int, int]:
+    """(count, first) of the NeuronCores this process may use.
+
+    ``NEURON_RT_VISIBLE_CORES`` (e.g. ``4-7``) is the Neuron runtime's own setting for giving a
+    process a core range; where an operator set it for the worker, replicas split that range.
+    Otherwise every core of the instance's ``/dev/neuronN`` devices.
+    """
+    visible = (os.environ if environ is None else environ).get("NEURON_RT_VISIBLE_CORES", "")
+    if visible:
+        low, _, high = visible.partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise DevicesUnavailable(f"NEURON_RT_VISIBLE_CORES={visible!r} is not a core range "
+                                     f"such as 0-3") from None
+        return last - first + 1, first
+    return count_neuron_cores(dev), 0
 
 
 def count_neuron_cores(dev: Path = Path("/dev")) -> int:

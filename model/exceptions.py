@@ -9,6 +9,7 @@ reach it (its replica threads):
   - ``CheckpointUnusable``: the model directory is missing or not a checkpoint this layer can run.
   - ``ManifestMismatch``: compiled Neuron artifacts were built for other settings; recompile.
   - ``SdkMissing``: an optional package (Neuron SDK, NudeNet, torchao) is not installed.
+  - ``UnsupportedOnNeuron``: the model family cannot run on the pinned Neuron SDK (Qwen2-VL).
   - ``DevicesUnavailable``: the replicas do not fit the devices of this machine.
   - ``PolicyInvalid``: the policy file is malformed.
 - ``RetryBatch``: a transient device failure (out of memory, a runtime hiccup); the batch may
@@ -46,6 +47,11 @@ class SdkMissing(FixModelSetup):
         hint = hint or f"pip install {package}"
         super().__init__(f"{purpose} needs the {package!r} package, which is not installed: {hint}")
         self.package = package
+
+
+class UnsupportedOnNeuron(FixModelSetup):
+    """The checkpoint's family cannot run on the neuron backend; the message says why and what to
+    use instead."""
 
 
 class DevicesUnavailable(FixModelSetup):

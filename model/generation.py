@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from model.api import Clip, ModelOutput
 from model.generated_text import Unparseable, parse_answer
+from model.prompts import stop_token_ids
 
 MAX_BLOCKED = 2
 
@@ -68,7 +69,7 @@ class LoopStopper:
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
-def generate_outputs(backend, clips: list[Clip], pixels, grid,
+def generate_outputs(backend, clips: list[Clip], vision: dict,
                      real: list[bool] | None = None) -> list[ModelOutput]:
     """Decode an answer per row, greedily, and turn each into labels and a decision.
 
@@ -79,14 +80,14 @@ def generate_outputs(backend, clips: list[Clip], pixels, grid,
 
     config, tokenizer = backend.config, backend.tokenizer
     ids = backend.generate_prompt.input_ids
-    inputs = backend.model_inputs(ids, len(clips), pixels, grid)
+    inputs = backend.model_inputs(ids, len(clips), vision)
     processors, criteria, stopper = LogitsProcessorList(), StoppingCriteriaList(), None
     if config.ngram_size > 0:
         blocker = NgramBlocker(config.ngram_size, len(ids), len(clips))
         stopper = LoopStopper(blocker)
         processors.append(blocker)
         criteria.append(stopper)
-    stop_ids = _stop_ids(tokenizer)
+    stop_ids = stop_token_ids(tokenizer)
     with torch.inference_mode():
         sequences = backend.model.generate(
             **inputs, max_new_tokens=config.max_new_tokens, do_sample=False,
@@ -95,6 +96,9 @@ def generate_outputs(backend, clips: list[Clip], pixels, grid,
     outputs, backend.last_tokens = [], []
     for row, (clip, new) in enumerate(zip(clips, sequences[:, len(ids):].tolist())):
         tokens = _until_stop(new, stop_ids)
+        if stopper is not None and row in stopper.stopped_at:
+            # A loop-stopped row is padded after its last token; the pad may not be a stop token.
+            tokens = tokens[:stopper.stopped_at[row]]
         backend.last_tokens.append(tokens)
         if real is None or real[row]:
             if stopper is not None and row in stopper.stopped_at:
@@ -116,12 +120,6 @@ def output_from_text(policy, clip: Clip, text: str, tokens: int) -> ModelOutput:
     labels = policy.labels_from_scores(answer.confidences, clip.timestamps_ms)
     return ModelOutput(labels=labels, decision=policy.decide(labels), text=text,
                        tokens_generated=tokens)
-
-
-def _stop_ids(tokenizer) -> list[int]:
-    # Qwen's generation config stops on both <|im_end|> and <|endoftext|>.
-    ids = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
-    return [i for i in ids if i is not None and i != tokenizer.unk_token_id]
 
 
 def _until_stop(tokens: list[int], stop_ids: list[int]) -> list[int]:

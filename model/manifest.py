@@ -17,7 +17,7 @@ from model.exceptions import ManifestMismatch
 from model.config import ModelConfig
 
 MANIFEST_NAME = "manifest.json"
-FORMAT = "modfleet.neuron/v1"
+FORMAT = "modfleet.neuron/v2"  # v2: LLaVA family, context bucket, graphs, exact SDK versions
 # Fields a worker's model configuration must match exactly.
 MUST_MATCH = ("batch_size", "frames_per_video", "frame_size", "tp_degree", "quantize", "mode")
 
@@ -28,21 +28,27 @@ class Manifest:
 
     arch: str
     model_name: str
+    model_version: str
     checkpoint_sha256: str
     synthetic: bool
     batch_size: int
     frames_per_video: int
     frame_size: int
     video_tokens: int
+    prompt_tokens: int
     n_positions: int
+    context_length_estimate: int  # the prompt's bucket: one context-encoding call per batch
     tp_degree: int
     quantize: str
     amp: str
     mode: str
     max_new_tokens: int
     policy_version: str
+    decoder_class: str
+    sdk_release: str
     sdk_versions: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    graphs: list[str] = field(default_factory=list)  # what the decoder's save() wrote
     format: str = FORMAT
 
     def write(self, directory: Path) -> Path:
@@ -85,6 +91,31 @@ def check_manifest(manifest: Manifest, config: ModelConfig,
                                "`modfleet compile` and the same config): " + "; ".join(problems))
 
 
+def check_versions(manifest: Manifest, installed: dict[str, str]) -> None:
+    """Raise ManifestMismatch naming each package whose installed version is not the compiled one:
+    compiled graphs are only loadable by the compiler and runtime that made them."""
+    from model.neuron_sdk import version_drift
+
+    drift = version_drift(manifest.sdk_versions, installed)
+    if drift:
+        raise ManifestMismatch(
+            f"installed Neuron SDK differs from the one these artifacts were compiled with "
+            f"(SDK {manifest.sdk_release}): " + "; ".join(drift) + ". Install the versions the "
+            "manifest names (setup.cfg's neuron extra) or recompile with `modfleet compile`")
+
+
+def check_files(manifest: Manifest, directory: Path) -> None:
+    """Raise ManifestMismatch naming every artifact the manifest lists that is not on disk."""
+    directory = Path(directory)
+    wanted = [directory / manifest.files["vision"],
+              directory / manifest.files["decoder_checkpoint"] / "config.json",
+              *(directory / manifest.files["decoder"] / g for g in manifest.graphs)]
+    absent = [str(p.relative_to(directory)) for p in wanted if not p.is_file()]
+    if absent:
+        raise ManifestMismatch(f"compiled artifacts missing in {directory}: {', '.join(absent)}; "
+                               f"copy them completely or rerun `modfleet compile`")
+
+
 def checkpoint_sha256(checkpoint: Path) -> str:
     """SHA-256 over every file of a checkpoint directory (names and contents, sorted)."""
     digest = hashlib.sha256()
@@ -100,3 +131,12 @@ def sequence_positions(prompt_tokens: int, max_new_tokens: int, multiple: int = 
     """The decoder's n_positions: prompt plus budget, rounded up (the compiler's bucket size)."""
     needed = prompt_tokens + max_new_tokens
     return -(-needed // multiple) * multiple
+
+
+def prompt_bucket(prompt_tokens: int, n_positions: int, multiple: int = 128) -> int:
+    """The context-encoding bucket (``context_length_estimate``) that holds the whole prompt.
+
+    Without it transformers-neuronx makes buckets of half of each ``n_positions`` bucket, and a
+    prompt longer than the largest is prefilled one token per device call (base.py ``context``).
+    """
+    return min(-(-prompt_tokens // multiple) * multiple, n_positions)

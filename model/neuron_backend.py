@@ -6,11 +6,13 @@ replica thread drives a child process started with its own core range, the docum
 several models side by side on one instance.  The child loads the traced vision tower and the
 compiled decoder (never compiling), then answers batches over a pipe.
 
-In the child: frames are patchified as in the torch backend, the vision tower turns them into
-features, the features replace the ``<|video_pad|>`` embeddings, and the decoder runs with those
-input embeddings (``forward(..., input_embeddings=...)``).  transformers-neuronx's Qwen2 decoder
-uses 1-D rotary positions, so its outputs approximate Qwen2-VL's multimodal RoPE; the torch backend
-is the reference.  Not run on Neuron hardware here.
+In the child: frames are prepared as in the torch backend, the traced video encoder turns them
+into features, the features replace the ``<video>`` embeddings, and the decoder runs with those
+input embeddings (``forward(..., input_embeddings=...)``).  Everything that can be checked without
+the device is checked here, in the replica thread, before the child starts: the model family, the
+manifest against the settings, the installed SDK versions against the compiled ones, and that
+every compiled file is on disk; each failure is a clear start-up error (exit code 2).  Run in CI
+against contract fakes of the SDK (tests/neuron_fakes), not on Neuron hardware.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 from model import neuron_sdk
 from model.api import Backend, Batch, DeviceSlot, ModelIdentity, ModelOutput
 from model.exceptions import RetryBatch
-from model.manifest import check_manifest, read_manifest
+from model.compile import configured_arch, refuse_unsupported
+from model.manifest import check_files, check_manifest, check_versions, read_manifest
 import structlog
 from model.config import ModelConfig
 
@@ -49,8 +52,14 @@ class NeuronBackend(Backend):
     def load(self) -> None:
         """Check SDK and manifest here (cheap, clear errors), then start the pinned child."""
         neuron_sdk.require("the neuron backend")
-        self.manifest = read_manifest(Path(self.config.compiled_dir))
+        root = Path(self.config.compiled_dir)
+        self.manifest = read_manifest(root)
+        refuse_unsupported(self.manifest.arch)
+        if self.config.model_dir is not None:  # a checkpoint named explicitly must fit too
+            refuse_unsupported(configured_arch(self.config))
         check_manifest(self.manifest, self.config)
+        check_versions(self.manifest, neuron_sdk.sdk_versions())
+        check_files(self.manifest, root)
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(

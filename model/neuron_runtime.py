@@ -1,29 +1,35 @@
-"""Inside a Neuron replica process: traced vision tower + compiled decoder, batch in, outputs out.
+"""Inside a Neuron replica process: traced video encoder + compiled decoder, batch in, outputs out.
 
-Follows transformers-neuronx's ``Qwen2ForSampling`` (pull request #101,
-``src/transformers_neuronx/qwen2/model.py``): ``from_pretrained(dir, **same kwargs as compile)``,
-``load(artifacts)``, ``to_neuron()`` (loads, does not compile, when artifacts were given: see
-``NeuronModelBase.to_neuron`` in ``src/transformers_neuronx/base.py``), ``preprocess_and_embed``
-and ``forward(input_ids, cache_ids, start_ids, last_token_id, input_embeddings)``; logits come back
-(batch, vocab) for the last position, or (batch, sequence, vocab) with ``output_all_logits``.
+Follows transformers-neuronx's ``LlamaForSampling`` at aws-neuron/transformers-neuronx 1ade6d7:
+``from_pretrained(dir, **the compile kwargs)``, ``load(artifacts)``, ``to_neuron()`` (loads, does
+not compile, when artifacts were given: base.py:77), ``preprocess_and_embed`` (llama/model.py:279:
+right-pads the prompt to its context bucket and returns ``cache_ids``, ``start_ids``,
+``last_token_id``) and ``forward(input_ids, cache_ids, start_ids, last_token_id,
+input_embeddings)`` (llama/model.py:290).  Logits come back ``(batch, vocab)`` for the last position,
+or ``(batch, sequence, vocab)`` with ``output_all_logits`` (base.py:700), the vocabulary padded to a
+multiple of ``tp_degree`` in the latter.  Video features replace the ``<video>`` embeddings; the
+decoder's 1-D RoPE is the model's own, so the result is the torch backend's up to bf16.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from model import neuron_sdk
 from model.api import Batch, Clip, ModelIdentity, ModelOutput
+from model.architectures import video_token_id
 from model.compile import decoder_class, decoder_kwargs
+from model.config import ModelConfig
+from model.exceptions import RejectClip
 from model.generation import MAX_BLOCKED, NgramBlocker, output_from_text
 from model.manifest import check_manifest, read_manifest
 from model.policy import load_policy
-from model.preprocess import VideoPreprocessor
-from model.prompts import build_generate_prompt, build_score_prompt
+from model.preprocess import LlavaVideoPreprocessor
+from model.prompts import build_generate_prompt, build_score_prompt, stop_token_ids
 from model.scoring import confidences_from_logits, output_from_confidences
-from model.config import ModelConfig
 
 
 class NeuronRuntime:
@@ -36,40 +42,50 @@ class NeuronRuntime:
         self.policy = load_policy(config.policy_file)
 
     def load(self) -> ModelIdentity:
+        import json
+
         import torch
         from transformers import AutoTokenizer
 
         torch_neuronx = neuron_sdk.import_module("torch_neuronx")
-        text_dir = self.root / self.manifest.files["decoder_checkpoint"]
+        m = self.manifest
+        text_dir = self.root / m.files["decoder_checkpoint"]
         self.tokenizer = AutoTokenizer.from_pretrained(text_dir)
-        self.pre = VideoPreprocessor.from_checkpoint(text_dir)
-        video_tokens = self.manifest.video_tokens
-        self.score_prompt = build_score_prompt(self.tokenizer, self.policy, video_tokens)
-        self.generate_prompt = build_generate_prompt(self.tokenizer, self.policy, video_tokens)
-        prompt = self.score_prompt if self.config.mode == "score" else self.generate_prompt
-        check_manifest(self.manifest, self.config, prompt_tokens=len(prompt.input_ids))
-        # The vision tower shares the replica's first core with decoder rank 0.
-        with torch_neuronx.experimental.neuron_cores_context(start_nc=0, nc_count=1):
-            self.vision = torch.jit.load(str(self.root / self.manifest.files["vision"]))
+        self.pre = LlavaVideoPreprocessor.from_checkpoint(text_dir)
+        build = build_score_prompt if self.config.mode == "score" else build_generate_prompt
+        self.prompt = build(self.tokenizer, self.policy, m.video_tokens)
+        check_manifest(m, self.config, prompt_tokens=len(self.prompt.input_ids))
+        # The video encoder shares the replica's first NeuronCore with decoder rank 0.
+        with torch_neuronx.neuron_cores_context(start_nc=0, nc_count=1):
+            self.vision = torch.jit.load(str(self.root / m.files["vision"]))
         self.decoder = decoder_class().from_pretrained(
-            str(text_dir), **decoder_kwargs(self.config, self.manifest.n_positions,
-                                            self.config.mode))
-        self.decoder.load(str(self.root / self.manifest.files["decoder"]))
+            str(text_dir), **decoder_kwargs(self.config, m.n_positions, m.context_length_estimate,
+                                            m.amp, self.config.mode))
+        self.decoder.load(str(self.root / m.files["decoder"]))
         self.decoder.to_neuron()
-        self.video_token_id = self.tokenizer.convert_tokens_to_ids("<|video_pad|>")
-        return ModelIdentity(name=self.manifest.model_name,
-                             version=self.manifest.checkpoint_sha256[:23], backend="neuron",
-                             quantization=self.manifest.quantize, synthetic=self.manifest.synthetic,
+        vlm = json.loads((text_dir / "vlm_config.json").read_text())
+        self.video_token_id = video_token_id(SimpleNamespace(**vlm))
+        self.vocab_size = self.decoder.config.vocab_size
+        return ModelIdentity(name=m.model_name, version=m.model_version, backend="neuron",
+                             quantization=m.quantize, synthetic=m.synthetic,
                              policy_version=self.policy.version)
 
     def infer(self, batch: Batch) -> list[ModelOutput]:
+        import torch
+
         n, s = self.config.frames_per_video, self.config.frame_size
         clips = [row or Clip(np.zeros((n, s, s, 3), np.uint8), (0,) * n, "padding")
                  for row in batch.rows]
-        features = self.vision(*self.pre([c.frames for c in clips]))
-        if self.config.mode == "score":
-            return self._score(clips, features)
-        return self._generate(clips, features)
+        for clip in clips:
+            if getattr(clip.frames, "shape", None) != (n, s, s, 3):
+                raise RejectClip(f"clip {clip.ref!r}: frames must be uint8 {(n, s, s, 3)}, got "
+                                 f"{getattr(clip.frames, 'shape', None)}", ref=clip.ref)
+        with torch.inference_mode():
+            features = self.vision(self.pre.model_kwargs([c.frames for c in clips])
+                                   ["pixel_values_videos"])
+            if self.config.mode == "score":
+                return self._score(clips, features)
+            return self._generate(clips, features)
 
     def _prefill(self, ids: tuple[int, ...], features):
         import torch
@@ -78,30 +94,33 @@ class NeuronRuntime:
         input_ids = torch.tensor([ids] * self.config.batch_size, dtype=torch.long)
         padded, _, cache_ids, start_ids, last_token_id, *_ = \
             self.decoder.preprocess_and_embed(input_ids)
+        # Embeddings of the padded prompt (batch, sequence, hidden), the video features spliced
+        # in where the placeholders are, then the decoder's attention layout.
         embeds = self.decoder.chkpt_model.model.embed_tokens(padded)
-        mask = padded == self.video_token_id
-        embeds[mask] = features.reshape(-1, embeds.shape[-1]).to(embeds.dtype)
+        mask = padded[0] == self.video_token_id
+        embeds[:, mask] = features.to(embeds.dtype)
         if self.decoder.neuron_config.attention_layout == LAYOUT_HSB:
             embeds = embeds.transpose(0, -1).contiguous()
         return self.decoder.forward(padded, cache_ids, start_ids, last_token_id,
                                     input_embeddings=embeds)
 
     def _score(self, clips: list[Clip], features) -> list[ModelOutput]:
-        prompt = self.score_prompt
-        logits = self._prefill(prompt.input_ids, features)[:, list(prompt.read_positions), :]
+        prompt = self.prompt
+        logits = self._prefill(prompt.input_ids, features)
+        logits = logits[:, list(prompt.read_positions), :self.vocab_size]
         table = confidences_from_logits(logits, prompt)
         return [output_from_confidences(self.policy, c, row) for c, row in zip(clips, table)]
 
     def _generate(self, clips: list[Clip], features) -> list[ModelOutput]:
         import torch
 
-        ids = self.generate_prompt.input_ids
+        ids = self.prompt.input_ids
         rows = len(clips)
         blocker = NgramBlocker(self.config.ngram_size, len(ids), rows) \
             if self.config.ngram_size else None
-        stop = {self.tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")}
+        stop = set(stop_token_ids(self.tokenizer))
         sequence = torch.tensor([ids] * rows, dtype=torch.long)
-        logits = self._prefill(ids, features)
+        logits = self._prefill(ids, features)[:, :self.vocab_size]
         ended: list[int | None] = [None] * rows  # generated length where each row stopped
         for step in range(self.config.max_new_tokens):
             if blocker is not None:
@@ -112,11 +131,11 @@ class NeuronRuntime:
                 looping = blocker is not None and blocker.blocked[r] >= MAX_BLOCKED
                 if ended[r] is None and (int(token[r]) in stop or looping):
                     ended[r] = step + 1
-            if all(e is not None for e in ended):
+            if all(e is not None for e in ended) or step + 1 == self.config.max_new_tokens:
                 break
             # One decode step at the next cache position for every row (static batch).
             position = torch.tensor([len(ids) + step], dtype=torch.int32)
-            logits = self.decoder.forward(token[:, None], cache_ids=position)
+            logits = self.decoder.forward(token[:, None], cache_ids=position)[:, :self.vocab_size]
         outputs = []
         for clip, row, end in zip(clips, sequence[:, len(ids):].tolist(), ended):
             cut = end or len(row)

@@ -1,8 +1,11 @@
-"""The AWS Neuron SDK, imported lazily, with an error that says where to get it.
+"""The AWS Neuron SDK: one release pinned end to end, imported lazily, checked at start-up.
 
-The packages live only on AWS's pip index.  The releases this project targets are pinned in
-setup.cfg's ``neuron`` extra: transformers-neuronx 0.13 from Neuron SDK 2.26, the last SDK release
-that ships it (it entered maintenance with 2.24; AWS points new work to NxD Inference).
+The packages live only on AWS's pip index.  Pinned: Neuron SDK 2.25.0, the last release whose
+DLAMIs still ship a transformers-neuronx virtual environment (2.26 removed it and ended support);
+versions from aws-neuron/aws-neuron-sdk src/helperscripts/n2-manifest.json ("neuron_version":
+"2.25.0") and, for transformers, the ``transformers<4.48`` pin of transformers-neuronx since SDK
+2.21.1 (release-notes/prev/rn.rst:443).  setup.cfg's ``neuron`` extra carries the same pins; a test
+keeps the two equal.
 """
 
 from __future__ import annotations
@@ -13,8 +16,14 @@ import importlib.util
 from model.exceptions import SdkMissing
 
 NEURON_INDEX = "https://pip.repos.neuron.amazonaws.com"
+SDK_RELEASE = "2.25.0"
 PACKAGES = {"torch_neuronx": "torch-neuronx", "transformers_neuronx": "transformers-neuronx",
             "neuronxcc": "neuronx-cc"}
+PINNED = {"torch-neuronx": "2.7.0.2.9.9357", "neuronx-cc": "2.20.9961.0",
+          "transformers-neuronx": "0.13.1216", "transformers": "4.47.1"}
+# Versions the manifest records and a worker compares: the SDK, and the libraries whose code is in
+# the traced and compiled graphs.
+RECORDED = ("torch-neuronx", "neuronx-cc", "transformers-neuronx", "torch", "transformers")
 
 
 def missing() -> list[str]:
@@ -28,21 +37,27 @@ def require(purpose: str) -> None:
     if absent:
         raise SdkMissing(absent[0], purpose,
                          f"pip install 'modfleet[neuron]' --extra-index-url {NEURON_INDEX} "
-                         f"(on an Inf2/Trn1 instance, Neuron SDK 2.26; "
+                         f"(on an Inf2/Trn1 instance, Neuron SDK {SDK_RELEASE}; "
                          f"missing: {', '.join(absent)})")
 
 
 def sdk_versions() -> dict[str, str]:
-    """Installed versions of the Neuron packages, for the compile manifest."""
+    """Installed versions of the recorded packages, for the compile manifest and its check."""
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for dist in [*PACKAGES.values(), "torch", "transformers"]:
+    for dist in RECORDED:
         try:
             found[dist] = version(dist)
         except PackageNotFoundError:
             found[dist] = "absent"
     return found
+
+
+def version_drift(recorded: dict[str, str], installed: dict[str, str]) -> list[str]:
+    """One line per package whose installed version differs from the recorded one."""
+    return [f"{name}: compiled with {want}, installed {installed.get(name, 'absent')}"
+            for name, want in sorted(recorded.items()) if installed.get(name, "absent") != want]
 
 
 def import_module(name: str):

@@ -1,4 +1,4 @@
-"""Frames to the vision tower's input: Qwen2-VL's video patchification, without torchvision.
+"""Frames to the vision tower's input, without torchvision: Qwen2-VL's patches, LLaVA's frames.
 
 Follows ``Qwen2VLVideoProcessor`` (transformers/models/qwen2_vl/video_processing_qwen2_vl.py:
 rescale, normalize, ``patchify``) step for step; the processor itself needs torchvision, whose
@@ -52,6 +52,11 @@ class VideoPreprocessor:
         t, h, w = self.grid(frames, size)
         return t * h * w // (self.merge_size ** 2)
 
+    def model_kwargs(self, clips: list[np.ndarray]) -> dict:
+        """The model's vision keyword arguments for a batch of clips."""
+        pixels, grid = self(clips)
+        return {"pixel_values_videos": pixels, "video_grid_thw": grid}
+
     def __call__(self, clips: list[np.ndarray]):
         """Stack clips of (N, S, S, 3) uint8 into (pixel_values_videos, video_grid_thw) tensors."""
         import torch
@@ -82,3 +87,79 @@ class VideoPreprocessor:
         patches = video.view(t, tp, 3, gh // m, m, p, gw // m, m, p)
         patches = patches.permute(0, 3, 6, 4, 7, 2, 1, 5, 8)
         return patches.reshape(t * gh * gw, 3 * tp * p * p), (t, gh, gw)
+
+
+@dataclass(frozen=True)
+class LlavaVideoPreprocessor:
+    """LLaVA-NeXT-Video's video processing: each frame resized to the tower's input, normalised.
+
+    Follows ``LlavaNextVideoVideoProcessor`` (resize, rescale, normalise with the CLIP mean and std;
+    frames arrive square, so its centre crop is the identity).  The resize is bicubic with
+    antialiasing, as the processor's PIL/torchvision paths do; both backends share this code, so
+    they see the same pixels.  Each frame becomes ``(image_size / patch_size / pool_stride) ** 2``
+    video tokens after the vision resampler (average pooling).
+    """
+
+    image_size: int
+    patch_size: int
+    pool_stride: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    rescale_factor: float = 1 / 255
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Path) -> LlavaVideoPreprocessor:
+        """Read the processor config and the model config (``vlm_config.json`` beside a split
+        decoder checkpoint, else ``config.json``)."""
+        checkpoint = Path(checkpoint)
+        model_path = checkpoint / "vlm_config.json"
+        model = json.loads((model_path if model_path.is_file()
+                            else checkpoint / "config.json").read_text())
+        vision = model["vision_config"]
+        for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
+            path = checkpoint / name
+            if path.is_file():
+                raw = json.loads(path.read_text())
+                return cls(int(vision["image_size"]), int(vision["patch_size"]),
+                           int(model.get("spatial_pool_stride", 2)), tuple(raw["image_mean"]),
+                           tuple(raw["image_std"]), float(raw.get("rescale_factor", 1 / 255)))
+        raise CheckpointUnusable(f"{checkpoint} has no video or image processor config")
+
+    def tokens_per_clip(self, frames: int, size: int) -> int:
+        """Video tokens of one clip: pooled patches per frame times frames (``size`` is resized)."""
+        side = self.image_size // self.patch_size // self.pool_stride
+        return frames * side * side
+
+    def model_kwargs(self, clips: list[np.ndarray]) -> dict:
+        """``pixel_values_videos`` of shape (clips, frames, 3, image_size, image_size)."""
+        import torch
+
+        return {"pixel_values_videos": torch.stack([self._frames(c) for c in clips])}
+
+    def _frames(self, clip: np.ndarray):
+        import torch
+        import torch.nn.functional as F
+
+        frames = torch.from_numpy(np.ascontiguousarray(clip))
+        if frames.ndim != 4 or frames.shape[1] != frames.shape[2] or frames.shape[3] != 3:
+            raise RejectClip(f"frames must be (N, S, S, 3), got {tuple(frames.shape)}")
+        video = frames.permute(0, 3, 1, 2).float()
+        if video.shape[-1] != self.image_size:
+            video = F.interpolate(video, size=(self.image_size, self.image_size), mode="bicubic",
+                                  align_corners=False, antialias=True).clamp(0, 255)
+        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.std).view(1, 3, 1, 1)
+        return (video * self.rescale_factor - mean) / std
+
+
+def load_preprocessor(checkpoint: Path):
+    """The video preprocessor of a checkpoint's family."""
+    from model.architectures import is_llava
+
+    checkpoint = Path(checkpoint)
+    path = checkpoint / "vlm_config.json"
+    model_type = json.loads((path if path.is_file() else checkpoint / "config.json")
+                            .read_text()).get("model_type", "")
+    if is_llava(model_type):
+        return LlavaVideoPreprocessor.from_checkpoint(checkpoint)
+    return VideoPreprocessor.from_checkpoint(checkpoint)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from model.exceptions import CheckpointUnusable
 from model.policy import Policy
 
-VIDEO_PAD = "<|video_pad|>"
+VIDEO_PAD = "<|video_pad|>"  # Qwen2-VL
+VIDEO_TOKEN = "<video>"  # LLaVA-NeXT-Video
 
 
 @dataclass(frozen=True)
@@ -32,15 +33,34 @@ class GeneratePrompt:
     input_ids: tuple[int, ...]
 
 
+def video_placeholder(tokenizer) -> str:
+    """The family's video placeholder token: Qwen's ``<|video_pad|>`` or LLaVA's ``<video>``."""
+    vocab = tokenizer.get_vocab()
+    for token in (VIDEO_PAD, VIDEO_TOKEN):
+        if token in vocab:
+            return token
+    raise CheckpointUnusable(f"the tokenizer has neither {VIDEO_PAD} nor {VIDEO_TOKEN}")
+
+
+def stop_token_ids(tokenizer) -> list[int]:
+    """Tokens that end an answer: the tokenizer's EOS, and Qwen's turn and text ends if present."""
+    vocab = tokenizer.get_vocab()
+    ids = [vocab[t] for t in ("<|im_end|>", "<|endoftext|>") if t in vocab]
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids
+
+
 def _chat(tokenizer, system: str, user_text: str, video_tokens: int) -> str:
     messages = [{"role": "system", "content": system},
                 {"role": "user",
                  "content": [{"type": "video"}, {"type": "text", "text": user_text}]}]
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    if text.count(VIDEO_PAD) != 1:
-        raise CheckpointUnusable("the chat template does not place one <|video_pad|> for a video")
-    # The processor expands the single placeholder to one token per merged patch; so do we.
-    return text.replace(VIDEO_PAD, VIDEO_PAD * video_tokens)
+    placeholder = video_placeholder(tokenizer)
+    if text.count(placeholder) != 1:
+        raise CheckpointUnusable(f"the chat template does not place one {placeholder} for a video")
+    # The processor expands the single placeholder to one token per video feature; so do we.
+    return text.replace(placeholder, placeholder * video_tokens)
 
 
 def answer_token_id(tokenizer, word: str) -> int:
@@ -54,6 +74,8 @@ def answer_token_id(tokenizer, word: str) -> int:
 def build_score_prompt(tokenizer, policy: Policy, video_tokens: int) -> ScorePrompt:
     """The checklist prompt; ``read_positions`` index each category's colon token."""
     head = _chat(tokenizer, policy.score_system, policy.score_preamble, video_tokens)
+    if not head[-1:].isspace():  # LLaVA's turn ends "ASSISTANT:"; the checklist starts a line
+        head += "\n"
     lines = [policy.score_line.format(category=c.name) for c in policy.categories]
     text, ends = head, []
     for line in lines:

@@ -32,13 +32,18 @@ def quantize_int8(model, device_kind: str, device: str | None = None):
 
 def _dynamic_cpu(model):
     import torch
-    from torch.ao.quantization import quantize_dynamic
+    from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
     with warnings.catch_warnings():
         # The deprecation notices point at torchao; this path is kept on purpose (see above).
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
-        quantize_dynamic(model.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        # By name, every linear layer but the output head: where the head sits differs between
+        # families and transformers versions (4.47's LLaVA nests it in language_model).
+        head = model.get_output_embeddings()
+        names = {name: default_dynamic_qconfig for name, module in model.named_modules()
+                 if isinstance(module, torch.nn.Linear) and module is not head}
+        quantize_dynamic(model, names, dtype=torch.qint8, inplace=True)
     return model
 
 

@@ -1,11 +1,15 @@
 """Synthetic checkpoints: real architectures at chosen sizes, random weights from a fixed seed.
 
 No trained weights can be downloaded where tests and benchmarks run, so this writes a checkpoint
-directory shaped exactly like a downloaded Qwen2-VL one: ``config.json`` of
-``Qwen2VLForConditionalGeneration``, ``model.safetensors``, a byte-level BPE tokenizer trained here
-with the ``tokenizers`` library (Qwen2-VL's special tokens included), the chat template, and the
-image and video processor configs.  ``synthetic.json`` marks it as synthetic so every verdict and
-benchmark made with it says so.
+directory shaped exactly like a downloaded one: ``config.json`` of
+``Qwen2VLForConditionalGeneration`` (or Qwen2.5-VL, or ``LlavaNextVideoForConditionalGeneration``),
+``model.safetensors``, a byte-level BPE tokenizer trained here with the ``tokenizers`` library (the
+family's special tokens included), the chat template, and the image and video processor configs.
+``synthetic.json`` marks it as synthetic so every verdict and benchmark made with it says so.
+
+The LLaVA-NeXT-Video checkpoints have a CLIP vision tower and a Llama decoder (the family the
+neuron backend compiles).  Their tokenizer is byte-level BPE, not Llama's SentencePiece: the ids
+differ from a downloaded checkpoint's, the architecture and the token flow do not.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from model.policy import load_policy
 # Bump when the builder's output changes, so caches keyed on it rebuild.
 BUILDER_VERSION = 1
 MARKER = "synthetic.json"
-ARCHES = ("qwen2_vl", "qwen2_5_vl")
+ARCHES = ("qwen2_vl", "qwen2_5_vl", "llava_next_video")
 
 # Qwen2-VL's own special tokens, in its order, so ids and the chat template behave alike.
 SPECIAL_TOKENS = (
@@ -46,6 +50,22 @@ CHAT_TEMPLATE = (
     "<|vision_start|><|video_pad|><|vision_end|>"
     "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
     "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# LLaVA-NeXT-Video's special tokens (Llama's three, its pad, the image and video placeholders).
+LLAVA_SPECIAL_TOKENS = ("<unk>", "<s>", "</s>", "<pad>", "<image>", "<video>")
+
+# Modelled on llava-hf/LLaVA-NeXT-Video-7B-hf's chat template ("USER: <video>\n... ASSISTANT:"),
+# extended to accept a plain-string content (the system prompt).
+LLAVA_CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] != 'system' %}"
+    "{{ message['role'].upper() + ': ' }}{% endif %}"
+    "{% if message['content'] is string %}{{ message['content'] + ' ' }}{% else %}"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}{{ '<image>\n' }}"
+    "{% elif content['type'] == 'video' %}{{ '<video>\n' }}{% endif %}{% endfor %}"
+    "{% for content in message['content'] %}{% if content['type'] == 'text' %}"
+    "{{ content['text'] + ' ' }}{% endif %}{% endfor %}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
 )
 
 # OpenAI CLIP normalisation, as Qwen2-VL's processor config ships it.
@@ -81,6 +101,34 @@ PRESETS = {
 }
 
 
+@dataclass(frozen=True)
+class LlavaPreset:
+    """Sizes of one synthetic LLaVA-NeXT-Video checkpoint (CLIP tower, Llama decoder)."""
+
+    vision_depth: int
+    vision_hidden: int
+    vision_heads: int
+    image_size: int  # the tower's input side; frames are resized to it
+    hidden_size: int
+    layers: int
+    heads: int
+    kv_heads: int
+    intermediate_size: int
+    vocab_size: int  # 0: the tokenizer's size
+    dtype: str
+
+
+LLAVA_PRESETS = {
+    # 56-pixel frames: 4x4 patches pooled to 2x2, 4 video tokens a frame.  For tests.
+    "tiny": LlavaPreset(2, 32, 2, 56, 64, 2, 4, 2, 128, 0, "float32"),
+    # 112-pixel frames: 16 tokens a frame.  CPU benchmarks.
+    "small": LlavaPreset(4, 128, 4, 112, 256, 4, 8, 4, 768, 0, "float32"),
+    # Shaped like LLaVA-NeXT-Video-7B (CLIP ViT-L/14-336, a Vicuna-7B decoder): ~7B parameters,
+    # generated for accelerator benchmarks, never committed.
+    "base": LlavaPreset(24, 1024, 16, 336, 4096, 32, 32, 32, 11008, 32064, "bfloat16"),
+}
+
+
 def build_checkpoint(out: Path, preset: str = "tiny", arch: str = "qwen2_vl", seed: int = 0,
                      policy_path: Path | None = None) -> Path:
     """Write a synthetic checkpoint of ``arch`` at ``preset`` size into ``out`` (made if absent)."""
@@ -91,11 +139,17 @@ def build_checkpoint(out: Path, preset: str = "tiny", arch: str = "qwen2_vl", se
             f"unknown architecture {arch!r}; choose one of {', '.join(ARCHES)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = _save_tokenizer(out, _corpus(policy_path))
-    _save_model(out, PRESETS[preset], arch, tokenizer, seed)
-    _save_processor_configs(out)
+    llava = arch == "llava_next_video"
+    sizes = LLAVA_PRESETS[preset] if llava else PRESETS[preset]
+    tokenizer = _save_tokenizer(out, _corpus(policy_path), llava)
+    config = _llava_config(sizes, tokenizer) if llava else _config(sizes, arch, tokenizer)
+    _save_model(out, sizes, config, tokenizer, seed)
+    if llava:
+        _save_llava_processor_configs(out, sizes)
+    else:
+        _save_processor_configs(out)
     marker = {"synthetic": True, "preset": preset, "arch": arch, "seed": seed,
-              "builder_version": BUILDER_VERSION, "sizes": asdict(PRESETS[preset]),
+              "builder_version": BUILDER_VERSION, "sizes": asdict(sizes),
               "note": "random weights: outputs carry no meaning; for tests and benchmarks only"}
     (out / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return out
@@ -124,21 +178,29 @@ def _corpus(policy_path: Path | None) -> list[str]:
     return lines * 4
 
 
-def _save_tokenizer(out: Path, corpus: list[str]):
+def _save_tokenizer(out: Path, corpus: list[str], llava: bool = False):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE(unk_token=None))
+    specials = LLAVA_SPECIAL_TOKENS if llava else SPECIAL_TOKENS
+    tok = Tokenizer(models.BPE(unk_token="<unk>" if llava else None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=1024, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
+        vocab_size=1024, special_tokens=list(specials), show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(corpus, trainer=trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-        additional_special_tokens=list(SPECIAL_TOKENS[1:]), model_max_length=32768)
-    fast.chat_template = CHAT_TEMPLATE
+    if llava:
+        fast = PreTrainedTokenizerFast(
+            tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+            pad_token="<pad>", additional_special_tokens=["<image>", "<video>"],
+            model_max_length=4096)
+        fast.chat_template = LLAVA_CHAT_TEMPLATE
+    else:
+        fast = PreTrainedTokenizerFast(
+            tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+            additional_special_tokens=list(SPECIAL_TOKENS[1:]), model_max_length=32768)
+        fast.chat_template = CHAT_TEMPLATE
     fast.padding_side = "left"
     fast.save_pretrained(out)
     return fast
@@ -179,20 +241,51 @@ def _config(preset: Preset, arch: str, tokenizer):
         pad_token_id=ids["<|endoftext|>"], tie_word_embeddings=False)
 
 
-def _save_model(out: Path, preset: Preset, arch: str, tokenizer, seed: int) -> None:
+def _llava_config(preset: LlavaPreset, tokenizer):
+    from transformers import AutoConfig
+
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in LLAVA_SPECIAL_TOKENS}
+    vision = {"model_type": "clip_vision_model", "hidden_size": preset.vision_hidden,
+              "intermediate_size": 4 * preset.vision_hidden,
+              "num_hidden_layers": preset.vision_depth,
+              "num_attention_heads": preset.vision_heads, "image_size": preset.image_size,
+              "patch_size": 14, "projection_dim": preset.vision_hidden, "hidden_act": "quick_gelu"}
+    text = {"model_type": "llama", "vocab_size": preset.vocab_size or len(tokenizer),
+            "hidden_size": preset.hidden_size, "intermediate_size": preset.intermediate_size,
+            "num_hidden_layers": preset.layers, "num_attention_heads": preset.heads,
+            "num_key_value_heads": preset.kv_heads, "max_position_embeddings": 4096,
+            "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "hidden_act": "silu",
+            "bos_token_id": ids["<s>"], "eos_token_id": ids["</s>"],
+            "pad_token_id": ids["<pad>"], "tie_word_embeddings": False}
+    side = preset.image_size // 14 // 2
+    # video_seq_length/image_seq_length: transformers 4.47 takes the processor's token expansion
+    # as given only when at least this many placeholders are present (its "legacy" path otherwise).
+    return AutoConfig.for_model(
+        "llava_next_video", text_config=text, vision_config=vision,
+        image_token_index=ids["<image>"], video_token_index=ids["<video>"],
+        vision_feature_layer=-2, vision_feature_select_strategy="default",
+        spatial_pool_mode="average", spatial_pool_stride=2, image_seq_length=side * side * 4,
+        video_seq_length=side * side, projector_hidden_act="gelu", tie_word_embeddings=False,
+        image_grid_pinpoints=[[preset.image_size, preset.image_size]],
+        bos_token_id=ids["<s>"], eos_token_id=ids["</s>"], pad_token_id=ids["<pad>"])
+
+
+def _save_model(out: Path, preset, config, tokenizer, seed: int) -> None:
     import torch
-    from transformers import AutoModelForImageTextToText, GenerationConfig
+    from transformers import GenerationConfig
     from transformers.utils import logging as hf_logging
 
+    from model.architectures import decoder_and_head, vlm_class
+
     hf_logging.disable_progress_bar()
-    config = _config(preset, arch, tokenizer)
     torch.manual_seed(seed)
     dtype = getattr(torch, preset.dtype)
-    model = AutoModelForImageTextToText.from_config(config, dtype=dtype)
+    model = _from_config(vlm_class(config.model_type), config, dtype)
+    _, head = decoder_and_head(model)
     with torch.no_grad():
         # At the usual 0.02 init every logit is ~0 and every score ~50; a hotter head spreads the
         # scores over 0-100 so thresholds, decisions and quantization drift are exercised.
-        model.lm_head.weight.mul_(LOGIT_SPREAD / (0.02 * (2 * preset.hidden_size) ** 0.5))
+        head.weight.mul_(LOGIT_SPREAD / (0.02 * (2 * preset.hidden_size) ** 0.5))
     model.generation_config = GenerationConfig(
         bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
         pad_token_id=config.pad_token_id, do_sample=False)
@@ -210,3 +303,28 @@ def _save_processor_configs(out: Path) -> None:
     (out / "video_preprocessor_config.json").write_text(json.dumps(
         {"video_processor_type": "Qwen2VLVideoProcessor", **common}, indent=2) + "\n")
     (out / "chat_template.json").write_text(json.dumps({"chat_template": CHAT_TEMPLATE}) + "\n")
+
+
+def _from_config(auto_class, config, dtype):
+    from model.architectures import dtype_kwarg
+
+    if hasattr(auto_class, "from_config"):  # an Auto class
+        return auto_class.from_config(config, **{dtype_kwarg(): dtype})
+    return auto_class._from_config(config, **{dtype_kwarg(): dtype})
+
+
+def _save_llava_processor_configs(out: Path, preset: LlavaPreset) -> None:
+    size = preset.image_size
+    common = {"do_resize": True, "size": {"shortest_edge": size}, "do_center_crop": True,
+              "crop_size": {"height": size, "width": size}, "do_rescale": True,
+              "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": IMAGE_MEAN,
+              "image_std": IMAGE_STD, "do_convert_rgb": True, "resample": 3,
+              "processor_class": "LlavaNextVideoProcessor"}
+    (out / "preprocessor_config.json").write_text(json.dumps(
+        {"image_processor_type": "LlavaNextImageProcessor",
+         "image_grid_pinpoints": [[size, size]], **common}, indent=2) + "\n")
+    (out / "video_preprocessor_config.json").write_text(json.dumps(
+        {"video_processor_type": "LlavaNextVideoVideoProcessor", **common}, indent=2) + "\n")
+    (out / "chat_template.json").write_text(
+        json.dumps({"chat_template": LLAVA_CHAT_TEMPLATE}) + "\n")
+

@@ -9,17 +9,17 @@ text.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
 from model.api import Backend, Batch, Clip, DeviceSlot, ModelIdentity, ModelOutput
-from model.checkpoints import resolve_checkpoint
+from model.checkpoints import checkpoint_identity, resolve_checkpoint
 from model.exceptions import CheckpointUnusable, RejectClip, RetryBatch
 from model.policy import Policy, load_policy
-from model.preprocess import VideoPreprocessor
+from model.architectures import (checkpoint_arch, decoder_and_head, dtype_kwarg, video_token_id,
+                                 vlm_class)
+from model.preprocess import load_preprocessor
 from model.prompts import build_generate_prompt, build_score_prompt
 from model.scoring import confidences_from_logits, output_from_confidences
 import structlog
@@ -29,7 +29,8 @@ log = structlog.get_logger(__name__)
 
 
 class TorchBackend(Backend):
-    """Backend for Qwen2-VL-family checkpoints through transformers, on ``slot.device``."""
+    """Backend for Qwen2-VL and LLaVA-NeXT-Video checkpoints through transformers, on
+    ``slot.device``."""
 
     backend_name = "torch"
 
@@ -55,7 +56,8 @@ class TorchBackend(Backend):
             torch.set_num_threads(max(1, self.slot.cpu_threads))
         self.checkpoint, self.synthetic = resolve_checkpoint(self.config)
         self.model, self.tokenizer = self._load_model(self.checkpoint)
-        self.preprocessor = VideoPreprocessor.from_checkpoint(self.checkpoint)
+        self.arch = checkpoint_arch(self.checkpoint)
+        self.preprocessor = load_preprocessor(self.checkpoint)
         video_tokens = self.preprocessor.tokens_per_clip(self.config.frames_per_video,
                                                          self.config.frame_size)
         self.score_prompt = build_score_prompt(self.tokenizer, self.policy, video_tokens)
@@ -94,14 +96,15 @@ class TorchBackend(Backend):
 
     def _load_model(self, checkpoint: Path):
         import torch
-        from transformers import AutoModelForImageTextToText, AutoTokenizer
+        from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         dtype = torch.float32 if self.slot.kind == "cpu" else torch.bfloat16
         try:
             tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-            model = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=dtype)
+            model = vlm_class(checkpoint_arch(checkpoint)).from_pretrained(
+                checkpoint, **{dtype_kwarg(): dtype})
         except (OSError, ValueError, KeyError) as exc:
             raise CheckpointUnusable(f"cannot load {checkpoint}: {exc}") from exc
         model.eval()
@@ -115,14 +118,7 @@ class TorchBackend(Backend):
         return model, tokenizer
 
     def _make_identity(self) -> ModelIdentity:
-        config = json.loads((self.checkpoint / "config.json").read_text())
-        if self.synthetic:
-            marker = json.loads((self.checkpoint / "synthetic.json").read_text())
-            name = f"synthetic-{marker['preset']}-{marker['arch'].replace('_', '-')}"
-            version = f"builder-v{marker['builder_version']}-seed{marker['seed']}"
-        else:
-            name = config.get("_name_or_path") or self.checkpoint.name
-            version = checkpoint_fingerprint(self.checkpoint)
+        name, version = checkpoint_identity(self.checkpoint, self.synthetic)
         return ModelIdentity(name=name, version=version, backend=self.backend_name,
                              quantization=self.config.quantize, synthetic=self.synthetic,
                              policy_version=self.policy.version)
@@ -131,11 +127,10 @@ class TorchBackend(Backend):
 
     def _run(self, batch: Batch) -> list[ModelOutput]:
         clips = [row if row is not None else self._zero_clip() for row in batch.rows]
-        pixels, grid = self.preprocessor([_checked_frames(c, self.config) for c in clips])
+        vision = self.preprocessor.model_kwargs([_checked_frames(c, self.config) for c in clips])
         try:
-            outputs = (self._score(clips, pixels, grid) if self.config.mode == "score"
-                       else self._generate(clips, pixels, grid,
-                                           [row is not None for row in batch.rows]))
+            outputs = (self._score(clips, vision) if self.config.mode == "score"
+                       else self._generate(clips, vision, [row is not None for row in batch.rows]))
         except RuntimeError as exc:
             if "out of memory" in str(exc).lower():
                 raise RetryBatch(f"device out of memory on {self.slot.device}: {exc}") from exc
@@ -145,46 +140,58 @@ class TorchBackend(Backend):
             self.stats["rows"] += batch.real_rows
         return outputs
 
-    def model_inputs(self, ids: tuple[int, ...], rows: int, pixels, grid) -> dict:
+    def model_inputs(self, ids: tuple[int, ...], rows: int, vision: dict) -> dict:
         """The model's keyword arguments for ``rows`` copies of one prompt and the clips' pixels."""
         import torch
 
         input_ids = torch.tensor([ids] * rows, dtype=torch.long, device=self.slot.device)
-        # What the processor returns beside input_ids: 2 marks video tokens, for M-RoPE positions.
-        mm_types = (input_ids == self.model.config.video_token_id).long() * 2
-        return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids),
-                "mm_token_type_ids": mm_types,
-                "pixel_values_videos": pixels.to(self.slot.device, self.model.dtype),
-                "video_grid_thw": grid.to(self.slot.device)}
+        inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids),
+                  "pixel_values_videos": vision["pixel_values_videos"].to(self.slot.device,
+                                                                          self.model.dtype)}
+        if "video_grid_thw" in vision:
+            inputs["video_grid_thw"] = vision["video_grid_thw"].to(self.slot.device)
+            if _takes_mm_token_types(self.model):
+                # What the processor returns beside input_ids (transformers 5): 2 marks video
+                # tokens, for M-RoPE positions.
+                video = video_token_id(self.model.config)
+                inputs["mm_token_type_ids"] = (input_ids == video).long() * 2
+        return inputs
 
     def category_scores(self, batch: Batch) -> list[dict[str, float] | None]:
         """Raw per-category confidences (0-100) per real row, before thresholds (for benchmarks)."""
         clips = [row if row is not None else self._zero_clip() for row in batch.rows]
-        pixels, grid = self.preprocessor([_checked_frames(c, self.config) for c in clips])
-        table = self._score_table(clips, pixels, grid)
+        vision = self.preprocessor.model_kwargs([_checked_frames(c, self.config) for c in clips])
+        table = self._score_table(clips, vision)
         names = [c.name for c in self.policy.categories]
         return [dict(zip(names, row)) if clip is not None else None
                 for clip, row in zip(batch.rows, table)]
 
-    def _score(self, clips: list[Clip], pixels, grid) -> list[ModelOutput]:
-        table = self._score_table(clips, pixels, grid)
+    def _score(self, clips: list[Clip], vision: dict) -> list[ModelOutput]:
+        table = self._score_table(clips, vision)
         return [output_from_confidences(self.policy, clip, row) for clip, row in zip(clips, table)]
 
-    def _score_table(self, clips: list[Clip], pixels, grid) -> list[list[float]]:
+    def _score_table(self, clips: list[Clip], vision: dict) -> list[list[float]]:
         import torch
 
         prompt = self.score_prompt
-        inputs = self.model_inputs(prompt.input_ids, len(clips), pixels, grid)
+        inputs = self.model_inputs(prompt.input_ids, len(clips), vision)
         positions = torch.tensor(prompt.read_positions, device=self.slot.device)
         with torch.inference_mode():
-            # Only the checklist positions need logits: a 152k-token vocabulary makes others costly.
-            logits = self.model(**inputs, logits_to_keep=positions, use_cache=False).logits
+            if _keeps_logits_by_index(self.model):
+                # Only the checklist positions need logits: a 152k-token vocabulary makes others
+                # costly.
+                logits = self.model(**inputs, logits_to_keep=positions, use_cache=False).logits
+            else:  # transformers 4.47 keeps only the last N positions: read the hidden states
+                hidden = self.model(**inputs, use_cache=False,
+                                    output_hidden_states=True).hidden_states[-1]
+                _, head = decoder_and_head(self.model)
+                logits = head(hidden[:, positions])
         return confidences_from_logits(logits, prompt)
 
-    def _generate(self, clips: list[Clip], pixels, grid, real: list[bool]) -> list[ModelOutput]:
+    def _generate(self, clips: list[Clip], vision: dict, real: list[bool]) -> list[ModelOutput]:
         from model.generation import generate_outputs
 
-        return generate_outputs(self, clips, pixels, grid, real)
+        return generate_outputs(self, clips, vision, real)
 
     def _zero_clip(self) -> Clip:
         n, s = self.config.frames_per_video, self.config.frame_size
@@ -201,13 +208,17 @@ def _checked_frames(clip: Clip, config: ModelConfig) -> np.ndarray:
     return frames
 
 
-def checkpoint_fingerprint(checkpoint: Path) -> str:
-    """A short, stable version for a real checkpoint: its config plus weight file names and sizes.
+def _keeps_logits_by_index(model) -> bool:
+    """Whether ``forward`` takes ``logits_to_keep`` (transformers >= 4.50; 4.47 has
+    ``num_logits_to_keep``, an int only)."""
+    import inspect
 
-    Hashing gigabytes of weights at every start would be slow; a retrained checkpoint changes sizes
-    or config in practice, and `modfleet compile` hashes the full weights where it matters.
-    """
-    digest = hashlib.sha256((checkpoint / "config.json").read_bytes())
-    for path in sorted(checkpoint.glob("*.safetensors")):
-        digest.update(f"{path.name}:{path.stat().st_size}".encode())
-    return "sha256:" + digest.hexdigest()[:16]
+    return "logits_to_keep" in inspect.signature(model.forward).parameters
+
+
+def _takes_mm_token_types(model) -> bool:
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return "mm_token_type_ids" in params or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "tools.commands.bench",
     "tools.commands.compile",
     "tools.commands.chaos",
+    "tools.commands.doctor",
 )
 
 

@@ -94,6 +94,9 @@ class Settings:
     synthetic_preset: str = _opt("Synthetic checkpoint used when no model directory is given.",
                                  _MODEL.synthetic_preset, group="model",
                                  choices=model_cfg.PRESETS)
+    synthetic_arch: str = _opt(
+        "Architecture of the synthetic checkpoint (llava_next_video: the family the neuron backend "
+        "compiles).", _MODEL.synthetic_arch, group="model", choices=model_cfg.ARCHES)
     compiled_dir: Path | None = _opt("Neuron artifacts written by `modfleet compile`.", None,
                                      group="model")
     device: str = _opt("torch device: cpu, cuda or cuda:N.", _MODEL.device, group="model")
@@ -189,6 +192,7 @@ def model_config(s: Settings) -> ModelConfig:
     """The model layer's configuration: the one place worker settings reach the model layer."""
     return ModelConfig(
         backend=s.backend, model_dir=s.model_dir, synthetic_preset=s.synthetic_preset,
+        synthetic_arch=s.synthetic_arch,
         compiled_dir=s.compiled_dir, device=s.device, batch_size=s.batch_size,
         replicas=s.replicas, tp_degree=s.tp_degree, quantize=s.quantize, mode=s.mode,
         ngram_size=s.ngram_size, max_new_tokens=s.max_new_tokens, policy_file=s.policy_file,

@@ -15,9 +15,34 @@ from model.config import ModelConfig
 FRAMES, SIZE = 4, 56
 
 
+def _transformers_version() -> tuple[int, int]:
+    import transformers
+
+    major, minor = transformers.__version__.split(".")[:2]
+    return int(major), int(minor)
+
+
+def transformers_major() -> int:
+    return _transformers_version()[0]
+
+
+# The Neuron SDK's environment (`make test-neuron-env`) pins transformers 4.47, where only the
+# LLaVA-NeXT-Video family is meant to run; Qwen2-VL runs on the torch backend with 5.x.
+QWEN_NEEDS_5 = "Qwen2-VL runs on transformers 5.x; this environment pins the Neuron SDK's 4.47"
+
+
+@pytest.fixture(scope="session")
+def llava_checkpoint(tmp_path_factory) -> Path:
+    """The tiny synthetic LLaVA-NeXT-Video checkpoint, built once for the session."""
+    path = tmp_path_factory.mktemp("llava") / "tiny-llava_next_video"
+    return build_atomically(path, "tiny", "llava_next_video")
+
+
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory) -> Path:
     """A cache directory holding the tiny synthetic checkpoint, built once for the session."""
+    if _transformers_version() < (5, 0):
+        pytest.skip(QWEN_NEEDS_5)
     cache = tmp_path_factory.mktemp("model-cache")
     build_atomically(synthetic_path(cache, "tiny"), "tiny", "qwen2_vl")
     return cache

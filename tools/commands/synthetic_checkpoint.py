@@ -13,7 +13,7 @@ HELP = ("Write a checkpoint directory of a real vision-language architecture wit
         "synthetic.")
 
 PRESET_CHOICES = ("tiny", "small", "base")
-ARCH_CHOICES = ("qwen2_vl", "qwen2_5_vl")
+ARCH_CHOICES = ("qwen2_vl", "qwen2_5_vl", "llava_next_video")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +21,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="Size: tiny (tests, ~0.2M parameters), small (~4.8M, CPU benchmarks), "
                              "base (~2.4B, shaped like Qwen2-VL-2B, for GPUs). Default tiny.")
     parser.add_argument("--arch", choices=ARCH_CHOICES, default="qwen2_vl",
-                        help="Architecture (default qwen2_vl).")
+                        help="Architecture (default qwen2_vl; llava_next_video: a CLIP tower and "
+                             "a Llama decoder, the family the neuron backend compiles).")
     parser.add_argument("--out", type=Path, required=True, help="Directory to write (created).")
     parser.add_argument("--seed", type=int, default=0, help="Weight seed (default 0).")
     parser.add_argument("--policy-file", type=Path, default=None,

@@ -1,0 +1,132 @@
+"""`modfleet doctor`: the first-boot check of a Neuron instance, before a fleet rolls out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+NAME = "doctor"
+HELP = ("First-boot smoke check for an Inf2 instance: NeuronCores, `neuron-ls`, installed Neuron "
+        "SDK versions against the pins (and a manifest's), compile the tiny synthetic "
+        "LLaVA-NeXT-Video, run one batch on the neuron backend, report timings. Exit 0 when every "
+        "step passes, 2 otherwise. Run it on one inf2.xlarge before rolling out.")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--compiled-dir", type=Path, default=None,
+                        help="Also check these artifacts' manifest against the installed SDK.")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="Where to compile the tiny preset (default: a temporary directory).")
+    parser.add_argument("--tp-degree", type=int, default=2,
+                        help="NeuronCores for the smoke model (default 2, an inf2.xlarge's).")
+    parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report: dict = {"steps": []}
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="modfleet-doctor-"))
+    ok = all(_step(report, name, check) for name, check in (
+        ("devices", _devices),
+        ("neuron-ls", _neuron_ls),
+        ("versions", lambda: _versions(args.compiled_dir)),
+        ("compile", lambda: _compile(work, args.tp_degree)),
+        ("batch", lambda: _batch(work, args.tp_degree)),
+    ))
+    report["ok"] = ok
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for step in report["steps"]:
+            mark = "ok  " if step["ok"] else "FAIL"
+            print(f"{mark} {step['name']:<9} {step['seconds']:7.2f} s  {step['detail']}")
+    return 0 if ok else 2
+
+
+def _step(report: dict, name: str, check) -> bool:
+    started = time.perf_counter()
+    try:
+        detail, ok = check(), True
+    except Exception as exc:  # reported, not raised: the operator wants every step's outcome
+        detail, ok = f"{type(exc).__name__}: {exc}", False
+    report["steps"].append({"name": name, "ok": ok, "detail": detail,
+                            "seconds": round(time.perf_counter() - started, 3)})
+    return ok
+
+
+def _devices() -> str:
+    from model.devices import visible_neuron_cores
+
+    cores, first = visible_neuron_cores()
+    if cores < 1:
+        raise RuntimeError("no NeuronCores: no /dev/neuron* and no NEURON_RT_VISIBLE_CORES")
+    return f"{cores} NeuronCore(s) from {first}"
+
+
+def _neuron_ls() -> str:
+    if shutil.which("neuron-ls") is None:
+        return "neuron-ls not installed (aws-neuronx-tools); skipped"
+    done = subprocess.run(["neuron-ls", "--json-output"], capture_output=True, text=True,
+                          timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"neuron-ls exited {done.returncode}: {done.stderr.strip()[:300]}")
+    return f"{len(json.loads(done.stdout or '[]'))} Neuron device(s)"
+
+
+def _versions(compiled_dir: Path | None) -> str:
+    from model import neuron_sdk
+    from model.manifest import check_versions, read_manifest
+
+    neuron_sdk.require("modfleet doctor")
+    installed = neuron_sdk.sdk_versions()
+    drift = [f"{name} {installed.get(name)} (pinned {want})"
+             for name, want in neuron_sdk.PINNED.items() if installed.get(name) != want]
+    if compiled_dir is not None:
+        check_versions(read_manifest(compiled_dir), installed)
+    summary = ", ".join(f"{k} {v}" for k, v in installed.items())
+    return summary + (f"; differs from SDK {neuron_sdk.SDK_RELEASE} pins: {'; '.join(drift)}"
+                      if drift else f"; matches SDK {neuron_sdk.SDK_RELEASE}")
+
+
+def _config(work: Path, tp_degree: int):
+    from model.config import ModelConfig
+
+    return ModelConfig(backend="neuron", compiled_dir=work / "compiled", cache_dir=work / "cache",
+                       synthetic_arch="llava_next_video", synthetic_preset="tiny",
+                       frames_per_video=4, frame_size=56, batch_size=1, tp_degree=tp_degree,
+                       max_new_tokens=8)
+
+
+def _compile(work: Path, tp_degree: int) -> str:
+    from model.compile import compile_artifacts
+
+    manifest = compile_artifacts(_config(work, tp_degree), work / "compiled")
+    return (f"tiny LLaVA-NeXT-Video (synthetic) into {work / 'compiled'}: "
+            f"{len(manifest.graphs)} decoder graph(s)")
+
+
+def _batch(work: Path, tp_degree: int) -> str:
+    import numpy as np
+
+    from model.api import Batch, Clip
+    from model.devices import plan_slots
+    from model.neuron_backend import NeuronBackend
+
+    config = _config(work, tp_degree)
+    backend = NeuronBackend(config, plan_slots(config)[0])
+    started = time.perf_counter()
+    backend.load()
+    loaded = time.perf_counter()
+    backend.warm_up()
+    clip = Clip(np.zeros((4, 56, 56, 3), np.uint8), (0, 250, 500, 750), "doctor")
+    warm = time.perf_counter()
+    out = backend.infer(Batch(rows=(clip,)))[0]
+    done = time.perf_counter()
+    backend.shutdown()
+    return (f"load {loaded - started:.2f} s, warm-up {warm - loaded:.2f} s, one batch "
+            f"{done - warm:.3f} s (decision {out.decision}; synthetic weights)")
