@@ -90,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark from parsed flags; print a table, or one JSON object with --json."""
-    from tools.bench.corpus import CorpusSpec, LongClipSpec
+    from tools.bench.corpus import CorpusSpec
     from tools.bench.paced import PacedOptions
 
     settings = settings_mod.from_sources(args, exit_when_idle_s=args.exit_when_idle_s or 2.0,
