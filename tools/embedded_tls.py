@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.embedded_aws import _free_port, _speed_up_moto_sqs
+from tools.embedded_aws import _free_port, _s3_events_with_version_ids, _speed_up_moto_sqs
 
 # Whether the request being served arrived over TLS; None outside the TLS server's requests.
 _SECURE_TRANSPORT: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
@@ -124,7 +124,8 @@ class TlsEmbeddedAws:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        _speed_up_moto_sqs()
+        _speed_up_moto_sqs()  # the same moto fixes as the plain embedded stack, then TLS's own
+        _s3_events_with_version_ids()
         teach_moto_secure_transport()
         teach_moto_redrive_allow_policy()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
