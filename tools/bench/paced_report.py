@@ -41,7 +41,7 @@ def render_section(result: dict[str, Any], command: str) -> str:
         ("`videos_per_s` (torch tiny, end to end)", "videos_per_s"),
         ("`speedup_vs_baseline`", "speedup_vs_baseline"),
     ]
-    lines = [START, "## Feeding the accelerator: `modfleet bench` paced device (issue 12)", "",
+    lines = [START, "## Feeding the accelerator: `modfleet bench` paced device", "",
              f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB; "
              f"Python {machine['python']}, PyAV {machine['pyav']} ({machine['ffmpeg']}). "
              f"Load average at the start: {', '.join(map(str, machine['load_average_at_start']))}"
