@@ -3,8 +3,8 @@
 ``python -m tools.chaos.isolation_cost [--frames 8 --size 224 --repeats 5]`` decodes the chaos
 corpus (generated clips and ../shared/media) three ways and prints the median per video:
 in-process (the worker's thread pool), through one long-lived child process (frames pickled back
-over a pipe), and in a fresh child per video.  It answers what isolating the decoder would cost; RELIABILITY.md
-records the result.
+over a pipe), and in a fresh child per video: what isolating the decoder would cost.
+RELIABILITY.md records the result.
 """
 
 from __future__ import annotations
