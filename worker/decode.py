@@ -173,7 +173,7 @@ def _seek_and_grab(container: av.container.InputContainer, stream: av.video.stre
         decoded += cost
         if current is None:
             break
-        frames.append(_letterbox(current, size))
+        frames.append(letterbox(current, size))
         times.append(current.time if current.time is not None else target)
     if not frames:
         raise SettleWithError("undecodable", "no frame could be decoded")
@@ -217,7 +217,7 @@ def _first_frame_at(frame_iter, earliest: float, previous):
     return last, cost
 
 
-def _letterbox(frame: av.VideoFrame, size: int) -> np.ndarray:
+def letterbox(frame: av.VideoFrame, size: int) -> np.ndarray:
     """Scale to fit a size x size square, keeping the aspect ratio (after rotation), pad black."""
     rotation = (frame.rotation or 0) % 360
     width, height = (frame.height, frame.width) if rotation in (90, 270) else (frame.width,

@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from worker.decode import DecodeLimits, SampledVideo, sample_frames
+from worker.decode import DecodeLimits, SampledVideo, letterbox, sample_frames
 
 
 @dataclass(frozen=True)
@@ -106,25 +106,10 @@ def sample_keyframes(path: str | Path, limits: DecodeLimits) -> int:
     """Experimental: take the keyframe at or before each target instead of the exact frame.
 
     Not what the worker does; measured beside it because it bounds the decoding cost at one frame
-    per sample (the ``keyframe_speedup`` figure).  Returns the frames decoded.
+    per sample (the ``keyframe_speedup`` figure).  Frame threading, as first measured.  Returns the
+    frames decoded.
     """
-    # The worker's own letterbox keeps the comparison about decoding, not about resizing.
-    from worker.decode import _letterbox
-
-    decoded = 0
-    with av.open(str(path), metadata_errors="ignore") as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        duration = float(stream.duration * stream.time_base) if stream.duration else (
-            (container.duration or 0) / av.time_base)
-        for i in range(limits.frames):
-            target = duration * (i + 0.5) / limits.frames
-            container.seek(int(target / stream.time_base), stream=stream, backward=True)
-            frame = next(container.decode(stream), None)
-            decoded += 1
-            if frame is not None:
-                _letterbox(frame, limits.size)
-    return decoded
+    return _one_keyframe_per_sample(path, limits, "AUTO")
 
 
 def decode_floor(path: str | Path, limits: DecodeLimits) -> int:
@@ -134,11 +119,14 @@ def decode_floor(path: str | Path, limits: DecodeLimits) -> int:
     Nothing cheaper returns N frames spread over the video: every sample needs at least one
     decoded picture, and a keyframe is the only one that decodes alone.  Returns frames decoded.
     """
-    from worker.decode import _letterbox
+    return _one_keyframe_per_sample(path, limits, "SLICE")
 
+
+def _one_keyframe_per_sample(path: str | Path, limits: DecodeLimits, thread_type: str) -> int:
+    # The worker's own letterbox keeps the comparison about decoding, not about resizing.
     with av.open(str(path), metadata_errors="ignore") as container:
         stream = container.streams.video[0]
-        stream.thread_type = "SLICE"
+        stream.thread_type = thread_type
         duration = float(stream.duration * stream.time_base) if stream.duration else (
             (container.duration or 0) / av.time_base)
         for i in range(limits.frames):
@@ -146,7 +134,7 @@ def decode_floor(path: str | Path, limits: DecodeLimits) -> int:
             container.seek(int(target / stream.time_base), stream=stream, backward=True)
             frame = next(container.decode(stream), None)
             if frame is not None:
-                _letterbox(frame, limits.size)
+                letterbox(frame, limits.size)
     return limits.frames
 
 
