@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError
 
-from worker.errors_aws import is_missing, raise_transient
 from worker.exceptions import RetryLater, SettleWithError
-from worker.ranged import RangedSizes, ReadCounts, RemoteObject, first_read, read_range
+from worker.ranged import (RangedSizes, ReadCounts, RemoteObject, first_read, get_job_object,
+                           read_range)
 from worker.records import Job
 
 CHUNK = 1024 * 1024
@@ -69,16 +69,7 @@ async def fetch_to_file(s3: Any, job: Job, max_bytes: int, spool_dir: Path) -> F
     """Download ``job``'s object to a temp file; the caller deletes it when done."""
     if job.size is not None and job.size > max_bytes:
         raise SettleWithError("too_large", f"{job.size} bytes is over the limit of {max_bytes}")
-    request = {"Bucket": job.bucket, "Key": job.key}
-    if job.version_id:
-        request["VersionId"] = job.version_id
-    try:
-        response = await s3.get_object(**request)
-    except ClientError as exc:
-        if is_missing(exc):
-            raise SettleWithError("object_missing", f"s3://{job.bucket}/{job.key} "
-                                  f"({job.version_id or 'latest'}) does not exist") from None
-        raise_transient(exc, "s3:GetObject")
+    response = await get_job_object(s3, job, "s3:GetObject")
     size = int(response["ContentLength"])
     async with response["Body"] as body:
         if size > max_bytes:

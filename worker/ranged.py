@@ -93,6 +93,25 @@ def parse_content_range(header: str) -> tuple[int, int, int]:
     return int(first), int(last), int(total)
 
 
+async def get_job_object(s3: Any, job: Job, operation: str, tolerate: set[str] = frozenset(),
+                         **extra: Any) -> dict[str, Any] | None:
+    """GetObject of ``job``'s object (its version when the job names one): a missing object settles
+    as ``object_missing``, an error code in ``tolerate`` gives None, any other failure is
+    transient (the message comes back)."""
+    request: dict[str, Any] = {"Bucket": job.bucket, "Key": job.key, **extra}
+    if job.version_id:
+        request["VersionId"] = job.version_id
+    try:
+        return await s3.get_object(**request)
+    except ClientError as exc:
+        if is_missing(exc):
+            raise SettleWithError("object_missing", f"s3://{job.bucket}/{job.key} "
+                                  f"({job.version_id or 'latest'}) does not exist") from None
+        if exc.response.get("Error", {}).get("Code") in tolerate:
+            return None
+        raise_transient(exc, operation)
+
+
 async def first_read(s3: Any, job: Job, head_bytes: int = RangedSizes.head
                      ) -> tuple[ObjectVersion, bytes] | None:
     """The first ``head_bytes`` and the version they belong to; None for an empty object.
@@ -100,19 +119,10 @@ async def first_read(s3: Any, job: Job, head_bytes: int = RangedSizes.head
     S3 refuses a range on an empty object (416 InvalidRange); the caller then takes the one-GET
     path, which handles it.
     """
-    request: dict[str, Any] = {"Bucket": job.bucket, "Key": job.key,
-                               "Range": f"bytes=0-{head_bytes - 1}"}
-    if job.version_id:
-        request["VersionId"] = job.version_id
-    try:
-        response = await s3.get_object(**request)
-    except ClientError as exc:
-        if is_missing(exc):
-            raise SettleWithError("object_missing", f"s3://{job.bucket}/{job.key} "
-                                  f"({job.version_id or 'latest'}) does not exist") from None
-        if exc.response.get("Error", {}).get("Code") == "InvalidRange":
-            return None
-        raise_transient(exc, "s3:GetObject (range)")
+    response = await get_job_object(s3, job, "s3:GetObject (range)", {"InvalidRange"},
+                                    Range=f"bytes=0-{head_bytes - 1}")
+    if response is None:
+        return None
     async with response["Body"] as body:
         head = await body.read()
     header = response.get("ContentRange")
