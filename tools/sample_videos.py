@@ -7,6 +7,7 @@ metadata and odd pixel formats exercise the decoder's edge cases.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,21 @@ DEMO_SPECS = (
 
 def write_video(spec: VideoSpec, directory: Path) -> Path:
     """Encode one clip into ``directory`` and return its path."""
+    try:
+        return _encode(spec, directory)
+    finally:
+        _normal_scheduling()
+
+
+def _normal_scheduling() -> None:
+    """SVT-AV1, run as root, moves the calling thread to SCHED_FIFO and leaves it there; every
+    process started from it afterwards would inherit real-time priority and could starve the
+    machine (seen: terraform spinning for 20 minutes). Put the thread back."""
+    if hasattr(os, "sched_setscheduler") and os.sched_getscheduler(0) != os.SCHED_OTHER:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
+def _encode(spec: VideoSpec, directory: Path) -> Path:
     path = directory / spec.name
     rng = np.random.default_rng(spec.seed)
     base = rng.integers(0, 255, size=3)

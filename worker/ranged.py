@@ -307,10 +307,10 @@ class RangedPlanner:
         if not duration:
             self._give_up(WholeObjectNeeded("no duration in the header"))
         if not self._index_covers(stream, duration):
-            # Matroska reads its cues (usually at the end) on the first seek, not when opened.
-            container.seek(0, stream=stream)
-            if not self._index_covers(stream, duration):
-                self._give_up(WholeObjectNeeded("no index that covers the video"))
+            # Matroska reads cues kept at the end on its first seek, not when opened; loading them
+            # early moved some samples to other frames than a whole-object read picks (an AV1
+            # Matroska file, 2 of 8 samples), so such files are read whole until that is solved.
+            self._give_up(WholeObjectNeeded("no index read with the header"))
 
     def _give_up(self, reason: WholeObjectNeeded) -> None:
         # Kept on the file too: the sampler turns whatever escapes it into `undecodable`, and

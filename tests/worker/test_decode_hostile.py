@@ -15,6 +15,7 @@ from tools.chaos.mutants import KINDS, boxes, elementary_stream, kind_of, write_
 from tools.sample_videos import VideoSpec, write_video
 from worker import pipeline as process
 from worker.decode import DecodeLimits, sample_frames
+from worker.fetch import FetchedObject
 from worker.exceptions import SettleWithError
 
 LIMITS = DecodeLimits(frames=4, size=56, max_duration_s=10800, max_pixels=4096 * 2304)
@@ -60,7 +61,7 @@ def test_a_decode_past_the_deadline_settles_as_decode_timeout(sources, monkeypat
     with ThreadPoolExecutor(1) as pool:
         started = time.monotonic()
         with pytest.raises(SettleWithError) as exc:
-            asyncio.run(process.decode(pool, sources[0], limits))
+            asyncio.run(process.decode(pool, _spooled(sources[0]), limits, sources[0].parent))
         assert time.monotonic() - started < 5
         release.set()
     assert exc.value.code == "decode_timeout"
@@ -68,5 +69,11 @@ def test_a_decode_past_the_deadline_settles_as_decode_timeout(sources, monkeypat
 
 def test_a_decode_within_the_deadline_returns_the_frames(sources):
     with ThreadPoolExecutor(1) as pool:
-        video = asyncio.run(process.decode(pool, sources[0], LIMITS))
+        video = asyncio.run(process.decode(pool, _spooled(sources[0]), LIMITS,
+                                           sources[0].parent))
     assert video.frames.shape == (4, 56, 56, 3)
+
+
+def _spooled(path):
+    """The worker's view of an object fetched whole to ``path``."""
+    return FetchedObject(path=path, etag=None, size_bytes=path.stat().st_size, version_id=None)
