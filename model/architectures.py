@@ -79,11 +79,6 @@ def llava_vision_parts(model):
     return owner.vision_tower, owner.vision_resampler, owner.multi_modal_projector
 
 
-def qwen_visual(model):
-    """The vision tower of a Qwen2-VL model (``model.model.visual`` in 5.x, ``model.visual`` 4.x)."""
-    return _parts_owner(model, "visual").visual
-
-
 def decoder_and_head(model):
     """(decoder body with ``embed_tokens``/``layers``/``norm``, lm_head) of a VLM."""
     decoder = model.get_decoder()

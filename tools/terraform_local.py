@@ -92,10 +92,6 @@ class LocalApply:
         ec2.delete_vpc(VpcId=network.vpc_id)
         self.networks.remove(network)
 
-    def untag(self, network: Network) -> None:
-        self.client("ec2").delete_tags(Resources=list(network.subnet_ids),
-                                       Tags=[{"Key": WORKER_TAG[0]}])
-
     def plan(self, check: bool = True) -> str:
         done = self.terraform.plan(check=check)
         return done.stdout + done.stderr

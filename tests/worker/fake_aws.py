@@ -132,26 +132,29 @@ class FakeSqs:
     async def change_message_visibility_batch(self, *, QueueUrl: str,
                                               Entries: list[dict]) -> dict[str, Any]:
         self._enter("change_message_visibility_batch", locals())
-        result: dict[str, list] = {"Successful": [], "Failed": []}
-        for entry in Entries:
-            message = self._by_handle(QueueUrl, entry["ReceiptHandle"])
-            if message is None:
-                result["Failed"].append({"Id": entry["Id"], "Code": "ReceiptHandleIsInvalid"})
-                continue
+
+        def renew(message: FakeMessage, entry: dict) -> None:
             message.visible_at = self.clock() + entry["VisibilityTimeout"]
-            result["Successful"].append({"Id": entry["Id"]})
-        return result
+        return self._per_entry(QueueUrl, Entries, renew)
 
     async def delete_message_batch(self, *, QueueUrl: str, Entries: list[dict]) -> dict[str, Any]:
         self._enter("delete_message_batch", locals())
+
+        def delete(message: FakeMessage, entry: dict) -> None:
+            del self.queues[QueueUrl].messages[message.message_id]
+            self.held.discard(entry["ReceiptHandle"])
+        return self._per_entry(QueueUrl, Entries, delete)
+
+    def _per_entry(self, queue_url: str, entries: list[dict],
+                   apply: Callable[[FakeMessage, dict], None]) -> dict[str, Any]:
+        """A batch call's result: each entry applied on its own, or failed as SQS fails it."""
         result: dict[str, list] = {"Successful": [], "Failed": []}
-        for entry in Entries:
-            message = self._by_handle(QueueUrl, entry["ReceiptHandle"])
+        for entry in entries:
+            message = self._by_handle(queue_url, entry["ReceiptHandle"])
             if message is None:
                 result["Failed"].append({"Id": entry["Id"], "Code": "ReceiptHandleIsInvalid"})
                 continue
-            del self.queues[QueueUrl].messages[message.message_id]
-            self.held.discard(entry["ReceiptHandle"])
+            apply(message, entry)
             result["Successful"].append({"Id": entry["Id"]})
         return result
 
