@@ -28,6 +28,7 @@ class VideoSpec:
     rotation: int = 0  # display-matrix rotation, degrees counter-clockwise
     container: str = "mp4"
     seed: int = 0
+    b_frames: int = 0  # libx264 only: B-frames between reference frames (non-reference ones)
 
 
 # Fast settings, quiet logs: these clips are test and demo inputs, not deliverables.
@@ -53,6 +54,17 @@ def write_video(spec: VideoSpec, directory: Path) -> Path:
         _normal_scheduling()
 
 
+def _encoder_options(spec: VideoSpec) -> dict[str, str]:
+    options = dict(ENCODER_OPTIONS.get(spec.codec, {}))
+    if spec.b_frames:
+        if spec.codec != "libx264":
+            raise ValueError(f"b_frames is a libx264 option here, not {spec.codec}'s")
+        # zerolatency forbids B-frames; no pyramid keeps every B-frame a non-reference frame.
+        options.pop("tune", None)
+        options.update({"bf": str(spec.b_frames), "x264-params": "b-pyramid=none"})
+    return options
+
+
 def _normal_scheduling() -> None:
     """SVT-AV1, run as root, moves the calling thread to SCHED_FIFO and leaves it there; every
     process started from it afterwards would inherit real-time priority and could starve the
@@ -69,7 +81,7 @@ def _encode(spec: VideoSpec, directory: Path) -> Path:
         stream = container.add_stream(spec.codec, rate=spec.fps)
         stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, spec.pix_fmt
         stream.gop_size = max(1, int(spec.keyframe_every_s * spec.fps))
-        stream.options = ENCODER_OPTIONS.get(spec.codec, {})
+        stream.options = _encoder_options(spec)
         if spec.rotation:
             stream.set_display_rotation(spec.rotation)
         for index in range(int(spec.seconds * spec.fps)):

@@ -24,6 +24,8 @@ class DecodeLimits:
     max_duration_s: float
     max_pixels: int
     deadline_s: float = 120.0  # wall time one video may take to decode (decode_timeout after)
+    # Decode forward through a long GOP without its non-reference frames (see _sample).
+    skip_nonreference: bool = True
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,14 @@ def _sample(path: str | Path | BinaryIO, limits: DecodeLimits,
         # (measured on 720p H.264: 0.9 s against 1.2 s wall for 10 clips; see BENCHMARKS.md).
         # Parallelism across videos comes from the decode thread pool.
         stream.thread_type = "SLICE"
+        # Where a sample lies past the keyframe a seek lands on (a GOP longer than the tolerance),
+        # the sampler decodes forward to it. Frames no other frame references (most B-frames)
+        # need not be decoded on the way: the first reference frame at or after the earliest
+        # acceptable time is taken instead, at most a few frames later. Keyframes are reference
+        # frames, so a seek that lands within the tolerance costs one frame as before. Measured
+        # on 720p H.264 with B-frames and 10 s GOPs: 0.57 -> 0.39 CPU s a clip (BENCHMARKS.md).
+        if limits.skip_nonreference:
+            stream.codec_context.skip_frame = "NONREF"
         _check_pixels(stream, limits)
         if reads is not None:
             reads.check_index(container, stream)

@@ -100,3 +100,11 @@ def test_bytes_and_requests_are_counted_per_object(report):
     # These small clips are under the ranged-read threshold: one GET of the whole object each.
     assert report["get_requests_per_video"] == 1 and report["bytes_fetched_ratio"] == 1
     assert all(f["ranged"] for f in report["paced"]["fetch_by_file_all_ranged"])
+
+
+def test_skipping_non_reference_frames_is_measured_on_long_gops(report):
+    gop = report["long_gop_skip_nonreference"]
+    assert "B-frames" in gop["spec"]
+    # Frame counts, not times: the worker's sampler decodes fewer frames when it skips them.
+    assert 0 < gop["skipping_frames_decoded"] < gop["decoding_all_frames_decoded"]
+    assert gop["skipping_cpu_s"] > 0 and gop["decoding_all_cpu_s"] > 0

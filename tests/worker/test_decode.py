@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -41,6 +42,24 @@ def test_a_keyframe_near_the_target_costs_one_decoded_frame(tmp_path):
     video = sample_frames(path, LIMITS)  # targets every 2 s, keyframes every 2 s
     assert video.frames_decoded == 8
     assert len(set(video.timestamps_ms)) == 8
+
+
+def test_decoding_forward_through_a_long_gop_skips_non_reference_frames(tmp_path):
+    # Keyframes 6 s apart, samples 1.5 s apart: every other sample is decoded forward from a
+    # keyframe, through P-frames and the non-reference B-frames between them.
+    path = write_video(VideoSpec("bframes.mp4", width=128, height=72, seconds=12, fps=10,
+                                 keyframe_every_s=6.0, b_frames=3), tmp_path)
+    every = sample_frames(path, replace(LIMITS, skip_nonreference=False))
+    skipping = sample_frames(path, LIMITS)
+    assert skipping.frames_decoded * 2 < every.frames_decoded  # 26 against 92 when written
+    spacing = skipping.duration_s * 1000 / 8
+    for i, (t, exact) in enumerate(zip(skipping.timestamps_ms, every.timestamps_ms)):
+        assert i * spacing - 1 <= t <= (i + 0.5) * spacing + 1  # still within the tolerance
+        assert 0 <= t - exact <= 400  # a reference frame at most 3 B-frames (and a P) later
+    for frame, t, exact, exact_frame in zip(skipping.frames, skipping.timestamps_ms,
+                                            every.timestamps_ms, every.frames):
+        if t == exact:  # the same frame decoded either way is the same picture
+            np.testing.assert_array_equal(frame, exact_frame)
 
 
 def test_rotation_is_applied_before_letterboxing(tmp_path):

@@ -29,7 +29,8 @@ SMALL = RangedSizes(head=4096, block=8192, slack=2048, gap=8192, cache=1 << 20)
 
 
 def write_clip(path: Path, fmt: str, codec: str = "libx264", options: dict | None = None,
-               seekable: bool = True, seconds: float = 4, fps: int = 15, seed: int = 0) -> Path:
+               seekable: bool = True, seconds: float = 4, fps: int = 15, seed: int = 0,
+               gop_s: float = 1, b_frames: int = 0) -> Path:
     """A small moving clip; ``seekable=False`` writes through a pipe-like sink (no cues)."""
     class Sink:  # no seek(): the muxer cannot go back to write an index
         def __init__(self, file):
@@ -41,9 +42,10 @@ def write_clip(path: Path, fmt: str, codec: str = "libx264", options: dict | Non
     with path.open("wb") as file, av.open(file if seekable else Sink(file), mode="w", format=fmt,
                                           options=options or {}) as container:
         stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt, stream.gop_size = 160, 120, "yuv420p", fps
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.gop_size = int(gop_s * fps)
         if codec == "libx264":
-            stream.options = {"preset": "ultrafast"}
+            stream.options = {"preset": "ultrafast", "bf": str(b_frames)}
         for i in range(int(seconds * fps)):
             img = np.zeros((120, 160, 3), np.uint8)
             img[..., 0] = (np.arange(160) * 2 + i * 5 + seed * 40) % 256
@@ -62,6 +64,8 @@ EDGE_CASES = {
     "clip.webm": dict(fmt="webm", codec="libvpx-vp9"),
     "cues.mkv": dict(fmt="matroska"),
     "no-cues.mkv": dict(fmt="matroska", seekable=False),
+    # Decoded forward from each keyframe, with the non-reference B-frames skipped.
+    "long-gop-b-frames.mp4": dict(fmt="mp4", seconds=8, gop_s=4, b_frames=2),
 }
 
 

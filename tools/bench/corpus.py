@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import av
@@ -35,15 +35,20 @@ class CorpusSpec:
     fps: int = 30
     keyframe_every_s: float = 2.0
     distinct: int = 6
+    b_frames: int = 0  # non-reference B-frames between reference frames (0: P-frames only)
 
     @property
     def key(self) -> str:
-        raw = json.dumps({**asdict(self), "v": CORPUS_VERSION}, sort_keys=True)
+        fields = asdict(self)
+        if not self.b_frames:  # the key of every spec cached before B-frames existed
+            del fields["b_frames"]
+        raw = json.dumps({**fields, "v": CORPUS_VERSION}, sort_keys=True)
         return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
     def describe(self) -> str:
+        b_frames = f", {self.b_frames} B-frames between references" if self.b_frames else ""
         return (f"{self.width}x{self.height}, {self.seconds:g} s at {self.fps} fps, H.264, "
-                f"a keyframe every {self.keyframe_every_s:g} s")
+                f"a keyframe every {self.keyframe_every_s:g} s{b_frames}")
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,8 @@ def encode_clip(spec: CorpusSpec, seed: int, path: Path) -> Path:
         stream.gop_size = max(1, round(spec.keyframe_every_s * spec.fps))
         # No scene-cut keyframes: the keyframe interval is the spec's, as on a real upload.
         stream.options = {"preset": "ultrafast", "sc_threshold": "0"}
+        if spec.b_frames:  # no pyramid: every B-frame is a non-reference frame
+            stream.options |= {"bf": str(spec.b_frames), "x264-params": "b-pyramid=none"}
         for index in range(round(spec.seconds * spec.fps)):
             frame = av.VideoFrame.from_ndarray(_yuv_frame(spec, luma, chroma, index),
                                                format="yuv420p")
@@ -123,6 +130,13 @@ def _yuv_frame(spec: CorpusSpec, luma: np.ndarray, chroma: np.ndarray, index: in
     u = np.full((h // 2, w // 2), chroma[0], np.uint8)
     v = np.full((h // 2, w // 2), (int(chroma[1]) + index) % 256, np.uint8)
     return np.concatenate([y_plane, u.reshape(h // 4, w), v.reshape(h // 4, w)])
+
+
+def long_gop_spec(corpus: CorpusSpec) -> CorpusSpec:
+    """A clip of the corpus's size and length with keyframes far apart (a third of its length, at
+    most 10 s) and 3 B-frames between references: most samples are decoded forward from a
+    keyframe, which is where skipping non-reference frames pays."""
+    return replace(corpus, keyframe_every_s=min(10.0, corpus.seconds / 3), distinct=1, b_frames=3)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -147,3 +147,20 @@ def floor_cpu_s(paths: Sequence[Path], limits: DecodeLimits) -> dict[str, float]
             run(path, limits)
             out[path.name] = time.process_time() - started
     return {"floor": floors, "sampled": sampled}
+
+
+def skip_nonreference_cpu_s(path: Path, limits: DecodeLimits) -> dict[str, float | int]:
+    """The worker's sampler on ``path`` with and without skipping non-reference frames while it
+    decodes forward: process CPU seconds (best of three) and frames decoded, each way."""
+    result: dict[str, float | int] = {}
+    for name, skip in (("skipping", True), ("decoding_all", False)):
+        each = replace(limits, skip_nonreference=skip)
+        best = float("inf")
+        for _ in range(3):
+            started = time.process_time()
+            video = sample_frames(path, each)
+            best = min(best, time.process_time() - started)
+        result[f"{name}_cpu_s"] = round(best, 4)
+        result[f"{name}_frames_decoded"] = video.frames_decoded
+    result["speedup"] = round(result["decoding_all_cpu_s"] / result["skipping_cpu_s"], 3)
+    return result

@@ -41,12 +41,15 @@ def render_section(result: dict[str, Any], command: str) -> str:
         ("`videos_per_s` (torch tiny, end to end)", "videos_per_s"),
         ("`speedup_vs_baseline`", "speedup_vs_baseline"),
     ]
+    load = machine["load_average_at_start"]
+    quiet = ("a quiet machine: nothing else ran" if load[0] < 1 else "**the machine was shared "
+             "with other jobs: every rate here is noisy**; the ratios (efficiency, host over "
+             "floor, bytes ratios) move less")
     lines = [START, "## Feeding the accelerator: `modfleet bench` paced device", "",
              f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB; "
              f"Python {machine['python']}, PyAV {machine['pyav']} ({machine['ffmpeg']}). "
-             f"Load average at the start: {', '.join(map(str, machine['load_average_at_start']))}"
-             " (1, 5, 15 min). **The machine was shared with other jobs: every rate here is "
-             "noisy**; the ratios (efficiency, host over floor, bytes ratios) move less.", "",
+             f"Load average at the start: {', '.join(map(str, load))} (1, 5, 15 min): {quiet}.",
+             "",
              f"Command: `{command}`", "",
              "| measure | value | target |", "| --- | --- | --- |"]
     for label, name in rows:
@@ -66,6 +69,7 @@ def render_section(result: dict[str, Any], command: str) -> str:
               f"{fast.get('stack_cpu_cores_busy', 0):g}.",
               f"- Long clip: {long_clip['spec']}, {long_clip['size']:,} bytes, "
               f"{long_clip['requests']} GETs, {long_clip['bytes']:,} bytes read.",
+              *_long_gop_line(result.get("long_gop_skip_nonreference")),
               "", "Per corpus file (worker's threshold; all ranged):", "",
               "| file | bytes | GETs | bytes read | GETs, all ranged | bytes read, all ranged |",
               "| --- | --- | --- | --- | --- | --- |"]
@@ -73,6 +77,16 @@ def render_section(result: dict[str, Any], command: str) -> str:
         lines.append(f"| {row['file']} | {row['size']:,} | {row['requests']} | {row['bytes']:,} "
                      f"| {ranged['requests']} | {ranged['bytes']:,} |")
     return "\n".join(lines + ["", END])
+
+
+def _long_gop_line(gop: dict[str, Any] | None) -> list[str]:
+    if not gop:  # a result saved before the measurement existed
+        return []
+    return [f"- Long GOPs ({gop['spec']}): the sampler skipping non-reference frames while it "
+            f"decodes forward took {gop['skipping_cpu_s']:g} CPU s and decoded "
+            f"{gop['skipping_frames_decoded']} frames; decoding every frame on the way, "
+            f"{gop['decoding_all_cpu_s']:g} s and {gop['decoding_all_frames_decoded']} frames "
+            f"({gop['speedup']:g}x). The worker skips them."]
 
 
 def main(argv: list[str]) -> int:

@@ -101,14 +101,18 @@ def _paced_phases(settings: Settings, options: BenchOptions, corpus: list[Corpus
                   limits: DecodeLimits, say: Say) -> dict[str, Any]:
     """The paced device in two regimes, the decode floor, and the bytes and requests fetched."""
     from tools.bench import paced
-    from tools.bench.corpus import build_long_clip
-    from tools.bench.decoding import floor_cpu_s
+    from tools.bench.corpus import build_long_clip, long_gop_spec
+    from tools.bench.decoding import floor_cpu_s, skip_nonreference_cpu_s
     from tools.embedded_aws import EmbeddedAwsProcess, provision
 
     say(f"Long clip: {options.long_clip.describe()} (built once, cached) ...")
     long_path = build_long_clip(options.long_clip, settings.cache_dir)
     say("Decode floor: one keyframe per sample, against the sampler, per corpus file ...")
     floors = floor_cpu_s([v.path for v in corpus], limits)
+    gop = long_gop_spec(options.corpus)
+    say(f"Long GOPs: {gop.describe()}; the sampler with and without non-reference frames ...")
+    long_gop = skip_nonreference_cpu_s(build_corpus(gop, settings.cache_dir)[0].path, limits)
+    long_gop["spec"] = gop.describe()
     opts = options.paced
     with EmbeddedAwsProcess() as aws:
         stack = provision(aws.endpoint_url, settings.region, name="paced")
@@ -130,7 +134,7 @@ def _paced_phases(settings: Settings, options: BenchOptions, corpus: list[Corpus
         long_fetch = paced.measure_fetching(settings, stack, bucket, objects[-1:],
                                             settings.ranged_min_bytes)
     return paced.summarise(opts, fast, slow, floors, corpus_fetch, all_ranged, long_fetch,
-                           options.long_clip.describe())
+                           options.long_clip.describe()) | {"long_gop_skip_nonreference": long_gop}
 
 
 def _slots(settings: Settings, options: BenchOptions) -> list:
