@@ -1,16 +1,16 @@
 """A region root of infra/ applied to the embedded AWS stack (moto over HTTPS), then destroyed.
 
 What an account would hold before the first apply is made first: a VPC with private subnets
-tagged for the workers, and the Neuron DLAMI's public SSM parameter (moto has no Neuron image, so
-the parameter names one of moto's stock AMIs).  The root itself is applied unchanged, with its own
-terraform.tfvars; an override file only points the provider at the embedded endpoint (fake
+tagged for the workers, and the Neuron DLAMI of the module's pinned SDK release (moto has no
+Neuron image, so a stand-in owned by amazon, with the DLAMI's name and the release in its
+description, for the module's own lookup to find).  The root itself is applied unchanged, with
+its own terraform.tfvars; an override file only points the provider at the embedded endpoint (fake
 credentials, the throw-away CA) and keeps the state in a local file.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,10 +63,10 @@ class LocalApply:
             **client_kwargs(self.region, self.aws.endpoint_url))
 
     def prepare(self) -> None:
-        """Write the override file, publish the DLAMI parameter, ``terraform init``."""
+        """Write the override file, publish the DLAMI stand-in, ``terraform init``."""
         (self.root / "embedded_aws_override.tf").write_text(
             provider_override(self.aws.endpoint_url, self.aws.tls.ca_bundle))
-        publish_dlami_parameter(self.client("ec2"), self.region, dlami_parameter_name(self.infra))
+        publish_dlami_image(self.region, *dlami_lookup(self.infra))
         self.terraform.init(backend=True)
 
     def add_worker_network(self, cidr: str = "10.40.0.0/16", subnets: int = 2) -> Network:
@@ -155,29 +155,36 @@ provider "aws" {{
 """
 
 
-def dlami_parameter_name(infra: Path) -> str:
-    """The SSM parameter the module reads the Neuron DLAMI from (its default)."""
+def dlami_lookup(infra: Path) -> tuple[str, str]:
+    """(name filter, Neuron SDK release) of the module's default DLAMI lookup."""
     text = (infra / "modules" / "region-stack" / "variables.tf").read_text()
-    match = re.search(r'ami_ssm_parameter\s*=\s*optional\(string,\s*"([^"]+)"\)', text)
-    if not match:
-        raise TerraformUnavailable("cannot find fleet.ami_ssm_parameter's default in the module")
-    return match.group(1)
+    found = [re.search(rf'{field}\s*=\s*optional\(string,\s*"([^"]+)"\)', text)
+             for field in ("ami_name_filter", "neuron_sdk_release")]
+    if not all(found):
+        raise TerraformUnavailable("cannot find fleet.ami_name_filter and fleet.neuron_sdk_release "
+                                   "defaults in the module")
+    return found[0].group(1), found[1].group(1)
 
 
-def publish_dlami_parameter(ec2: Any, region: str, name: str) -> str:
-    """Publish ``name`` (an AWS-owned public parameter) in the in-process moto: a stock AMI."""
+def publish_dlami_image(region: str, name_filter: str, release: str) -> str:
+    """Register, in the in-process moto, an amazon-owned image the module's default lookup finds:
+    named as the filter asks, its description naming the release.  Its ID."""
     from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.ssm.models import Parameter, ssm_backends
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.amis import Ami
+    from moto.ec2.utils import random_ami_id
 
-    image_id = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    # PutParameter refuses names under /aws/ (AWS owns them), so the parameter goes straight into
-    # moto's store, as moto loads its own copies of AWS's public parameters.
-    parameters = ssm_backends[DEFAULT_ACCOUNT_ID][region]._parameters
-    parameters[name].append(Parameter(
-        account_id=DEFAULT_ACCOUNT_ID, name=name, value=image_id, parameter_type="String",
-        description=None, allowed_pattern=None, keyid=None, last_modified_date=time.time(),
-        version=1, data_type="aws:ec2:image"))
-    return image_id
+    # RegisterImage would make the caller the owner, and the lookup asks for amazon's images, so
+    # the image goes straight into moto's store, as moto loads its own copies of AWS's images;
+    # 898082745236 owns the Deep Learning AMIs among those copies.
+    backend = ec2_backends[DEFAULT_ACCOUNT_ID][region]
+    image = Ami(backend, ami_id=random_ami_id(), owner_id="898082745236", owner_alias="amazon",
+                name=name_filter.rstrip("*").rstrip() + " 20250731 (embedded stand-in)",
+                description=f"Neuron SDK {release} DLAMI stand-in for the embedded stack",
+                public=True, architecture="x86_64", virtualization_type="hvm",
+                root_device_type="ebs", region_name=f"{region}a")
+    backend.amis[image.id] = image
+    return image.id
 
 
 def stack_info(outputs: dict[str, Any], endpoint_url: str, region: str,

@@ -22,6 +22,7 @@ import hcl2
 import yaml
 from hcl2 import SerializationOptions
 
+from model.neuron_sdk import SDK_RELEASE
 from worker.exceptions import SettingsError
 
 MODULE = Path("modules/region-stack")
@@ -42,7 +43,11 @@ ALLOWED_WORKER_ACTIONS: dict[str, set[str]] = {
     "sqs:ChangeMessageVisibilityBatch": {QUEUE},
     "sqs:GetQueueAttributes": {QUEUE, DLQ},
     "sqs:SendMessage": {DLQ},
-    "s3:GetObject": {UPLOAD_OBJECTS, ARTIFACTS + "/${local.artifacts_prefix}/*"},
+    "s3:GetObject": {
+        UPLOAD_OBJECTS,
+        ARTIFACTS + "/${local.artifacts_prefix}/*",
+        ARTIFACTS + "/${local.wheelhouse_prefix}/*",  # cloud-init installs modfleet from there
+    },
     "s3:GetObjectVersion": {UPLOAD_OBJECTS},
     # Lets a missing key read as 404 NoSuchKey (settled) rather than 403 (retried to the DLQ).
     "s3:ListBucket": {"${aws_s3_bucket.uploads.arn}", ARTIFACTS},
@@ -70,6 +75,11 @@ TIMING_SETTINGS = (
 NEURON_CORES = {"inf2.xlarge": 2, "inf2.8xlarge": 2, "inf2.24xlarge": 12, "inf2.48xlarge": 24}
 SQS_MAX_VISIBILITY_S = 43200
 WORKER_UNIT = "/etc/systemd/system/modfleet-worker.service"
+INSTALL_SCRIPT = "/opt/modfleet/bin/install-worker"
+SETUP_CFG = Path(__file__).resolve().parents[2] / "setup.cfg"
+# The DLAMI environment with transformers-neuronx at Neuron SDK 2.25 (aws-neuron/aws-neuron-sdk
+# dlami/index.rst at e52d322, the 2.25.0 docs).
+NEURON_VENV_PREFIX = "/opt/aws_neuronx_venv_"
 
 
 # ---- Loading -------------------------------------------------------------------------------------
@@ -543,18 +553,48 @@ def check_launch_template(infra: Infra) -> list[str]:
             problems.append("launch template: workers must not get public IP addresses")
     if template.get("image_id") != "${data.aws_ami.neuron.id}":
         problems.append("launch template: image must be the Neuron DLAMI (data.aws_ami.neuron)")
-    ami_filter = _one(infra.data("aws_ami", "neuron").get("filter"))
-    if ami_filter.get("values") != ["${data.aws_ssm_parameter.neuron_ami.insecure_value}"]:
-        problems.append("launch template: the AMI must be resolved from its SSM public parameter")
-    fleet_defaults = object_defaults(infra.variables["fleet"]["type"][2:-1])
-    if not str(fleet_defaults.get("ami_ssm_parameter")).startswith("/aws/service/neuron/dlami/"):
-        problems.append("launch template: default AMI parameter must be a Neuron DLAMI one")
+    problems += _ami_problems(infra)
     if template.get("user_data") != (
         "${base64encode(templatefile(local.user_data_template, local.user_data_vars))}"
     ):
         problems.append("launch template: user data must render the cloud-init template")
     if not infra.template.startswith("#cloud-config"):
         problems.append("user data: template must be cloud-init (#cloud-config)")
+    return problems
+
+
+def _ami_problems(infra: Infra) -> list[str]:
+    """The default AMI is the DLAMI of the release model/neuron_sdk.py pins, found by its
+    description (the DLAMIs' SSM parameters name only the latest), and checked after the read."""
+    problems = []
+    ami = infra.data("aws_ami", "neuron")
+    fleet = object_defaults(infra.variables["fleet"]["type"][2:-1])
+    if fleet.get("neuron_sdk_release") != SDK_RELEASE:
+        problems.append(
+            f"ami: fleet.neuron_sdk_release defaults to {fleet.get('neuron_sdk_release')!r}, "
+            f"model/neuron_sdk.py pins {SDK_RELEASE!r}"
+        )
+    if any("latest" in str(value) for value in fleet.values()):
+        problems.append("ami: a default names `latest`: the DLAMI must be the pinned release's")
+    if fleet.get("ami_id") is not None or fleet.get("ami_ssm_parameter") is not None:
+        problems.append("ami: by default the DLAMI is found by release, not by an override")
+    filters = str(infra.locals.get("ami_filters"))
+    if '"description" = "*Neuron SDK ${var.fleet.neuron_sdk_release}*"' not in filters:
+        problems.append("ami: the lookup must match the release in the DLAMI's description")
+    if _dynamic(ami, "filter").get("for_each") != "${local.ami_filters}":
+        problems.append("ami: the lookup's filters must be local.ami_filters")
+    if ami.get("most_recent") is not True or '["amazon"]' not in str(ami.get("owners")):
+        problems.append("ami: the default lookup takes the newest image owned by amazon")
+    conditions = [
+        str(c.get("condition"))
+        for block in _all(ami.get("lifecycle"))
+        for c in _all(block.get("postcondition"))
+    ]
+    if not any(
+        "self.description" in c and "Neuron SDK ${var.fleet.neuron_sdk_release}" in c
+        for c in conditions
+    ):
+        problems.append("ami: a postcondition must check that the image names the release")
     return problems
 
 
@@ -677,10 +717,11 @@ def _template_problems(infra: Infra) -> list[str]:
         "Restart=on-failure",
         "KillSignal=SIGTERM",
         "TimeoutStopSec=${timeout_stop_s}",
-        "ExecStart=/opt/modfleet/venv/bin/modfleet worker",
+        "ExecStart=${neuron_venv}/bin/modfleet worker",
     ):
         if line not in unit:
             problems.append(f"user data: the worker unit needs {line}")
+    problems += _install_problems(infra)
     if not re.search(r"%\{ for (\w+), (\w+) in environment ~\}\n\s+Environment=\"\$\{\1\}=", unit):
         problems.append("user data: Environment= lines must come from the stack's environment map")
     user_data_vars = infra.locals.get("user_data_vars") or {}
@@ -689,6 +730,32 @@ def _template_problems(infra: Infra) -> list[str]:
     if user_data_vars.get("timeout_stop_s") != "${local.worker_timeout_stop_s}":
         problems.append("user data: timeout_stop_s must be local.worker_timeout_stop_s")
     return problems
+
+
+def _install_problems(infra: Infra) -> list[str]:
+    """modfleet is installed from the wheelhouse into the DLAMI's Neuron venv, of the release
+    setup.cfg builds, with no package index."""
+    problems = []
+    worker = object_defaults(infra.variables["worker"]["type"][2:-1])
+    user_data_vars = infra.locals.get("user_data_vars") or {}
+    if user_data_vars.get("neuron_venv") != "${var.worker.neuron_venv}":
+        problems.append("user data: neuron_venv must be var.worker.neuron_venv")
+    venv = str(worker.get("neuron_venv"))
+    if not (venv.startswith(NEURON_VENV_PREFIX) and venv.endswith("_transformers")):
+        problems.append(f"user data: the worker must run in the DLAMI's transformers-neuronx "
+                        f"environment, not {venv}")
+    version = _setup_cfg_version()
+    if worker.get("version") != version:
+        problems.append(f"user data: worker.version defaults to {worker.get('version')!r}, "
+                        f"setup.cfg builds {version!r}")
+    if "index-url" in infra.template:
+        problems.append("user data: no package index at boot (install from the wheelhouse)")
+    return problems
+
+
+def _setup_cfg_version() -> str:
+    match = re.search(r"^version\s*=\s*(\S+)$", SETUP_CFG.read_text(), re.M)
+    return match.group(1) if match else "?"
 
 
 def worker_unit_section(template: str) -> str:
@@ -879,8 +946,24 @@ def check_rendered_user_data(
         if line not in lines:
             problems.append(f"worker unit: needs {line}")
     commands = " ".join(str(c) for c in document.get("runcmd") or [])
-    if "modfleet-worker.service" not in commands or "systemctl enable --now" not in commands:
-        problems.append("cloud-init: runcmd must enable and start modfleet-worker.service")
-    if "--extra-index-url" not in commands:
-        problems.append("cloud-init: the worker must be installed with the Neuron package index")
+    if f"{INSTALL_SCRIPT} && systemctl enable --now modfleet-worker.service" not in commands:
+        problems.append("cloud-init: runcmd must start modfleet-worker.service once installed")
+    return problems + _rendered_install_problems(files.get(INSTALL_SCRIPT, ""), lines)
+
+
+def _rendered_install_problems(script: str, unit_lines: list[str]) -> list[str]:
+    """The install script: the wheelhouse only, the DLAMI's versions as constraints, into the
+    venv the unit runs, and a clear stop where that venv is missing."""
+    problems = []
+    venv = re.search(r'^venv="([^"]+)"$', script, re.M)
+    if not venv:
+        return [f"cloud-init: {INSTALL_SCRIPT} must name the DLAMI's venv (venv=\"...\")"]
+    if f"ExecStart={venv.group(1)}/bin/modfleet worker" not in unit_lines:
+        problems.append(f"worker unit: ExecStart must run modfleet from {venv.group(1)}")
+    for needed in ("--no-index", "--only-binary=:all:", "--constraint", "set -euo pipefail",
+                   'if [ ! -x "$venv/bin/python" ]; then'):
+        if needed not in script:
+            problems.append(f"cloud-init: {INSTALL_SCRIPT} needs {needed}")
+    if "index-url" in script:
+        problems.append(f"cloud-init: {INSTALL_SCRIPT} must not use a package index")
     return problems

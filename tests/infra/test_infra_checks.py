@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+
 import pytest
+import yaml
 
 from tests.infra import checks, offline_tools
 from worker.settings import Settings
@@ -41,6 +46,31 @@ def test_terraform_renders_a_worker_unit_the_worker_accepts(
     )
     expected = checks.worker_values(infra, "us-east-1")
     assert checks.check_rendered_user_data(rendered, worker_env_names, expected) == []
+
+
+def test_the_install_stops_clearly_where_the_dlamis_venv_is_missing(infra, infra_dir, tmp_path):
+    """The rendered install script, run on this machine with worker.neuron_venv pointing nowhere
+    (the AMI is not the DLAMI): exit 1, a message naming the release, and nothing installed. Its
+    PATH holds only tee, so a script that went on could not touch this machine."""
+    variables = checks.render_variables(infra, "us-east-1")
+    variables["neuron_venv"] = str(tmp_path / "no-such-venv")
+    rendered = offline_tools.render_template(
+        infra_dir / checks.TEMPLATE, variables, tmp_path / "render")
+    files = {f["path"]: f["content"] for f in yaml.safe_load(rendered)["write_files"]}
+    log = tmp_path / "install.log"
+    script = tmp_path / "install-worker"
+    script.write_text(files[checks.INSTALL_SCRIPT].replace("/var/log/modfleet/install.log",
+                                                           str(log)))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "tee").symlink_to(shutil.which("tee"))
+    done = subprocess.run([shutil.which("bash"), str(script)], capture_output=True, text=True,
+                          env={"PATH": str(bin_dir), "HOME": os.environ.get("HOME", "/")})
+    assert done.returncode == 1, done
+    expected = (f"modfleet install: no {tmp_path}/no-such-venv/bin/python: this AMI is not the "
+                "Neuron SDK 2.25.0 DLAMI with the transformers-neuronx environment")
+    assert expected in done.stdout
+    assert expected in log.read_text()  # shipped to the log group (stream <instance>/install)
 
 
 def test_checkov_reports_no_failed_check_and_every_skip_has_a_reason(infra_dir):

@@ -141,6 +141,65 @@ BREAKAGES = [
         "DLQ has messages",
     ),
     (
+        "release-drift",
+        VARIABLES,
+        'neuron_sdk_release                       = optional(string, "2.25.0")',
+        'neuron_sdk_release                       = optional(string, "2.26.0")',
+        "model/neuron_sdk.py pins '2.25.0'",
+    ),
+    (
+        "latest-ami",
+        VARIABLES,
+        "ami_ssm_parameter                        = optional(string)",
+        'ami_ssm_parameter = optional(string, "/aws/service/neuron/dlami/base/ubuntu-22.04/'
+        'latest/image_id")',
+        "a default names `latest`",
+    ),
+    (
+        "any-release-ami",
+        MAIN,
+        '"description" = "*Neuron SDK ${var.fleet.neuron_sdk_release}*"',
+        '"description" = "*Neuron SDK*"',
+        "match the release in the DLAMI's description",
+    ),
+    (
+        "unchecked-ami",
+        MAIN,
+        'condition     = strcontains(coalesce(self.description, "-"), '
+        '"Neuron SDK ${var.fleet.neuron_sdk_release}")',
+        'condition     = self.id != ""',
+        "a postcondition must check that the image names the release",
+    ),
+    (
+        "package-index",
+        TEMPLATE,
+        "--no-index --only-binary=:all:",
+        "--extra-index-url https://pip.repos.neuron.amazonaws.com --only-binary=:all:",
+        "no package index at boot",
+    ),
+    (
+        "own-venv",
+        TEMPLATE,
+        "ExecStart=${neuron_venv}/bin/modfleet worker",
+        "ExecStart=/opt/modfleet/venv/bin/modfleet worker",
+        "ExecStart=${neuron_venv}/bin/modfleet worker",
+    ),
+    (
+        "stale-worker-version",
+        VARIABLES,
+        'version               = optional(string, "0.1.0")',
+        'version               = optional(string, "0.0.9")',
+        "setup.cfg builds",
+    ),
+    (
+        "wheelhouse-whole-bucket",
+        MAIN,
+        'resources = ["arn:${local.partition}:s3:::${var.model_artifacts.bucket}/'
+        '${local.wheelhouse_prefix}/*"]',
+        'resources = ["arn:${local.partition}:s3:::${var.model_artifacts.bucket}/*"]',
+        "s3:GetObject on arn:${local.partition}:s3:::${var.model_artifacts.bucket}/*",
+    ),
+    (
         "too-many-cores",
         "regions/us-east-1/terraform.tfvars",
         "tp_degree  = 2",
@@ -187,3 +246,16 @@ def test_a_broken_template_renders_a_unit_that_is_reported(
         rendered, worker_env_names, checks.worker_values(infra, "us-east-1")
     )
     assert "worker unit sets modfleet_queue_url, which worker.settings does not read" in problems
+
+
+def test_an_install_that_could_replace_the_dlamis_packages_is_reported(
+    broken_copy, infra, worker_env_names, tmp_path
+):
+    copy = broken_copy(TEMPLATE, "--constraint /opt/modfleet/dlami-packages.txt ", "")
+    rendered = offline_tools.render_template(
+        copy / checks.TEMPLATE, checks.render_variables(infra, "us-east-1"), tmp_path / "render"
+    )
+    problems = checks.check_rendered_user_data(
+        rendered, worker_env_names, checks.worker_values(infra, "us-east-1")
+    )
+    assert problems == [f"cloud-init: {checks.INSTALL_SCRIPT} needs --constraint"]

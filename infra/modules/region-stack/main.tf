@@ -30,7 +30,18 @@ locals {
   artifacts_prefix = trim(var.model_artifacts.prefix, "/")
   artifacts_s3_uri = "s3://${var.model_artifacts.bucket}/${local.artifacts_prefix}/${var.model_artifacts.version}/"
   compiled_dir     = "/var/lib/modfleet/compiled/${var.model_artifacts.version}"
-  install_spec     = var.worker.wheel_url == null ? var.worker.package_spec : "${var.worker.package_spec} @ ${var.worker.wheel_url}"
+  # modfleet's wheel and its own dependencies' wheels (`make wheelhouse`); the Neuron SDK, torch
+  # and transformers come from the DLAMI's environment.
+  wheelhouse_prefix = trim(var.worker.wheelhouse_prefix, "/")
+  wheelhouse_s3_uri = "s3://${var.model_artifacts.bucket}/${local.wheelhouse_prefix}/${var.worker.version}/"
+
+  # The DLAMI: an explicit image (fleet.ami_id or the image ID in fleet.ami_ssm_parameter), else
+  # the newest amazon-owned image of the pinned Neuron SDK release, found by name and description.
+  ami_override = var.fleet.ami_id != null ? var.fleet.ami_id : one(data.aws_ssm_parameter.neuron_ami[*].insecure_value)
+  ami_filters = local.ami_override != null ? { "image-id" = local.ami_override } : {
+    "name"        = var.fleet.ami_name_filter
+    "description" = "*Neuron SDK ${var.fleet.neuron_sdk_release}*"
+  }
 
   # NeuronCores per Inf2 type (2 per Inferentia2 chip).
   neuron_cores = {
@@ -63,17 +74,19 @@ locals {
 
   user_data_template = "${path.module}/templates/cloud-init.yaml.tftpl"
   user_data_vars = {
-    environment      = local.worker_environment
-    install_spec     = local.install_spec
-    extra_index_url  = var.worker.extra_index_url
-    artifacts_s3_uri = local.artifacts_s3_uri
-    compiled_dir     = local.compiled_dir
-    region           = local.region
-    asg_name         = local.asg_name
-    drain_hook_name  = local.drain_hook_name
-    log_group_name   = local.log_group_name
-    timeout_stop_s   = local.worker_timeout_stop_s
-    memory_max       = var.worker.memory_max
+    environment        = local.worker_environment
+    neuron_venv        = var.worker.neuron_venv
+    neuron_sdk_release = var.fleet.neuron_sdk_release
+    modfleet_version   = var.worker.version
+    wheelhouse_s3_uri  = local.wheelhouse_s3_uri
+    artifacts_s3_uri   = local.artifacts_s3_uri
+    compiled_dir       = local.compiled_dir
+    region             = local.region
+    asg_name           = local.asg_name
+    drain_hook_name    = local.drain_hook_name
+    log_group_name     = local.log_group_name
+    timeout_stop_s     = local.worker_timeout_stop_s
+    memory_max         = var.worker.memory_max
   }
 
   tags = merge({ "modfleet:stack" = var.name }, var.tags)
@@ -554,6 +567,13 @@ data "aws_iam_policy_document" "worker" {
     resources = ["arn:${local.partition}:s3:::${var.model_artifacts.bucket}/${local.artifacts_prefix}/*"]
   }
 
+  # cloud-init installs modfleet from the wheelhouse with the instance's role.
+  statement {
+    sid       = "ReadWorkerWheelhouse"
+    actions   = ["s3:GetObject"]
+    resources = ["arn:${local.partition}:s3:::${var.model_artifacts.bucket}/${local.wheelhouse_prefix}/*"]
+  }
+
   statement {
     sid       = "ListModelArtifacts"
     actions   = ["s3:ListBucket"]
@@ -562,7 +582,7 @@ data "aws_iam_policy_document" "worker" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["${local.artifacts_prefix}/*"]
+      values   = ["${local.artifacts_prefix}/*", "${local.wheelhouse_prefix}/*"]
     }
   }
 
@@ -618,27 +638,47 @@ resource "aws_cloudwatch_log_group" "worker" {
 # Launch template (Neuron deep-learning AMI)
 ################################################################################
 
+# Only when fleet.ami_ssm_parameter is set: the Neuron DLAMIs' public parameters name only the
+# latest image of each type, so the default lookup is by release (below) and needs none.
 data "aws_ssm_parameter" "neuron_ami" {
+  count = var.fleet.ami_ssm_parameter == null ? 0 : 1
+
   name = var.fleet.ami_ssm_parameter
 }
 
+# The DLAMI of the pinned Neuron SDK release. "Each Neuron DLAMI includes the SDK version in its
+# description" (aws-neuron-sdk deploy/environments/dlami.rst): the default filters on it.
 data "aws_ami" "neuron" {
-  owners = ["amazon"]
+  owners      = local.ami_override == null ? ["amazon"] : null
+  most_recent = true
 
-  filter {
-    name   = "image-id"
-    values = [data.aws_ssm_parameter.neuron_ami.insecure_value]
+  dynamic "filter" {
+    for_each = local.ami_filters
+
+    content {
+      name   = filter.key
+      values = [filter.value]
+    }
+  }
+
+  # Catches an override naming another release's image (or a custom image that dropped the
+  # release from its description): its SDK would not match the compiled model's manifest.
+  lifecycle {
+    postcondition {
+      condition     = strcontains(coalesce(self.description, "-"), "Neuron SDK ${var.fleet.neuron_sdk_release}")
+      error_message = "AMI ${self.id} (${coalesce(self.name, "no name")}) is not a Neuron SDK ${var.fleet.neuron_sdk_release} DLAMI: its description \"${coalesce(self.description, "")}\" does not name that release. Use the release's DLAMI (leave fleet.ami_id and fleet.ami_ssm_parameter null), or set fleet.neuron_sdk_release to the release the model was compiled with."
+    }
   }
 }
 
 resource "aws_security_group" "worker" {
   name        = "${var.name}-worker"
-  description = "modfleet workers: no inbound; HTTPS out to AWS APIs and the package index"
+  description = "modfleet workers: no inbound; HTTPS out to AWS APIs"
   vpc_id      = var.fleet.vpc_id
   tags        = local.tags
 
   egress {
-    description = "HTTPS to SQS, S3, SNS, CloudWatch and the package index"
+    description = "HTTPS to SQS, S3, SNS, CloudWatch Logs and Auto Scaling"
     from_port   = 443
     to_port     = 443
     protocol    = "tcp"

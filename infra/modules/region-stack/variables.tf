@@ -24,8 +24,11 @@ variable "tags" {
 
 variable "worker" {
   description = <<-EOT
-    How the worker is installed and configured on each instance. The timing fields mirror the
-    worker's settings of the same name (worker/settings.py) and keep its defaults:
+    How the worker is installed and configured on each instance. version: the modfleet release
+    installed, from the wheelhouse s3://<model_artifacts.bucket>/<wheelhouse_prefix>/<version>/
+    (`make wheelhouse`, infra/README.md) into neuron_venv, the DLAMI's own Neuron environment,
+    with no package index and no change to any package that environment already has. The timing
+    fields mirror the worker's settings of the same name (worker/settings.py) and keep its defaults:
     visibility_timeout_s is passed on every ReceiveMessage and renewed every heartbeat_interval_s;
     processing_deadline_s bounds one message and sets the queue's own visibility timeout;
     shutdown_deadline_s bounds the drain after SIGTERM and sets systemd's TimeoutStopSec.
@@ -36,9 +39,9 @@ variable "worker" {
     and systemd restarts it, instead of the whole instance running out of memory.
   EOT
   type = object({
-    package_spec          = optional(string, "modfleet[neuron]")
-    extra_index_url       = optional(string, "https://pip.repos.neuron.amazonaws.com")
-    wheel_url             = optional(string)
+    version               = optional(string, "0.1.0")
+    wheelhouse_prefix     = optional(string, "wheelhouse")
+    neuron_venv           = optional(string, "/opt/aws_neuronx_venv_pytorch_2_7_transformers")
     backend               = optional(string, "neuron")
     replicas              = optional(number, 1)
     tp_degree             = optional(number, 2)
@@ -78,13 +81,30 @@ variable "worker" {
     condition     = alltrue([for name in keys(var.worker.extra_environment) : can(regex("^MODFLEET_[A-Z0-9_]+$", name))])
     error_message = "worker.extra_environment keys must be MODFLEET_* variables."
   }
+
+  # These three are written into a shell script and a systemd unit: no spaces, quotes or `$`.
+  validation {
+    condition     = can(regex("^[0-9]+(\\.[0-9]+)*([a-z]+[0-9]+)?(\\.post[0-9]+)?(\\.dev[0-9]+)?$", var.worker.version))
+    error_message = "worker.version must be a modfleet release version (PEP 440, e.g. 0.1.0 or 0.2.0rc1), the one in the wheelhouse's wheel name."
+  }
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", var.worker.wheelhouse_prefix))
+    error_message = "worker.wheelhouse_prefix must be an S3 key prefix of letters, digits, '.', '_', '-' and inner '/' (no leading or trailing slash)."
+  }
+
+  validation {
+    condition     = can(regex("^/[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", var.worker.neuron_venv))
+    error_message = "worker.neuron_venv must be an absolute path of letters, digits, '.', '_', '-' and '/' (it is written into a shell script and the systemd unit)."
+  }
 }
 
 variable "model_artifacts" {
   description = <<-EOT
     Where the compiled Neuron artifacts live: s3://bucket/prefix/version/ is synced to the instance
     before the worker starts. Changing version creates a new launch template version and starts an
-    instance refresh. kms_key_arn: the key of that bucket, when it is encrypted with a customer key.
+    instance refresh. The same bucket holds the worker's wheelhouse (worker.wheelhouse_prefix).
+    kms_key_arn: the key of that bucket, when it is encrypted with a customer key.
   EOT
   type = object({
     bucket      = string
@@ -176,10 +196,18 @@ variable "alarm_emails" {
 variable "fleet" {
   description = <<-EOT
     The Auto Scaling group of Inf2 instances. subnet_ids: private subnets with a route to S3, SQS,
-    SNS, CloudWatch and the package index (NAT or VPC endpoints). instance_types: Inf2 types of the
-    mixed instances policy; each must have NeuronCores for worker.replicas x worker.tp_degree.
+    SNS, CloudWatch Logs and Auto Scaling (NAT or VPC endpoints; no package index is needed).
+    instance_types: Inf2 types of the mixed instances policy; each must have NeuronCores for
+    worker.replicas x worker.tp_degree.
     backlog_per_instance: the target of the target-tracking policy (visible messages per in-service
-    instance). ami_ssm_parameter: the public SSM parameter of the Neuron deep-learning AMI.
+    instance).
+    The AMI is the Neuron DLAMI of one Neuron SDK release, the one model/neuron_sdk.py pins and
+    every compile manifest records: by default the newest image owned by amazon whose name matches
+    ami_name_filter and whose description names "Neuron SDK <neuron_sdk_release>" (the Neuron
+    docs' way to find a given release's DLAMI; their SSM parameters only name the latest one).
+    Overrides, at most one: ami_id, an exact image; ami_ssm_parameter, a parameter holding an image
+    ID (not a .../latest/image_id one, which moves to newer SDKs). Whichever way it is found, the
+    plan stops unless the image's description names the release.
   EOT
   type = object({
     vpc_id                                   = string
@@ -194,7 +222,10 @@ variable "fleet" {
     capacity_rebalance                       = optional(bool, true)
     backlog_per_instance                     = optional(number, 20)
     instance_warmup_s                        = optional(number, 900)
-    ami_ssm_parameter                        = optional(string, "/aws/service/neuron/dlami/multi-framework/ubuntu-24.04/latest/image_id")
+    neuron_sdk_release                       = optional(string, "2.25.0")
+    ami_name_filter                          = optional(string, "Deep Learning AMI Neuron (Ubuntu 22.04)*")
+    ami_id                                   = optional(string)
+    ami_ssm_parameter                        = optional(string)
     root_volume_size_gb                      = optional(number, 200)
     root_volume_kms_key_arn                  = optional(string)
     refresh_min_healthy_percentage           = optional(number, 50)
@@ -213,6 +244,26 @@ variable "fleet" {
   validation {
     condition     = length(var.fleet.subnet_ids) > 0
     error_message = "fleet.subnet_ids must name at least one subnet."
+  }
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.fleet.neuron_sdk_release))
+    error_message = "fleet.neuron_sdk_release must be a Neuron SDK release as x.y.z (e.g. 2.25.0): the AMI lookup matches \"Neuron SDK <release>\" in the DLAMI's description."
+  }
+
+  validation {
+    condition     = var.fleet.ami_id == null || can(regex("^ami-([0-9a-f]{8}|[0-9a-f]{17})$", var.fleet.ami_id))
+    error_message = "fleet.ami_id must be an AMI ID (ami- and 8 or 17 hex digits) or null."
+  }
+
+  validation {
+    condition     = var.fleet.ami_ssm_parameter == null || !endswith(coalesce(var.fleet.ami_ssm_parameter, "-"), "/latest/image_id")
+    error_message = "fleet.ami_ssm_parameter must not be a .../latest/image_id parameter: it moves to each new DLAMI, whose Neuron SDK then differs from the one the model was compiled with (the worker refuses to start). Leave it null: the module finds the DLAMI of fleet.neuron_sdk_release by its description (\"*Neuron SDK <release>*\"), or set fleet.ami_id."
+  }
+
+  validation {
+    condition     = var.fleet.ami_id == null || var.fleet.ami_ssm_parameter == null
+    error_message = "Set at most one of fleet.ami_id and fleet.ami_ssm_parameter."
   }
 }
 

@@ -36,9 +36,15 @@ mock_data "aws_ssm_parameter" {
   }
 }
 
+# A stand-in for the Neuron SDK 2.25.0 DLAMI (the module's default release). Its name follows the
+# DLAMI's ("Deep Learning AMI Neuron (Ubuntu 22.04)", aws-neuron-sdk dlami/index.rst at the 2.25
+# docs); the Neuron docs promise only that the description names the SDK release
+# (deploy/environments/dlami.rst), so the rest of this description is made up.
 mock_data "aws_ami" {
   defaults = {
     id               = "ami-0123456789abcdef0"
+    name             = "Deep Learning AMI Neuron (Ubuntu 22.04) 20250731"
+    description      = "Deep Learning AMI Neuron (Ubuntu 22.04), Neuron SDK 2.25.0 (test stand-in)"
     root_device_name = "/dev/sda1"
   }
 }

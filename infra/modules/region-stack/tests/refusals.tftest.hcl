@@ -97,6 +97,42 @@ run "rejects_extra_environment_outside_modfleet" {
   expect_failures = [var.worker]
 }
 
+run "rejects_a_worker_version_that_is_no_release" {
+  command = plan
+
+  variables {
+    worker = {
+      version = "latest; rm -rf /"
+    }
+  }
+
+  expect_failures = [var.worker]
+}
+
+run "rejects_a_wheelhouse_prefix_with_a_leading_slash" {
+  command = plan
+
+  variables {
+    worker = {
+      wheelhouse_prefix = "/wheelhouse"
+    }
+  }
+
+  expect_failures = [var.worker]
+}
+
+run "rejects_a_relative_neuron_venv" {
+  command = plan
+
+  variables {
+    worker = {
+      neuron_venv = "aws_neuronx_venv_pytorch_2_7_transformers"
+    }
+  }
+
+  expect_failures = [var.worker]
+}
+
 run "rejects_video_suffixes_without_a_dot" {
   command = plan
 
@@ -185,6 +221,85 @@ run "rejects_an_empty_subnet_list" {
   }
 
   expect_failures = [var.fleet]
+}
+
+run "rejects_a_neuron_sdk_release_that_is_not_x_y_z" {
+  command = plan
+
+  variables {
+    fleet = {
+      vpc_id             = "vpc-0aaaaaaaaaaaaaaa1"
+      subnet_ids         = ["subnet-0aaaaaaaaaaaaaaa1"]
+      neuron_sdk_release = "2.25"
+    }
+  }
+
+  expect_failures = [var.fleet]
+}
+
+run "rejects_a_malformed_ami_id" {
+  command = plan
+
+  variables {
+    fleet = {
+      vpc_id     = "vpc-0aaaaaaaaaaaaaaa1"
+      subnet_ids = ["subnet-0aaaaaaaaaaaaaaa1"]
+      ami_id     = "ubuntu-22.04"
+    }
+  }
+
+  expect_failures = [var.fleet]
+}
+
+run "rejects_a_latest_ssm_parameter" {
+  command = plan
+
+  variables {
+    fleet = {
+      vpc_id            = "vpc-0aaaaaaaaaaaaaaa1"
+      subnet_ids        = ["subnet-0aaaaaaaaaaaaaaa1"]
+      ami_ssm_parameter = "/aws/service/neuron/dlami/multi-framework/ubuntu-22.04/latest/image_id"
+    }
+  }
+
+  expect_failures = [var.fleet]
+}
+
+run "rejects_both_an_ami_id_and_an_ssm_parameter" {
+  command = plan
+
+  variables {
+    fleet = {
+      vpc_id            = "vpc-0aaaaaaaaaaaaaaa1"
+      subnet_ids        = ["subnet-0aaaaaaaaaaaaaaa1"]
+      ami_id            = "ami-0fedcba9876543210"
+      ami_ssm_parameter = "/modfleet/dlami/neuron-2.25.0"
+    }
+  }
+
+  expect_failures = [var.fleet]
+}
+
+run "refuses_an_ami_of_another_neuron_sdk_release" {
+  command = plan
+
+  variables {
+    fleet = {
+      vpc_id     = "vpc-0aaaaaaaaaaaaaaa1"
+      subnet_ids = ["subnet-0aaaaaaaaaaaaaaa1"]
+      ami_id     = "ami-0fedcba9876543210"
+    }
+  }
+
+  override_data {
+    target = data.aws_ami.neuron
+    values = {
+      name        = "Deep Learning AMI Neuron (Ubuntu 24.04) 20251120"
+      description = "Deep Learning AMI Neuron (Ubuntu 24.04), Neuron SDK 2.26.1 (test stand-in)"
+    }
+  }
+
+  expect_failures = [data.aws_ami.neuron]
 }
 
 run "refuses_replicas_that_do_not_fit_the_neuron_cores" {

@@ -239,8 +239,125 @@ run "launch_template_requires_imdsv2_and_encrypts_the_root_volume" {
   }
 
   assert {
-    condition     = aws_launch_template.this.image_id == "ami-0123456789abcdef0"
-    error_message = "The image comes from the DLAMI's SSM parameter."
+    condition     = aws_launch_template.this.image_id == data.aws_ami.neuron.id
+    error_message = "The image is the DLAMI the lookup found."
+  }
+}
+
+run "default_ami_is_the_pinned_releases_dlami" {
+  command = plan
+
+  assert {
+    condition = (
+      data.aws_ami.neuron.owners == tolist(["amazon"]) && data.aws_ami.neuron.most_recent &&
+      { for f in data.aws_ami.neuron.filter : f.name => f.values } == {
+        name        = toset(["Deep Learning AMI Neuron (Ubuntu 22.04)*"])
+        description = toset(["*Neuron SDK 2.25.0*"])
+      }
+    )
+    error_message = "By default: the newest amazon-owned multi-framework Ubuntu 22.04 DLAMI whose description names Neuron SDK 2.25.0."
+  }
+
+  assert {
+    condition     = length(data.aws_ssm_parameter.neuron_ami) == 0
+    error_message = "No SSM parameter is read by default (the DLAMI parameters only name the latest image)."
+  }
+}
+
+run "another_release_changes_the_description_filter" {
+  command = plan
+
+  variables {
+    fleet = {
+      vpc_id             = "vpc-0aaaaaaaaaaaaaaa1"
+      subnet_ids         = ["subnet-0aaaaaaaaaaaaaaa1"]
+      neuron_sdk_release = "2.24.0"
+    }
+  }
+
+  override_data {
+    target = data.aws_ami.neuron
+    values = {
+      description = "Deep Learning AMI Neuron (Ubuntu 22.04), Neuron SDK 2.24.0 (test stand-in)"
+    }
+  }
+
+  assert {
+    condition     = [for f in data.aws_ami.neuron.filter : f.values if f.name == "description"] == [toset(["*Neuron SDK 2.24.0*"])]
+    error_message = "fleet.neuron_sdk_release selects the DLAMI by description."
+  }
+}
+
+run "an_exact_ami_id_overrides_the_lookup" {
+  command = plan
+
+  variables {
+    fleet = {
+      vpc_id     = "vpc-0aaaaaaaaaaaaaaa1"
+      subnet_ids = ["subnet-0aaaaaaaaaaaaaaa1"]
+      ami_id     = "ami-0fedcba9876543210"
+    }
+  }
+
+  assert {
+    condition     = [for f in data.aws_ami.neuron.filter : f.values] == [toset(["ami-0fedcba9876543210"])] && data.aws_ami.neuron.owners == null
+    error_message = "fleet.ami_id is looked up by image ID alone (it may be a copy the account owns)."
+  }
+}
+
+run "an_ssm_parameter_overrides_the_lookup" {
+  command = plan
+
+  variables {
+    fleet = {
+      vpc_id            = "vpc-0aaaaaaaaaaaaaaa1"
+      subnet_ids        = ["subnet-0aaaaaaaaaaaaaaa1"]
+      ami_ssm_parameter = "/modfleet/dlami/neuron-2.25.0"
+    }
+  }
+
+  override_data {
+    target = data.aws_ssm_parameter.neuron_ami[0]
+    values = {
+      insecure_value = "ami-0abcdefabcdefabcd"
+    }
+  }
+
+  assert {
+    condition     = data.aws_ssm_parameter.neuron_ami[0].name == "/modfleet/dlami/neuron-2.25.0"
+    error_message = "fleet.ami_ssm_parameter is read."
+  }
+
+  assert {
+    condition     = [for f in data.aws_ami.neuron.filter : f.values] == [toset(["ami-0abcdefabcdefabcd"])]
+    error_message = "The image ID the parameter holds is the one looked up."
+  }
+}
+
+run "user_data_installs_from_the_wheelhouse_into_the_dlamis_neuron_venv" {
+  command = apply
+
+  variables {
+    worker = {
+      version = "0.2.0"
+    }
+  }
+
+  assert {
+    condition = alltrue([for text in [
+      "ExecStart=/opt/aws_neuronx_venv_pytorch_2_7_transformers/bin/modfleet worker",
+      "venv=\"/opt/aws_neuronx_venv_pytorch_2_7_transformers\"",
+      "\"s3://modfleet-models-test/wheelhouse/0.2.0/\" /opt/modfleet/wheelhouse",
+      "--no-index --only-binary=:all: --find-links /opt/modfleet/wheelhouse",
+      "--constraint /opt/modfleet/dlami-packages.txt \"modfleet==0.2.0\"",
+      "/opt/modfleet/bin/install-worker && systemctl enable --now modfleet-worker.service",
+    ] : strcontains(base64decode(aws_launch_template.this.user_data), text)])
+    error_message = "modfleet comes from the versioned wheelhouse, without an index, into the DLAMI's Neuron venv, which the unit runs."
+  }
+
+  assert {
+    condition     = !strcontains(base64decode(aws_launch_template.this.user_data), "index-url")
+    error_message = "No package index at boot."
   }
 }
 
