@@ -18,7 +18,7 @@ NEURON_TRANSFORMERS := $(shell sed -n 's/^ *transformers==\([0-9.]*\)$$/\1/p' se
 TNX_VENV ?= .venv-tnx
 TNX_STAMP := $(TNX_VENV)/.installed-transformers-$(NEURON_TRANSFORMERS)
 
-.PHONY: demo test install clean infra-check systemd-analyze test-neuron-env
+.PHONY: demo test install clean infra-check systemd-analyze test-neuron-env wheelhouse
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,16 @@ test-neuron-env: $(TNX_STAMP)
 
 infra-check: $(STAMP) $(INFRA_STAMP) systemd-analyze
 	$(PY) -m pytest -q tests/infra
+
+# What an Inf2 instance installs modfleet from, with no package index (infra/README.md): modfleet's
+# wheel and its own requirements' wheels for the DLAMI's Python 3.10; torch, transformers and the
+# Neuron SDK are the DLAMI's. DLAMI_PACKAGES: that environment's `pip list --format=freeze`, to
+# download versions that install beside it. Upload with the `aws s3 sync` line it prints.
+WHEELHOUSE ?= dist/wheelhouse
+DLAMI_PACKAGES ?=
+
+wheelhouse: $(STAMP)
+	$(PY) -m tools.wheelhouse --out $(WHEELHOUSE) $(if $(DLAMI_PACKAGES),--constraint $(DLAMI_PACKAGES))
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) $(TNX_VENV) build *.egg-info
