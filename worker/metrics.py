@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,9 +17,13 @@ NAMESPACE = "modfleet"
 
 
 class Metrics:
-    def __init__(self, enabled: bool, region: str, sink: Callable[[str], None] | None = None) -> None:
+    def __init__(self, enabled: bool, region: str,
+                 sink: Callable[[str], None] | None = None) -> None:
         self.enabled, self.region = enabled, region
-        self.sink = sink or (lambda line: print(line, file=sys.stdout, flush=True))
+        self.sink = sink or _print_line
+        # Replica threads report batches while the event loop reports verdicts; a record split
+        # by another thread's write would be a line the CloudWatch agent cannot parse.
+        self._lock = threading.Lock()
 
     def verdict(self, status: str, decision: str, error_code: str | None,
                 timings_ms: dict[str, float]) -> None:
@@ -50,4 +55,11 @@ class Metrics:
             "Region": self.region, **dimensions,
             **{name: round(value, 3) for name, (value, _) in values.items()},
         }
-        self.sink(json.dumps(record, separators=(",", ":")))
+        line = json.dumps(record, separators=(",", ":"))
+        with self._lock:
+            self.sink(line)
+
+
+def _print_line(line: str) -> None:
+    sys.stdout.write(line + "\n")  # one write: print() writes the newline separately
+    sys.stdout.flush()
