@@ -11,7 +11,7 @@ from model.registry import create_backend
 
 def _backend(llava_checkpoint, **changes):
     config = ModelConfig(model_dir=llava_checkpoint, frames_per_video=4, frame_size=56,
-                         batch_size=2, max_new_tokens=10, **changes)
+                         **{"batch_size": 2, "max_new_tokens": 10, **changes})
     backend = create_backend(config, plan_slots(config)[0])
     backend.load()
     backend.warm_up()
@@ -42,3 +42,21 @@ def test_generate_mode_on_llava_with_the_ngram_filter(llava_checkpoint, make_cli
         assert out.decision in {"allow", "review", "block"}
         pairs = list(zip(tokens, tokens[1:]))
         assert len(pairs) == len(set(pairs))  # no repeated bigram among generated tokens
+
+
+@pytest.mark.parametrize("mode", ["score", "generate"])
+def test_a_clips_result_does_not_depend_on_the_batch_size(llava_checkpoint, make_clip, mode):
+    """Alone in a batch of 1, or beside another clip and padding in a batch of 4, a clip gets the
+    same scores and the same generated tokens; what lets tests/e2e/test_neuron_fakes.py compare
+    the neuron worker at both batch sizes with one torch run per mode."""
+    clip, other = make_clip(1), make_clip(2)
+    results = []
+    for size, rows, at in ((1, (clip,), 0), (4, (other, clip, None, None), 1)):
+        backend = _backend(llava_checkpoint, mode=mode, batch_size=size)
+        if mode == "score":
+            results.append(backend.category_scores(Batch(rows=rows))[at])
+        else:
+            backend.infer(Batch(rows=rows))
+            results.append(backend.last_tokens[at])
+    alone, in_four = results
+    assert in_four == (pytest.approx(alone, abs=0.005) if mode == "score" else alone)
