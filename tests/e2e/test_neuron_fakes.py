@@ -23,6 +23,9 @@ from worker.verdict import validate
 pytestmark = pytest.mark.slow
 FAKES = ROOT / "tests" / "neuron_fakes"
 MODEL = ["--frames-per-video", "4", "--frame-size", "56", "--max-new-tokens", "12"]
+# Two replicas; the corpus is queued before the worker starts, so one idle second means done.
+SERVING = ["--replicas", "2", "--exit-when-idle", "1"]
+TORCH_BATCH = 4
 
 
 def fake_sdk_env(**extra: str) -> dict[str, str]:
@@ -33,6 +36,18 @@ def fake_sdk_env(**extra: str) -> dict[str, str]:
                 NEURON_RT_VISIBLE_CORES="0-1", **extra)
 
 
+# Review and block thresholds per category for the tiny synthetic checkpoint (seed 0) on the demo
+# corpus: its random-weight scores lie between 30 and 42, and these put street-scene, long-take and
+# rotated-phone below every review threshold (allow), vp9-clip between review and block (review)
+# and webcam 10-bit above block (block), each threshold at least 1 point from every torch score
+# (picked from the torch scores of score mode at batch 4).
+THRESHOLDS = {"Explicit": (33.5, 37.5), "Non-Explicit Nudity": (35, 38.5),
+              "Swimwear or Underwear": (33.5, 37), "Violence": (33.5, 37),
+              "Visually Disturbing": (33, 36.5), "Drugs & Tobacco": (35, 38), "Alcohol": (36.5, 40),
+              "Rude Gestures": (36, 39), "Gambling": (36, 39), "Hate Symbols": (36.5, 39.5)}
+TOLERANCE = 0.5  # points of confidence between the backends, from issue 11's must-show
+
+
 @pytest.fixture(scope="module")
 def llava(tmp_path_factory):
     """The tiny synthetic LLaVA-NeXT-Video checkpoint and a policy whose thresholds fall inside
@@ -41,7 +56,7 @@ def llava(tmp_path_factory):
     checkpoint = build_checkpoint(root / "tiny-llava", "tiny", "llava_next_video")
     policy = json.loads((ROOT / "model" / "policies" / "default.json").read_text())
     for category in policy["categories"]:
-        category["review"], category["block"] = 21, 24
+        category["review"], category["block"] = THRESHOLDS[category["name"]]
     policy_path = root / "policy.json"
     policy_path.write_text(json.dumps(policy))
     return checkpoint, policy_path, write_demo_set(root / "demo")
@@ -54,20 +69,59 @@ def run_ok(command: list[str], env: dict[str, str], timeout: float = 300):
     return done
 
 
-def verdicts_of(stack, videos, prefix: str, command: list[str], env) -> dict[str, dict]:
+def serve(stack, videos, prefix: str, command: list[str], env) -> tuple[dict[str, dict], str]:
+    """Upload the corpus under ``prefix/``, run the worker until the queue is idle: one verdict
+    per file (by name, each valid against the schema), and the worker's stdout."""
     for path in videos:
         upload(stack, path, f"{prefix}/{path.name}")
-    run_ok(command, env)
+    done = run_ok(command, env)
     got = read_verdicts(stack, expect_at_least=len(videos))
     assert queue_depth(stack) == 0
     for verdict in got:
         verdict.pop("_attributes")
         validate(verdict)
-    return {v["video"]["key"].split("/", 1)[1]: v for v in got}
+    by_name = {v["video"]["key"].split("/", 1)[1]: v for v in got}
+    assert len(got) == len(by_name) == len(videos), sorted(v["video"]["key"] for v in got)
+    return by_name, done.stdout
 
 
-@pytest.mark.parametrize("mode, batch_size", [("score", 4), ("generate", 1)])
-def test_neuron_worker_on_fakes_matches_torch(stack, llava, tmp_path, mode, batch_size):
+@pytest.fixture(scope="module")
+def torch_reference(llava):
+    """The torch worker's verdicts per mode, from one run per mode at TORCH_BATCH.
+
+    Shared by both batch sizes of a mode because a clip's torch result does not depend on the
+    batch size or on its padding rows: tests/model/test_llava_torch.py checks that (a clip's
+    scores and generated tokens, alone vs. padded to 4 rows), and the verdicts of torch workers at
+    batch 1 and batch 4 on this corpus were identical in both modes when this was written."""
+    checkpoint, policy, _ = llava
+    cache: dict[str, dict[str, dict]] = {}
+
+    def verdicts(stack, videos, mode: str) -> dict[str, dict]:
+        if mode not in cache:
+            serving = [*MODEL, "--model-dir", str(checkpoint), "--policy-file", str(policy),
+                       "--mode", mode, "--batch-size", str(TORCH_BATCH), *SERVING]
+            cache[mode], _ = serve(stack, videos, f"torch-{mode}", worker_command(
+                stack, *serving), dict(os.environ))
+        return cache[mode]
+
+    return verdicts
+
+
+def batches_by_replica(metrics_stdout: str, batch_size: int) -> dict[str, int]:
+    """Real rows inferred per replica, from the worker's per-batch metric records (EMF)."""
+    rows: dict[str, int] = {}
+    for line in metrics_stdout.splitlines():
+        if line.startswith("{") and '"BatchFill"' in line:
+            record = json.loads(line)
+            real = round(record["BatchFill"] * batch_size / 100)
+            rows[record["Replica"]] = rows.get(record["Replica"], 0) + real
+    return rows
+
+
+@pytest.mark.parametrize("mode, batch_size", [("score", 1), ("score", 4), ("generate", 1),
+                                              ("generate", 4)])
+def test_neuron_worker_on_fakes_matches_torch(stack, llava, torch_reference, tmp_path, mode,
+                                              batch_size):
     checkpoint, policy, videos = llava
     model = [*MODEL, "--model-dir", str(checkpoint), "--policy-file", str(policy),
              "--batch-size", str(batch_size), "--mode", mode]
@@ -75,32 +129,47 @@ def test_neuron_worker_on_fakes_matches_torch(stack, llava, tmp_path, mode, batc
     run_ok(modfleet("compile", "--out", str(compiled), "--tp-degree", "1", "--amp", "f32",
                     *model), fake_sdk_env())
     manifest = json.loads((compiled / "manifest.json").read_text())
+    assert (manifest["mode"], manifest["batch_size"]) == (mode, batch_size)
     assert manifest["context_length_estimate"] >= manifest["prompt_tokens"]
 
-    serving = [*model, "--replicas", "2", "--exit-when-idle", "3"]
-    neuron = verdicts_of(stack, videos, "neuron", worker_command(
+    neuron, metrics = serve(stack, videos, "neuron", worker_command(
         stack, "--backend", "neuron", "--compiled-dir", str(compiled), "--tp-degree", "1",
-        *serving), fake_sdk_env())
-    torch = verdicts_of(stack, videos, "torch", worker_command(stack, *serving), dict(os.environ))
+        *model, *SERVING, "--metrics"), fake_sdk_env())
+    torch = torch_reference(stack, videos, mode)
 
     assert set(neuron) == set(torch) == {p.name for p in videos}
-    decisions = set()
+    ok = [name for name, v in torch.items() if v["status"] == "ok"]
+    assert len(ok) == len(videos) - 1  # the demo corpus holds one file that is not a video
+    # Both replicas ran batches, and between them every clip once (the per-batch metrics).
+    assert batches_by_replica(metrics, batch_size).keys() == {"0", "1"}
+    assert sum(batches_by_replica(metrics, batch_size).values()) == len(ok)
     for name, want in torch.items():
-        got = neuron[name]
-        assert got["status"] == want["status"] and got["error"] == want["error"], name
-        if want["status"] != "ok":  # the demo corpus holds one file that is not a video
-            continue
-        assert got["model"]["backend"] == "neuron" and want["model"]["backend"] == "torch"
-        assert got["model"]["name"] == want["model"]["name"] == "synthetic-tiny-llava-next-video"
-        assert got["decision"] == want["decision"], name
-        assert [lab["name"] for lab in got["labels"]] == [lab["name"] for lab in want["labels"]]
-        for a, b in zip(got["labels"], want["labels"]):
-            assert abs(a["confidence"] - b["confidence"]) <= 0.5, (name, a, b)
-            assert a["timestamps_ms"] == b["timestamps_ms"]
-        decisions.add(want["decision"])
-    assert sum(v["status"] == "ok" for v in torch.values()) >= 4
-    if mode == "score":  # the lowered thresholds make the comparison cover labelled verdicts
-        assert any(v["labels"] for v in torch.values()), decisions
+        assert_same_verdict(neuron[name], want, name)
+    if mode == "generate":  # random weights write text that parses as no answer: it goes to
+        # review with the text in the reason, so equal reasons are equal greedy tokens
+        assert all(torch[name]["reason"].startswith("unparseable model output") for name in ok)
+    if mode == "score":  # the test's thresholds put the clips in all three decisions, and no
+        # score within the tolerance of a threshold, where an allowed difference could flip one
+        assert {torch[name]["decision"] for name in ok} == {"allow", "review", "block"}
+        for label in (lab for name in ok for lab in torch[name]["labels"]):
+            assert all(abs(label["confidence"] - t) > TOLERANCE
+                       for t in THRESHOLDS[label["name"]]), label
+
+
+def assert_same_verdict(got: dict, want: dict, name: str) -> None:
+    """Neuron's verdict ``got`` against torch's ``want``: the same outcome, decision, labels (all
+    fields but confidence equal) and reason (generate mode: the generated text); confidences
+    within TOLERANCE."""
+    assert (got["status"], got["error"]) == (want["status"], want["error"]), name
+    if want["status"] != "ok":
+        return
+    assert got["model"]["backend"] == "neuron" and want["model"]["backend"] == "torch"
+    assert got["model"]["name"] == want["model"]["name"] == "synthetic-tiny-llava-next-video"
+    assert (got["decision"], got["reason"]) == (want["decision"], want["reason"]), name
+    assert [{**lab, "confidence": None} for lab in got["labels"]] == \
+        [{**lab, "confidence": None} for lab in want["labels"]], name
+    for a, b in zip(got["labels"], want["labels"]):
+        assert abs(a["confidence"] - b["confidence"]) <= TOLERANCE, (name, a, b)
 
 
 def _hand_written_manifest(directory, **changes) -> None:
