@@ -42,7 +42,7 @@ def render_section(result: dict[str, Any], command: str) -> str:
         ("`speedup_vs_baseline`", "speedup_vs_baseline"),
     ]
     load = machine["load_average_at_start"]
-    quiet = ("a quiet machine: nothing else ran" if load[0] < 1 else "**the machine was shared "
+    quiet = ("quiet, nothing else ran" if load[0] < 1 else "**the machine was shared "
              "with other jobs: every rate here is noisy**; the ratios (efficiency, host over "
              "floor, bytes ratios) move less")
     lines = [START, "## Feeding the accelerator: `modfleet bench` paced device", "",
