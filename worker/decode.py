@@ -98,14 +98,6 @@ def _sample(path: str | Path | BinaryIO, limits: DecodeLimits,
         # (measured on 720p H.264: 0.9 s against 1.2 s wall for 10 clips; see BENCHMARKS.md).
         # Parallelism across videos comes from the decode thread pool.
         stream.thread_type = "SLICE"
-        # Where a sample lies past the keyframe a seek lands on (a GOP longer than the tolerance),
-        # the sampler decodes forward to it. Frames no other frame references (most B-frames)
-        # need not be decoded on the way: the first reference frame at or after the earliest
-        # acceptable time is taken instead, at most a few frames later. Keyframes are reference
-        # frames, so a seek that lands within the tolerance costs one frame as before. Measured
-        # on 720p H.264 with B-frames and 10 s GOPs: 0.57 -> 0.39 CPU s a clip (BENCHMARKS.md).
-        if limits.skip_nonreference:
-            stream.codec_context.skip_frame = "NONREF"
         _check_pixels(stream, limits)
         if reads is not None:
             reads.check_index(container, stream)
@@ -113,7 +105,8 @@ def _sample(path: str | Path | BinaryIO, limits: DecodeLimits,
         targets = [duration * (i + 0.5) / limits.frames for i in range(limits.frames)]
         if reads is not None:
             reads.prefetch(stream, targets)
-        frames, times, decoded = _seek_and_grab(container, stream, targets, limits.size)
+        skipper = _ForwardSkip(stream) if limits.skip_nonreference else None
+        frames, times, decoded = _seek_and_grab(container, stream, targets, limits.size, skipper)
     return SampledVideo(frames=np.stack(frames), timestamps_ms=tuple(int(t * 1000) for t in times),
                         duration_s=round(duration, 3), width=stream.width, height=stream.height,
                         codec=stream.codec_context.name, frames_decoded=decoded)
@@ -153,8 +146,42 @@ def _duration_from_packets(container: av.container.InputContainer,
     return last
 
 
+class _ForwardSkip:
+    """Skip non-reference frames while decoding forward to a sample that lies far past the frame
+    in hand (a GOP longer than the tolerance), and decode everything again from a guard before
+    the sample's window on.
+
+    A non-reference frame (most B-frames) is displayed but never used to decode another, so
+    leaving it out cannot change any later picture; and since the decoder works again on every
+    frame from ``guard_s`` before the window on, the frame taken is the one a full forward decode
+    takes.  The guard is 32 frames: more than the reordering H.264 and HEVC allow (16), counted
+    twice because the switch is made on an output frame, which can lag the packets already
+    decoded.  Keyframes are reference frames: a seek landing near its target costs one frame as
+    before.  Measured on 720p H.264 with 10 s GOPs and B-frames: 566 -> 145 frames decoded,
+    0.31 -> 0.14 CPU s a clip (BENCHMARKS.md).
+    """
+
+    GUARD_FRAMES = 32
+
+    def __init__(self, stream: av.video.stream.VideoStream) -> None:
+        self.context = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate
+        self.guard_s = self.GUARD_FRAMES / float(rate) if rate else 2.0
+
+    def start(self, from_s: float | None, earliest: float) -> None:
+        """Before decoding forward from ``from_s`` (the keyframe a seek lands on, or the frame in
+        hand; None when unknown) to ``earliest``."""
+        far = from_s is not None and earliest - from_s > self.guard_s
+        self.context.skip_frame = "NONREF" if far else "DEFAULT"
+
+    def decoded(self, time_s: float | None, earliest: float) -> None:
+        if time_s is None or time_s >= earliest - self.guard_s:
+            self.context.skip_frame = "DEFAULT"
+
+
 def _seek_and_grab(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                   targets: list[float], size: int) -> tuple[list[np.ndarray], list[float], int]:
+                   targets: list[float], size: int, skipper: _ForwardSkip | None = None,
+                   ) -> tuple[list[np.ndarray], list[float], int]:
     """One frame per target: the first frame within half a sample spacing before the target.
 
     That tolerance lets a seek stop at the keyframe it lands on (one decoded frame) whenever the
@@ -173,8 +200,11 @@ def _seek_and_grab(container: av.container.InputContainer, stream: av.video.stre
         if _must_seek(current, earliest, target, keyframes):
             container.seek(int(target / stream.time_base), stream=stream, backward=True)
             frame_iter = container.decode(stream)
+            start = _keyframe_before(keyframes, target)
+        else:
+            start = current.time if current is not None else None
         try:
-            current, cost = _first_frame_at(frame_iter, earliest, current)
+            current, cost = _first_frame_at(frame_iter, earliest, current, skipper, start)
         except av.error.FFmpegError as exc:
             if not frames:
                 raise SettleWithError("undecodable", f"FFmpeg could not decode ({_reason(exc)})"
@@ -213,10 +243,20 @@ def _must_seek(current, earliest: float, target: float, keyframes: list[float] |
     return nearest > current.time
 
 
-def _first_frame_at(frame_iter, earliest: float, previous):
+def _keyframe_before(keyframes: list[float] | None, target: float) -> float | None:
+    """Where a backward seek to ``target`` lands, from the index; None without one."""
+    if keyframes is None:
+        return None
+    return max((k for k in keyframes if k <= target), default=None)
+
+
+def _first_frame_at(frame_iter, earliest: float, previous, skipper: _ForwardSkip | None = None,
+                    start: float | None = None):
     """The first frame at or after ``earliest``, decoding forward (or the last one there is)."""
     if previous is not None and (previous.time or 0) >= earliest:
         return previous, 0
+    if skipper is not None:
+        skipper.start(start, earliest)
     cost = 0
     last = None
     for frame in frame_iter:
@@ -224,6 +264,10 @@ def _first_frame_at(frame_iter, earliest: float, previous):
         last = frame
         if frame.time is None or frame.time >= earliest:
             break
+        if skipper is not None:
+            skipper.decoded(frame.time, earliest)
+    if skipper is not None:
+        skipper.decoded(None, earliest)  # back to every frame for whatever comes next
     return last, cost
 
 

@@ -45,21 +45,27 @@ def test_a_keyframe_near_the_target_costs_one_decoded_frame(tmp_path):
 
 
 def test_decoding_forward_through_a_long_gop_skips_non_reference_frames(tmp_path):
-    # Keyframes 6 s apart, samples 1.5 s apart: every other sample is decoded forward from a
-    # keyframe, through P-frames and the non-reference B-frames between them.
-    path = write_video(VideoSpec("bframes.mp4", width=128, height=72, seconds=12, fps=10,
+    # Keyframes 6 s apart, samples 1.5 s apart: most samples are decoded forward from the frame
+    # in hand, through P-frames and the non-reference B-frames between them.
+    path = write_video(VideoSpec("bframes.mp4", width=128, height=72, seconds=12, fps=30,
                                  keyframe_every_s=6.0, b_frames=3), tmp_path)
     every = sample_frames(path, replace(LIMITS, skip_nonreference=False))
     skipping = sample_frames(path, LIMITS)
-    assert skipping.frames_decoded * 2 < every.frames_decoded  # 26 against 92 when written
-    spacing = skipping.duration_s * 1000 / 8
-    for i, (t, exact) in enumerate(zip(skipping.timestamps_ms, every.timestamps_ms)):
-        assert i * spacing - 1 <= t <= (i + 0.5) * spacing + 1  # still within the tolerance
-        assert 0 <= t - exact <= 400  # a reference frame at most 3 B-frames (and a P) later
-    for frame, t, exact, exact_frame in zip(skipping.frames, skipping.timestamps_ms,
-                                            every.timestamps_ms, every.frames):
-        if t == exact:  # the same frame decoded either way is the same picture
-            np.testing.assert_array_equal(frame, exact_frame)
+    assert skipping.frames_decoded < 0.8 * every.frames_decoded
+    # Every frame is decoded again from a guard before each window: the same frames are taken.
+    assert skipping.timestamps_ms == every.timestamps_ms
+    np.testing.assert_array_equal(skipping.frames, every.frames)
+
+
+def test_skipping_never_moves_a_sample_on_a_short_low_rate_clip(tmp_path):
+    # 5 fps with B-frames: one B-run is longer than the tolerance; skipping it would take a later
+    # frame (and the same one twice). The guard (32 frames) keeps every frame decoded here.
+    path = write_video(VideoSpec("short.mp4", width=64, height=64, seconds=1, fps=5,
+                                 keyframe_every_s=10.0, b_frames=3), tmp_path)
+    every = sample_frames(path, replace(LIMITS, skip_nonreference=False))
+    skipping = sample_frames(path, LIMITS)
+    assert skipping.timestamps_ms == every.timestamps_ms
+    assert skipping.frames_decoded == every.frames_decoded
 
 
 def test_rotation_is_applied_before_letterboxing(tmp_path):

@@ -65,7 +65,7 @@ EDGE_CASES = {
     "cues.mkv": dict(fmt="matroska"),
     "no-cues.mkv": dict(fmt="matroska", seekable=False),
     # Decoded forward from each keyframe, with the non-reference B-frames skipped.
-    "long-gop-b-frames.mp4": dict(fmt="mp4", seconds=8, gop_s=4, b_frames=2),
+    "long-gop-b-frames.mp4": dict(fmt="mp4", seconds=12, fps=30, gop_s=6, b_frames=2),
 }
 
 
