@@ -157,8 +157,8 @@ class _ForwardSkip:
     takes.  The guard is 32 frames: more than the reordering H.264 and HEVC allow (16), counted
     twice because the switch is made on an output frame, which can lag the packets already
     decoded.  Keyframes are reference frames: a seek landing near its target costs one frame as
-    before.  Measured on 720p H.264 with 10 s GOPs and B-frames: 566 -> 145 frames decoded,
-    0.31 -> 0.14 CPU s a clip (BENCHMARKS.md).
+    before.  Measured on 720p H.264 with 10 s GOPs and 3 B-frames: 566 -> 281 frames decoded,
+    0.31 -> 0.20 CPU s a clip (BENCHMARKS.md).
     """
 
     GUARD_FRAMES = 32
