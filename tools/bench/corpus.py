@@ -133,10 +133,11 @@ def _yuv_frame(spec: CorpusSpec, luma: np.ndarray, chroma: np.ndarray, index: in
 
 
 def long_gop_spec(corpus: CorpusSpec) -> CorpusSpec:
-    """A clip of the corpus's size and length with keyframes far apart (a third of its length, at
-    most 10 s) and 3 B-frames between references: most samples are decoded forward from a
-    keyframe, which is where skipping non-reference frames pays."""
-    return replace(corpus, keyframe_every_s=min(10.0, corpus.seconds / 3), distinct=1, b_frames=3)
+    """A clip of the corpus's frame size and rate, at least 30 s long, with a keyframe every 10 s
+    and 3 B-frames between references: most samples are decoded forward from a keyframe, far
+    enough (more than the sampler's 32-frame guard) for skipping non-reference frames to pay."""
+    return replace(corpus, seconds=max(30.0, corpus.seconds), keyframe_every_s=10.0, distinct=1,
+                   b_frames=3)
 
 
 @dataclass(frozen=True)
