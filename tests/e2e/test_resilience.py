@@ -82,18 +82,16 @@ def test_sns_outage_deletes_nothing_unpublished_and_recovers(stack, tmp_path):
                                       endpoint_url=proxy.url))
         # Start-up (torch, the model) is not what is timed: on a loaded machine it took minutes.
         wait_for_log(worker, "worker polling", timeout=600)
-        deadline = time.monotonic() + 120
-        while refused(proxy) < 16 and time.monotonic() < deadline:  # past botocore's retries
-            time.sleep(0.5)
-        assert refused(proxy) >= 16, "the worker never tried to publish"
+        # The worker's own retry, after botocore's have all been refused: restoring SNS before
+        # that (on a count of refusals) left it to chance whether the worker ever saw a failure.
+        wait_for_log(worker, "publish failed; retrying", timeout=120)
+        assert refused(proxy) >= 4, "fewer refusals than botocore's 4 attempts"
         # Mid-outage: nothing published, so nothing may have been deleted.
         assert read_verdicts(stack, timeout=2) == []
         # (+ 1: the bucket's s3:TestEvent, which needs no publish and may be acknowledged already)
         assert queue_depth(stack) in (len(keys), len(keys) + 1)
         proxy.restore("sns:Publish")
         assert worker.wait(timeout=180) == 0
-        logged = worker.stderr.read()
-    assert "publish failed; retrying" in logged, logged[-4000:]
     got = read_verdicts(stack, expect_at_least=len(keys))
     assert {v["video"]["key"] for v in got} == keys
     assert queue_depth(stack) == 0 and queue_depth(stack, stack.dlq_url) == 0
