@@ -235,16 +235,21 @@ def test_a_misformatted_copy_fails_terraform_fmt(broken_copy):
     ]
 
 
+def rendered_problems(copy, infra, worker_env_names, tmp_path) -> list[str]:
+    """Render the copy's user-data template for us-east-1 and check it as the suite does."""
+    rendered = offline_tools.render_template(
+        copy / checks.TEMPLATE, checks.render_variables(infra, "us-east-1"), tmp_path / "render"
+    )
+    return checks.check_rendered_user_data(
+        rendered, worker_env_names, checks.worker_values(infra, "us-east-1")
+    )
+
+
 def test_a_broken_template_renders_a_unit_that_is_reported(
     broken_copy, infra, worker_env_names, tmp_path
 ):
     copy = broken_copy(TEMPLATE, 'Environment="${name}=', 'Environment="${lower(name)}=')
-    rendered = offline_tools.render_template(
-        copy / checks.TEMPLATE, checks.render_variables(infra, "us-east-1"), tmp_path / "render"
-    )
-    problems = checks.check_rendered_user_data(
-        rendered, worker_env_names, checks.worker_values(infra, "us-east-1")
-    )
+    problems = rendered_problems(copy, infra, worker_env_names, tmp_path)
     assert "worker unit sets modfleet_queue_url, which worker.settings does not read" in problems
 
 
@@ -252,10 +257,5 @@ def test_an_install_that_could_replace_the_dlamis_packages_is_reported(
     broken_copy, infra, worker_env_names, tmp_path
 ):
     copy = broken_copy(TEMPLATE, "--constraint /opt/modfleet/dlami-packages.txt ", "")
-    rendered = offline_tools.render_template(
-        copy / checks.TEMPLATE, checks.render_variables(infra, "us-east-1"), tmp_path / "render"
-    )
-    problems = checks.check_rendered_user_data(
-        rendered, worker_env_names, checks.worker_values(infra, "us-east-1")
-    )
+    problems = rendered_problems(copy, infra, worker_env_names, tmp_path)
     assert problems == [f"cloud-init: {checks.INSTALL_SCRIPT} needs --constraint"]
