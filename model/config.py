@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model.architectures import ARCHES
 from model.exceptions import ConfigInvalid
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "modfleet"
@@ -19,7 +20,6 @@ BACKENDS = ("torch", "neuron", "paced")
 QUANTIZATIONS = ("none", "int8")
 MODES = ("score", "generate")
 PRESETS = ("tiny", "small", "base")
-ARCHES = ("qwen2_vl", "qwen2_5_vl", "llava_next_video")
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,13 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from model.architectures import ARCHES, is_llava
 from model.exceptions import CheckpointUnusable
 from model.policy import load_policy
 
 # Bump when the builder's output changes, so caches keyed on it rebuild.
 BUILDER_VERSION = 1
 MARKER = "synthetic.json"
-ARCHES = ("qwen2_vl", "qwen2_5_vl", "llava_next_video")
 
 # Qwen2-VL's own special tokens, in its order, so ids and the chat template behave alike.
 SPECIAL_TOKENS = (
@@ -139,7 +139,7 @@ def build_checkpoint(out: Path, preset: str = "tiny", arch: str = "qwen2_vl", se
             f"unknown architecture {arch!r}; choose one of {', '.join(ARCHES)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    llava = arch == "llava_next_video"
+    llava = is_llava(arch)
     sizes = LLAVA_PRESETS[preset] if llava else PRESETS[preset]
     tokenizer = _save_tokenizer(out, _corpus(policy_path), llava)
     config = _llava_config(sizes, tokenizer) if llava else _config(sizes, arch, tokenizer)
