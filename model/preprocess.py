@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.architectures import is_llava
 from model.exceptions import CheckpointUnusable, RejectClip
 
 
@@ -33,14 +34,9 @@ class VideoPreprocessor:
     @classmethod
     def from_checkpoint(cls, checkpoint: Path) -> VideoPreprocessor:
         """Read ``video_preprocessor_config.json`` (or the older ``preprocessor_config.json``)."""
-        for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
-            path = Path(checkpoint) / name
-            if path.is_file():
-                raw = json.loads(path.read_text())
-                return cls(int(raw.get("patch_size", 14)), int(raw.get("temporal_patch_size", 2)),
-                           int(raw.get("merge_size", 2)), tuple(raw["image_mean"]),
-                           tuple(raw["image_std"]), float(raw.get("rescale_factor", 1 / 255)))
-        raise CheckpointUnusable(f"{checkpoint} has no video or image processor config")
+        raw = _processor_config(checkpoint)
+        return cls(int(raw.get("patch_size", 14)), int(raw.get("temporal_patch_size", 2)),
+                   int(raw.get("merge_size", 2)), *_normalisation(raw))
 
     def grid(self, frames: int, size: int) -> tuple[int, int, int]:
         """(t, h, w) patch grid of a clip of ``frames`` square frames of ``size`` pixels."""
@@ -76,9 +72,7 @@ class VideoPreprocessor:
         if height != width or height % factor or channels != 3:
             raise RejectClip(f"frames must be (N, S, S, 3) with S a multiple of {factor}, "
                              f"got {tuple(frames.shape)}")
-        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
-        std = torch.tensor(self.std).view(1, 3, 1, 1)
-        video = (frames.permute(0, 3, 1, 2).float() * self.rescale_factor - mean) / std
+        video = _normalise(frames.permute(0, 3, 1, 2).float(), self)
         if pad := -n % self.temporal_patch_size:
             # Qwen repeats the last frame to fill the last temporal patch.
             video = torch.cat((video, video[-1:].expand(pad, -1, -1, -1)))
@@ -111,19 +105,11 @@ class LlavaVideoPreprocessor:
     def from_checkpoint(cls, checkpoint: Path) -> LlavaVideoPreprocessor:
         """Read the processor config and the model config (``vlm_config.json`` beside a split
         decoder checkpoint, else ``config.json``)."""
-        checkpoint = Path(checkpoint)
-        model_path = checkpoint / "vlm_config.json"
-        model = json.loads((model_path if model_path.is_file()
-                            else checkpoint / "config.json").read_text())
+        model = _model_config(checkpoint)
         vision = model["vision_config"]
-        for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
-            path = checkpoint / name
-            if path.is_file():
-                raw = json.loads(path.read_text())
-                return cls(int(vision["image_size"]), int(vision["patch_size"]),
-                           int(model.get("spatial_pool_stride", 2)), tuple(raw["image_mean"]),
-                           tuple(raw["image_std"]), float(raw.get("rescale_factor", 1 / 255)))
-        raise CheckpointUnusable(f"{checkpoint} has no video or image processor config")
+        return cls(int(vision["image_size"]), int(vision["patch_size"]),
+                   int(model.get("spatial_pool_stride", 2)),
+                   *_normalisation(_processor_config(checkpoint)))
 
     def tokens_per_clip(self, frames: int, size: int) -> int:
         """Video tokens of one clip: pooled patches per frame times frames (``size`` is resized)."""
@@ -147,19 +133,41 @@ class LlavaVideoPreprocessor:
         if video.shape[-1] != self.image_size:
             video = F.interpolate(video, size=(self.image_size, self.image_size), mode="bicubic",
                                   align_corners=False, antialias=True).clamp(0, 255)
-        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
-        std = torch.tensor(self.std).view(1, 3, 1, 1)
-        return (video * self.rescale_factor - mean) / std
+        return _normalise(video, self)
 
 
 def load_preprocessor(checkpoint: Path):
     """The video preprocessor of a checkpoint's family."""
-    from model.architectures import is_llava
-
-    checkpoint = Path(checkpoint)
-    path = checkpoint / "vlm_config.json"
-    model_type = json.loads((path if path.is_file() else checkpoint / "config.json")
-                            .read_text()).get("model_type", "")
-    if is_llava(model_type):
+    if is_llava(_model_config(checkpoint).get("model_type", "")):
         return LlavaVideoPreprocessor.from_checkpoint(checkpoint)
     return VideoPreprocessor.from_checkpoint(checkpoint)
+
+
+def _model_config(checkpoint: Path) -> dict:
+    # A split decoder checkpoint keeps the VLM's config beside its own Llama config.json.
+    checkpoint = Path(checkpoint)
+    path = checkpoint / "vlm_config.json"
+    return json.loads((path if path.is_file() else checkpoint / "config.json").read_text())
+
+
+def _processor_config(checkpoint: Path) -> dict:
+    for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
+        path = Path(checkpoint) / name
+        if path.is_file():
+            return json.loads(path.read_text())
+    raise CheckpointUnusable(f"{checkpoint} has no video or image processor config")
+
+
+def _normalisation(raw: dict) -> tuple:
+    """(mean, std, rescale_factor) of a processor config, in the dataclasses' field order."""
+    return tuple(raw["image_mean"]), tuple(raw["image_std"]), float(raw.get("rescale_factor",
+                                                                            1 / 255))
+
+
+def _normalise(video, pre):
+    """(N, 3, H, W) float pixels in 0-255, rescaled and normalised with ``pre``'s numbers."""
+    import torch
+
+    mean = torch.tensor(pre.mean).view(1, 3, 1, 1)
+    std = torch.tensor(pre.std).view(1, 3, 1, 1)
+    return (video * pre.rescale_factor - mean) / std
