@@ -17,8 +17,7 @@ from model.api import Backend, Batch, Clip, DeviceSlot, ModelIdentity, ModelOutp
 from model.checkpoints import checkpoint_identity, resolve_checkpoint
 from model.exceptions import CheckpointUnusable, RejectClip, RetryBatch
 from model.policy import Policy, load_policy
-from model.architectures import (checkpoint_arch, decoder_and_head, dtype_kwarg, video_token_id,
-                                 vlm_class)
+from model.architectures import decoder_and_head, load_vlm, video_token_id
 from model.preprocess import load_preprocessor
 from model.prompts import build_generate_prompt, build_score_prompt
 from model.scoring import confidences_from_logits, output_from_confidences
@@ -56,7 +55,9 @@ class TorchBackend(Backend):
             torch.set_num_threads(max(1, self.slot.cpu_threads))
         self.checkpoint, self.synthetic = resolve_checkpoint(self.config)
         self.model, self.tokenizer = self._load_model(self.checkpoint)
-        self.arch = checkpoint_arch(self.checkpoint)
+        # What forward() takes differs between transformers versions; asked once, not per batch.
+        self._logits_by_index = _keeps_logits_by_index(self.model)
+        self._mm_token_types = _takes_mm_token_types(self.model)
         self.preprocessor = load_preprocessor(self.checkpoint)
         video_tokens = self.preprocessor.tokens_per_clip(self.config.frames_per_video,
                                                          self.config.frame_size)
@@ -103,11 +104,9 @@ class TorchBackend(Backend):
         dtype = torch.float32 if self.slot.kind == "cpu" else torch.bfloat16
         try:
             tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-            model = vlm_class(checkpoint_arch(checkpoint)).from_pretrained(
-                checkpoint, **{dtype_kwarg(): dtype})
+            model = load_vlm(checkpoint, dtype)
         except (OSError, ValueError, KeyError) as exc:
             raise CheckpointUnusable(f"cannot load {checkpoint}: {exc}") from exc
-        model.eval()
         if self.config.quantize == "int8":
             from model.quantize import quantize_int8
 
@@ -150,7 +149,7 @@ class TorchBackend(Backend):
                                                                           self.model.dtype)}
         if "video_grid_thw" in vision:
             inputs["video_grid_thw"] = vision["video_grid_thw"].to(self.slot.device)
-            if _takes_mm_token_types(self.model):
+            if self._mm_token_types:
                 # What the processor returns beside input_ids (transformers 5): 2 marks video
                 # tokens, for M-RoPE positions.
                 video = video_token_id(self.model.config)
@@ -177,7 +176,7 @@ class TorchBackend(Backend):
         inputs = self.model_inputs(prompt.input_ids, len(clips), vision)
         positions = torch.tensor(prompt.read_positions, device=self.slot.device)
         with torch.inference_mode():
-            if _keeps_logits_by_index(self.model):
+            if self._logits_by_index:
                 # Only the checklist positions need logits: a 152k-token vocabulary makes others
                 # costly.
                 logits = self.model(**inputs, logits_to_keep=positions, use_cache=False).logits
