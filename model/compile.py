@@ -80,15 +80,16 @@ def configured_arch(config: ModelConfig) -> str:
 
 def compile_artifacts(config: ModelConfig, out: Path, amp: str = DEFAULT_AMP) -> Manifest:
     """Trace the video encoder, compile the decoder, write artifacts and manifest into ``out``."""
-    refuse_unsupported(configured_arch(config))
+    arch = configured_arch(config)  # the checkpoint resolve_checkpoint returns is of this arch
+    refuse_unsupported(arch)
     neuron_sdk.require("modfleet compile")
     if amp not in AMPS:
         raise CheckpointUnusable(f"amp must be one of {', '.join(AMPS)}, got {amp!r}")
     checkpoint, synthetic = resolve_checkpoint(config)
-    refuse_unsupported(checkpoint_arch(checkpoint))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    model, pre, prompt_tokens = _load_source(checkpoint, config)
+    policy = load_policy(config.policy_file)
+    model, pre, prompt_tokens = _load_source(checkpoint, config, policy)
     n_positions = sequence_positions(prompt_tokens, config.max_new_tokens)
     estimate = prompt_bucket(prompt_tokens, n_positions)
     _trace_vision(model, pre, config, amp, out / "vision.pt")
@@ -96,7 +97,7 @@ def compile_artifacts(config: ModelConfig, out: Path, amp: str = DEFAULT_AMP) ->
     graphs = _compile_decoder(text_dir, config, n_positions, estimate, amp, out / "decoder")
     name, version = checkpoint_identity(checkpoint, synthetic)
     manifest = Manifest(
-        arch=checkpoint_arch(checkpoint), model_name=name, model_version=version,
+        arch=arch, model_name=name, model_version=version,
         checkpoint_sha256=checkpoint_sha256(checkpoint), synthetic=synthetic,
         batch_size=config.batch_size, frames_per_video=config.frames_per_video,
         frame_size=config.frame_size,
@@ -104,7 +105,7 @@ def compile_artifacts(config: ModelConfig, out: Path, amp: str = DEFAULT_AMP) ->
         prompt_tokens=prompt_tokens, n_positions=n_positions, context_length_estimate=estimate,
         tp_degree=config.tp_degree, quantize=config.quantize, amp=amp, mode=config.mode,
         max_new_tokens=config.max_new_tokens,
-        policy_version=load_policy(config.policy_file).version,
+        policy_version=policy.version,
         decoder_class=DECODER_CLASS, sdk_release=neuron_sdk.SDK_RELEASE,
         sdk_versions=neuron_sdk.sdk_versions(),
         files={"vision": "vision.pt", "decoder": "decoder",
@@ -116,14 +117,13 @@ def compile_artifacts(config: ModelConfig, out: Path, amp: str = DEFAULT_AMP) ->
     return manifest
 
 
-def _load_source(checkpoint: Path, config: ModelConfig):
+def _load_source(checkpoint: Path, config: ModelConfig, policy):
     import torch
     from transformers import AutoTokenizer
 
     model = load_vlm(checkpoint, torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     pre = LlavaVideoPreprocessor.from_checkpoint(checkpoint)
-    policy = load_policy(config.policy_file)
     video_tokens = pre.tokens_per_clip(config.frames_per_video, config.frame_size)
     build = build_score_prompt if config.mode == "score" else build_generate_prompt
     return model, pre, len(build(tokenizer, policy, video_tokens).input_ids)
