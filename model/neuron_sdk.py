@@ -54,9 +54,11 @@ def sdk_versions() -> dict[str, str]:
     return found
 
 
-def version_drift(recorded: dict[str, str], installed: dict[str, str]) -> list[str]:
-    """One line per package whose installed version differs from the recorded one."""
-    return [f"{name}: compiled with {want}, installed {installed.get(name, 'absent')}"
+def version_drift(recorded: dict[str, str], installed: dict[str, str],
+                  source: str = "compiled with") -> list[str]:
+    """One line per package whose installed version differs from the recorded one (``source``
+    says where the recorded one comes from: a manifest's "compiled with", the "pinned" release)."""
+    return [f"{name}: {source} {want}, installed {installed.get(name, 'absent')}"
             for name, want in sorted(recorded.items()) if installed.get(name, "absent") != want]
 
 

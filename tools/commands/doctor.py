@@ -84,8 +84,7 @@ def _versions(compiled_dir: Path | None) -> str:
 
     neuron_sdk.require("modfleet doctor")
     installed = neuron_sdk.sdk_versions()
-    drift = [f"{name} {installed.get(name)} (pinned {want})"
-             for name, want in neuron_sdk.PINNED.items() if installed.get(name) != want]
+    drift = neuron_sdk.version_drift(neuron_sdk.PINNED, installed, source="pinned")
     if compiled_dir is not None:
         check_versions(read_manifest(compiled_dir), installed)
     summary = ", ".join(f"{k} {v}" for k, v in installed.items())
@@ -119,14 +118,17 @@ def _batch(work: Path, tp_degree: int) -> str:
 
     config = _config(work, tp_degree)
     backend = NeuronBackend(config, plan_slots(config)[0])
+    n, s = config.frames_per_video, config.frame_size
+    clip = Clip(np.zeros((n, s, s, 3), np.uint8), tuple(250 * i for i in range(n)), "doctor")
     started = time.perf_counter()
-    backend.load()
-    loaded = time.perf_counter()
-    backend.warm_up()
-    clip = Clip(np.zeros((4, 56, 56, 3), np.uint8), (0, 250, 500, 750), "doctor")
-    warm = time.perf_counter()
-    out = backend.infer(Batch(rows=(clip,)))[0]
-    done = time.perf_counter()
-    backend.shutdown()
+    try:  # a failed step still stops the replica's child process
+        backend.load()
+        loaded = time.perf_counter()
+        backend.warm_up()
+        warm = time.perf_counter()
+        out = backend.infer(Batch(rows=(clip,)))[0]
+        done = time.perf_counter()
+    finally:
+        backend.shutdown()
     return (f"load {loaded - started:.2f} s, warm-up {warm - loaded:.2f} s, one batch "
             f"{done - warm:.3f} s (decision {out.decision}; synthetic weights)")
