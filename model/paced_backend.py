@@ -25,12 +25,13 @@ from model.api import Backend, Batch, Clip, DeviceSlot, ModelIdentity, ModelOutp
 from model.config import ModelConfig
 from model.exceptions import RejectClip
 from model.policy import Policy, load_policy
+from model.synthetic import IMAGE_MEAN, IMAGE_STD
 
 log = structlog.get_logger(__name__)
 
 # CLIP's normalisation (Qwen2-VL's processor), applied to the statistics' sample.
-MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32) * 255
-STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32) * 255
+MEAN = np.array(IMAGE_MEAN, np.float32) * 255
+STD = np.array(IMAGE_STD, np.float32) * 255
 # Fixed projection from five frame statistics to one value per category (seeded: deterministic).
 _PROJECTION = np.random.default_rng(20261126).normal(size=(64, 5)).astype(np.float64)
 
