@@ -96,12 +96,13 @@ def generate_outputs(backend, clips: list[Clip], vision: dict,
     outputs, backend.last_tokens = [], []
     for row, (clip, new) in enumerate(zip(clips, sequences[:, len(ids):].tolist())):
         tokens = _until_stop(new, stop_ids)
-        if stopper is not None and row in stopper.stopped_at:
+        loop_stopped = stopper is not None and row in stopper.stopped_at
+        if loop_stopped:
             # A loop-stopped row is padded after its last token; the pad may not be a stop token.
             tokens = tokens[:stopper.stopped_at[row]]
         backend.last_tokens.append(tokens)
         if real is None or real[row]:
-            if stopper is not None and row in stopper.stopped_at:
+            if loop_stopped:
                 backend.stats["loops_stopped"] += 1
                 backend.stats["tokens_saved"] += config.max_new_tokens - len(tokens)
             backend.stats["tokens_generated"] += len(tokens)
