@@ -66,6 +66,7 @@ class NeuronRuntime:
         vlm = json.loads((text_dir / "vlm_config.json").read_text())
         self.video_token_id = video_token_id(SimpleNamespace(**vlm))
         self.vocab_size = self.decoder.config.vocab_size
+        self.stop_ids = set(stop_token_ids(self.tokenizer))  # get_vocab() is a copy: once, here
         return ModelIdentity(name=m.model_name, version=m.model_version, backend="neuron",
                              quantization=m.quantize, synthetic=m.synthetic,
                              policy_version=self.policy.version)
@@ -118,7 +119,6 @@ class NeuronRuntime:
         rows = len(clips)
         blocker = NgramBlocker(self.config.ngram_size, len(ids), rows) \
             if self.config.ngram_size else None
-        stop = set(stop_token_ids(self.tokenizer))
         sequence = torch.tensor([ids] * rows, dtype=torch.long)
         logits = self._prefill(ids, features)[:, :self.vocab_size]
         ended: list[int | None] = [None] * rows  # generated length where each row stopped
@@ -129,7 +129,7 @@ class NeuronRuntime:
             sequence = torch.cat([sequence, token[:, None]], dim=1)
             for r in range(rows):
                 looping = blocker is not None and blocker.blocked[r] >= MAX_BLOCKED
-                if ended[r] is None and (int(token[r]) in stop or looping):
+                if ended[r] is None and (int(token[r]) in self.stop_ids or looping):
                     ended[r] = step + 1
             if all(e is not None for e in ended) or step + 1 == self.config.max_new_tokens:
                 break
