@@ -50,7 +50,8 @@ def is_llava(arch: str) -> bool:
 
 
 def video_token_id(config) -> int:
-    """Id of the video placeholder token (``video_token_id`` in 5.x, ``video_token_index`` in 4.x)."""
+    """Id of the video placeholder token (``video_token_id`` in 5.x, ``video_token_index`` in
+    4.x)."""
     for name in ("video_token_id", "video_token_index"):
         value = getattr(config, name, None)
         if value is not None:
@@ -64,7 +65,8 @@ def text_config(config):
 
 
 def _parts_owner(model, name: str):
-    # 5.x: ForConditionalGeneration.model (LlavaNextVideoModel) holds the parts; 4.47: the top level.
+    # 5.x: ForConditionalGeneration.model (LlavaNextVideoModel) holds the parts; 4.47: the top
+    # level.
     inner = getattr(model, "model", None)
     if inner is not None and hasattr(inner, name):
         return inner

@@ -9,8 +9,9 @@ Layout of ``--out`` (the worker's ``--compiled-dir``):
 - ``decoder-checkpoint/``: the language model split out as a plain ``LlamaForCausalLM`` checkpoint
   (the format transformers-neuronx loads weights from), with the tokenizer and processor configs.
 - ``decoder/``: the decoder compiled by transformers-neuronx's ``LlamaForSampling`` (``tp_degree``,
-  fixed ``batch_size``, ``n_positions``, ``context_length_estimate`` at the prompt's bucket, ``amp``,
-  INT8 weights through ``QuantizationConfig``), saved with ``save()``; workers ``load()`` it.
+  fixed ``batch_size``, ``n_positions``, ``context_length_estimate`` at the prompt's bucket,
+  ``amp``, INT8 weights through ``QuantizationConfig``), saved with ``save()``; workers
+  ``load()`` it.
 - ``manifest.json``: shapes, buckets, batch, tp degree, quantization, the exact SDK versions, the
   source checkpoint's hash, and the files written.
 

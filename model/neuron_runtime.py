@@ -5,10 +5,11 @@ Follows transformers-neuronx's ``LlamaForSampling`` at aws-neuron/transformers-n
 not compile, when artifacts were given: base.py:77), ``preprocess_and_embed`` (llama/model.py:279:
 right-pads the prompt to its context bucket and returns ``cache_ids``, ``start_ids``,
 ``last_token_id``) and ``forward(input_ids, cache_ids, start_ids, last_token_id,
-input_embeddings)`` (llama/model.py:290).  Logits come back ``(batch, vocab)`` for the last position,
-or ``(batch, sequence, vocab)`` with ``output_all_logits`` (base.py:700), the vocabulary padded to a
-multiple of ``tp_degree`` in the latter.  Video features replace the ``<video>`` embeddings; the
-decoder's 1-D RoPE is the model's own, so the result is the torch backend's up to bf16.
+input_embeddings)`` (llama/model.py:290).  Logits come back ``(batch, vocab)`` for the last
+position, or ``(batch, sequence, vocab)`` with ``output_all_logits`` (base.py:700), the
+vocabulary padded to a multiple of ``tp_degree`` in the latter.  Video features replace the
+``<video>`` embeddings; the decoder's 1-D RoPE is the model's own, so the result is the torch
+backend's up to bf16.
 """
 
 from __future__ import annotations
