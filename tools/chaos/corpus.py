@@ -58,9 +58,9 @@ def plan_uploads(clips: list[Path], count: int, hostile: int, seed: int,
     uploads: list[Upload] = []
     for i in range(count):
         name, data = corpus[rng.randrange(len(corpus))]
-        earlier = [u for u in uploads if u.kind in ("clip", "reupload")]
-        if earlier and rng.random() < reupload_share:
-            uploads.append(Upload(rng.choice(earlier).key, data, "reupload", name))
+        # Every upload so far is a clip or a reupload (the mutants join after this loop).
+        if uploads and rng.random() < reupload_share:
+            uploads.append(Upload(rng.choice(uploads).key, data, "reupload", name))
         else:
             uploads.append(Upload(f"chaos/{i:05d}-{Path(name).stem}{Path(name).suffix}", data,
                                   "clip", name))
