@@ -25,6 +25,12 @@ from tools.video_files import video_files
 CORPUS_VERSION = 1  # bump when the generator's output changes, so caches are rebuilt
 
 
+def _cache_key(fields: dict) -> str:
+    """The cache folder's name for a spec's fields: changing it orphans every cached encode."""
+    raw = json.dumps({**fields, "v": CORPUS_VERSION}, sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class CorpusSpec:
     """Shape of the generated clips; ``distinct`` clips are encoded and reused round-robin."""
@@ -42,8 +48,7 @@ class CorpusSpec:
         fields = asdict(self)
         if not self.b_frames:  # the key of every spec cached before B-frames existed
             del fields["b_frames"]
-        raw = json.dumps({**fields, "v": CORPUS_VERSION}, sort_keys=True)
-        return hashlib.sha256(raw.encode()).hexdigest()[:12]
+        return _cache_key(fields)
 
     def describe(self) -> str:
         b_frames = f", {self.b_frames} B-frames between references" if self.b_frames else ""
@@ -155,8 +160,7 @@ class LongClipSpec:
 
     @property
     def key(self) -> str:
-        raw = json.dumps({**asdict(self), "v": CORPUS_VERSION}, sort_keys=True)
-        return hashlib.sha256(raw.encode()).hexdigest()[:12]
+        return _cache_key(asdict(self))
 
     def describe(self) -> str:
         return (f"{self.width}x{self.height}, {self.seconds:g} s at {self.fps} fps, H.264, a "

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.chaos.mutants import mutants
+from tools.video_files import video_files
 
 CLIP_SPECS = (  # small, so that a run of thousands spends its time on the fleet, not on decoding
     dict(name="gen-h264.mp4", width=96, height=64, seconds=2.0, fps=8, seed=1),
@@ -16,7 +17,6 @@ CLIP_SPECS = (  # small, so that a run of thousands spends its time on the fleet
     dict(name="gen-vp9.webm", width=96, height=64, seconds=1.0, fps=8, codec="libvpx-vp9",
          container="webm", seed=4),
 )
-MEDIA_SUFFIXES = {".mp4", ".mkv", ".mov", ".webm"}
 REAL_CLIP_MAX_BYTES = 8 * 1024 * 1024
 POISON_BODIES = (
     "this is not json",
@@ -44,8 +44,7 @@ def seed_clips(directory: Path, media_dir: Path | None) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = [write_video(VideoSpec(**spec), directory) for spec in CLIP_SPECS]
     if media_dir is not None and media_dir.is_dir():
-        paths += sorted(p for p in media_dir.iterdir() if p.suffix in MEDIA_SUFFIXES
-                        and p.stat().st_size <= REAL_CLIP_MAX_BYTES)
+        paths += [p for p in video_files(media_dir) if p.stat().st_size <= REAL_CLIP_MAX_BYTES]
     return paths
 
 
@@ -58,9 +57,9 @@ def plan_uploads(clips: list[Path], count: int, hostile: int, seed: int,
     uploads: list[Upload] = []
     for i in range(count):
         name, data = corpus[rng.randrange(len(corpus))]
-        earlier = [u for u in uploads if u.kind in ("clip", "reupload")]
-        if earlier and rng.random() < reupload_share:
-            uploads.append(Upload(rng.choice(earlier).key, data, "reupload", name))
+        # Every upload so far is a clip or a reupload (the mutants join after this loop).
+        if uploads and rng.random() < reupload_share:
+            uploads.append(Upload(rng.choice(uploads).key, data, "reupload", name))
         else:
             uploads.append(Upload(f"chaos/{i:05d}-{Path(name).stem}{Path(name).suffix}", data,
                                   "clip", name))
