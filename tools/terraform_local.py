@@ -17,10 +17,10 @@ from typing import Any
 
 import boto3
 
-from tools.embedded_aws import StackInfo
+from tools.embedded_aws import StackInfo, _queue_arn
 from tools.embedded_tls import TlsEmbeddedAws
 from tools.exceptions import TerraformUnavailable
-from tools.terraform import Terraform, Toolchain, copy_infra
+from tools.terraform import Terraform, Toolchain, copy_infra, toolchain
 from worker.aws import LOCAL_CREDENTIALS, client_kwargs
 
 WORKER_TAG = ("modfleet:tier", "worker")  # the roots' default worker_subnet_tag
@@ -210,9 +210,7 @@ def subscribe_tap(sqs: Any, sns: Any, topic_arn: str, name: str = "verdicts-tap"
     """A queue subscribed to the verdict topic (raw delivery), as a verdict consumer would:
     (queue URL, subscription ARN)."""
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"]
-    subscription = sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn,
+    subscription = sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=_queue_arn(sqs, url),
                                  Attributes={"RawMessageDelivery": "true"})
     return url, subscription["SubscriptionArn"]
 
@@ -306,8 +304,6 @@ class AppliedStack:
             raise
 
     def _apply(self) -> Applied:
-        from tools.terraform import toolchain
-
         tools = toolchain(self.work_dir)
         self._aws = TlsEmbeddedAws(self.work_dir / "tls").start()
         local = self._local = LocalApply(tools, self._aws, self.work_dir, self.region_root)

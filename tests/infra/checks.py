@@ -902,6 +902,11 @@ def _literal(expression: str, inputs: dict[str, dict[str, Any]]) -> str:
     return f"<{expression}>"
 
 
+def written_files(document: dict[str, Any]) -> dict[str, str]:
+    """path -> content of each file a cloud-init document writes (``write_files``)."""
+    return {f.get("path"): f.get("content", "") for f in document.get("write_files") or []}
+
+
 def check_rendered_user_data(
     rendered: str, env_var_names: frozenset[str], expected: dict[str, Any]
 ) -> list[str]:
@@ -914,7 +919,7 @@ def check_rendered_user_data(
         document = yaml.safe_load(rendered)
     except yaml.YAMLError as exc:
         return [f"rendered user data is not YAML: {exc}"]
-    files = {f.get("path"): f.get("content", "") for f in document.get("write_files") or []}
+    files = written_files(document)
     if WORKER_UNIT not in files:
         return [f"rendered user data writes no {WORKER_UNIT}"]
     lines = [line.strip() for line in files[WORKER_UNIT].splitlines()]

@@ -56,7 +56,7 @@ def test_the_install_stops_clearly_where_the_dlamis_venv_is_missing(infra, infra
     variables["neuron_venv"] = str(tmp_path / "no-such-venv")
     rendered = offline_tools.render_template(
         infra_dir / checks.TEMPLATE, variables, tmp_path / "render")
-    files = {f["path"]: f["content"] for f in yaml.safe_load(rendered)["write_files"]}
+    files = checks.written_files(yaml.safe_load(rendered))
     log = tmp_path / "install.log"
     script = tmp_path / "install-worker"
     script.write_text(files[checks.INSTALL_SCRIPT].replace("/var/log/modfleet/install.log",

@@ -16,7 +16,7 @@ def _rendered_unit(infra, infra_dir, tmp_path) -> str:
     rendered = offline_tools.render_template(
         infra_dir / checks.TEMPLATE, checks.render_variables(infra, "us-east-1"),
         tmp_path / "render")
-    files = {f["path"]: f["content"] for f in yaml.safe_load(rendered)["write_files"]}
+    files = checks.written_files(yaml.safe_load(rendered))
     return files[checks.WORKER_UNIT]
 
 
