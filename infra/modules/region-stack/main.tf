@@ -22,6 +22,14 @@ locals {
   drain_hook_timeout_s = local.worker_timeout_stop_s + 60
   oldest_message_age_s = coalesce(var.alarms.oldest_message_age_s, 2 * var.worker.processing_deadline_s)
 
+  # What the worker caches, writes for reviewers and reads for known content (CONTRACTS: the
+  # table's key is pk = "sha256:<hex>#<model>@<version>#<policy version>", items expire on
+  # expires_at; evidence frames and hash lists live under fixed prefixes of the records bucket).
+  verdict_table_name  = "${var.name}-verdicts"
+  records_bucket_name = "${var.name}-records-${local.region}"
+  evidence_prefix     = "evidence/"
+  hashlist_prefix     = "hashlists/"
+
   asg_name        = "${var.name}-workers"
   asg_arn_pattern = "arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.asg_name}"
   drain_hook_name = "drain-worker"
@@ -58,6 +66,8 @@ locals {
     MODFLEET_QUEUE_URL             = aws_sqs_queue.this.url
     MODFLEET_DLQ_URL               = aws_sqs_queue.dlq.url
     MODFLEET_TOPIC_ARN             = aws_sns_topic.verdicts.arn
+    MODFLEET_VERDICT_TABLE         = aws_dynamodb_table.verdicts.name
+    MODFLEET_RECORDS_BUCKET        = aws_s3_bucket.records.id
     MODFLEET_BACKEND               = var.worker.backend
     MODFLEET_COMPILED_DIR          = local.compiled_dir
     MODFLEET_CACHE_DIR             = "/var/cache/modfleet"
@@ -164,7 +174,7 @@ data "aws_iam_policy_document" "kms" {
 }
 
 resource "aws_kms_key" "this" {
-  description             = "modfleet ${var.name}: uploads, queues, topics and logs"
+  description             = "modfleet ${var.name}: uploads, queues, topics, logs and the verdict cache"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_key_deletion_window_days
   policy                  = data.aws_iam_policy_document.kms.json
@@ -521,7 +531,7 @@ data "aws_iam_policy_document" "assume_ec2" {
 
 resource "aws_iam_role" "worker" {
   name               = "${var.name}-worker"
-  description        = "modfleet workers of ${var.name}: consume the queue, read uploads, publish verdicts"
+  description        = "modfleet workers of ${var.name}: consume the queue, read uploads, publish verdicts, cache them, write evidence"
   assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
   tags               = local.tags
 }
@@ -590,6 +600,75 @@ data "aws_iam_policy_document" "worker" {
     sid       = "PublishVerdicts"
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.verdicts.arn]
+  }
+
+  # The verdict cache: look up and store, nothing else (no Scan, Query, Update or Delete).
+  statement {
+    sid       = "LookUpAndStoreCachedVerdicts"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.verdicts.arn]
+  }
+
+  # Evidence frames for reviewers: written, never read back, only under evidence/.
+  statement {
+    sid       = "WriteEvidence"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.records.arn}/${local.evidence_prefix}*"]
+  }
+
+  statement {
+    sid       = "EncryptEvidence"
+    actions   = ["kms:GenerateDataKey"]
+    resources = [aws_kms_key.evidence.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = ["${aws_s3_bucket.records.arn}/${local.evidence_prefix}*"]
+    }
+  }
+
+  # Known-content lists: read and listed under hashlists/ only.
+  statement {
+    sid       = "ReadHashLists"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.records.arn}/${local.hashlist_prefix}*"]
+  }
+
+  statement {
+    sid       = "ListHashLists"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.records.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [local.hashlist_prefix, "${local.hashlist_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "DecryptHashLists"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.evidence.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = ["${aws_s3_bucket.records.arn}/${local.hashlist_prefix}*"]
+    }
   }
 
   statement {
@@ -946,7 +1025,7 @@ resource "aws_cloudwatch_metric_alarm" "wake_from_zero" {
 
 resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
   alarm_name          = "${var.name}-dlq-not-empty"
-  alarm_description   = "Messages reached the dead-letter queue: inspect them, then `modfleet replay-dlq`."
+  alarm_description   = "Messages reached the dead-letter queue. Runbook step R1 (infra/README.md, Runbook): inspect them, then `modfleet replay-dlq`."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.dlq.name }
@@ -963,7 +1042,7 @@ resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
 
 resource "aws_cloudwatch_metric_alarm" "oldest_message_age" {
   alarm_name          = "${var.name}-oldest-message-age"
-  alarm_description   = "The oldest upload has waited longer than ${local.oldest_message_age_s} s: the fleet is behind or stuck."
+  alarm_description   = "The oldest upload has waited longer than ${local.oldest_message_age_s} s: the fleet is behind or stuck. Runbook step R2 (infra/README.md, Runbook)."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateAgeOfOldestMessage"
   dimensions          = { QueueName = aws_sqs_queue.this.name }

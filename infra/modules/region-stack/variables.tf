@@ -268,20 +268,98 @@ variable "fleet" {
 }
 
 ################################################################################
+# Records: verdict cache table and records bucket (evidence, hash lists)
+################################################################################
+
+variable "verdict_cache" {
+  description = <<-EOT
+    The verdict cache table <name>-verdicts (DynamoDB, on demand, encrypted with the stack's key,
+    items expire on their `expires_at` attribute). point_in_time_recovery: continuous backups
+    (35 days). deletion_protection: a destroy of the stack stops at the table until this is off.
+  EOT
+  type = object({
+    point_in_time_recovery = optional(bool, true)
+    deletion_protection    = optional(bool, false)
+  })
+  default = {}
+}
+
+variable "records" {
+  description = <<-EOT
+    The records bucket <name>-records-<region>: reviewers' evidence frames under evidence/ and the
+    known-content hash lists under hashlists/. The bucket's default encryption is its own KMS key
+    (the evidence key), so that who may read evidence is decided by that key's users, apart from
+    who may read uploads. evidence_expiration_days: evidence objects (and their old versions)
+    expire after this many days. noncurrent_version_expiration_days: old versions of hash lists.
+    abort_incomplete_upload_days: multipart uploads left unfinished. force_destroy: a destroy
+    empties the bucket first (tests and sandboxes only).
+  EOT
+  type = object({
+    evidence_expiration_days           = optional(number, 90)
+    noncurrent_version_expiration_days = optional(number, 30)
+    abort_incomplete_upload_days       = optional(number, 1)
+    force_destroy                      = optional(bool, false)
+  })
+  default = {}
+
+  validation {
+    condition     = var.records.evidence_expiration_days >= 1 && var.records.noncurrent_version_expiration_days >= 1 && var.records.abort_incomplete_upload_days >= 1
+    error_message = "records: the expiration and abort days must be at least 1."
+  }
+}
+
+################################################################################
 # Alarms and logs
 ################################################################################
 
 variable "alarms" {
   description = <<-EOT
-    oldest_message_age_s: alarm when the oldest message on the queue is older than this (null:
-    twice worker.processing_deadline_s). evaluation_periods: one-minute periods above the threshold
-    before the age alarm fires. The dead-letter alarm fires on the first message.
+    Thresholds of the stack's alarms; each alarm's description names its step in infra/README.md's
+    runbook. oldest_message_age_s: the oldest message on the queue is older than this (null: twice
+    worker.processing_deadline_s) for evaluation_periods one-minute periods. The dead-letter alarm
+    fires on the first message. error_rate_percent: error verdicts (the worker's `Videos` metric,
+    Status=error) as a share of all verdicts, over error_rate_periods periods of period_s, counted
+    only in periods with at least error_rate_min_videos verdicts (a single failure of a quiet
+    minute is no incident). publish_failures: failed SNS publish attempts (`PublishFailures`) per
+    period_s above which publish_failure_periods periods alarm. stalled_minutes: the queue holds
+    visible messages and no verdict came for this many minutes (the fleet is stuck or gone); with
+    fleet.min_size 0 it must outlast fleet.instance_warmup_s, or every wake from zero pages.
   EOT
   type = object({
-    oldest_message_age_s = optional(number)
-    evaluation_periods   = optional(number, 5)
+    oldest_message_age_s    = optional(number)
+    evaluation_periods      = optional(number, 5)
+    period_s                = optional(number, 60)
+    error_rate_percent      = optional(number, 10)
+    error_rate_min_videos   = optional(number, 10)
+    error_rate_periods      = optional(number, 5)
+    publish_failures        = optional(number, 0)
+    publish_failure_periods = optional(number, 3)
+    stalled_minutes         = optional(number, 30)
   })
   default = {}
+
+  validation {
+    condition     = var.alarms.error_rate_percent > 0 && var.alarms.error_rate_percent <= 100
+    error_message = "alarms.error_rate_percent must be above 0 and at most 100."
+  }
+
+  validation {
+    condition     = contains([10, 30, 60, 120, 300, 600, 900, 1800, 3600], var.alarms.period_s)
+    error_message = "alarms.period_s must be a CloudWatch alarm period: 10, 30 or a multiple of 60 s (60 to 3600 here)."
+  }
+
+  validation {
+    condition     = var.alarms.stalled_minutes >= 2 && var.alarms.stalled_minutes <= 1440
+    error_message = "alarms.stalled_minutes must be between 2 and 1440 (a day)."
+  }
+
+  validation {
+    condition = alltrue([
+      for n in [var.alarms.evaluation_periods, var.alarms.error_rate_periods, var.alarms.publish_failure_periods] :
+      n >= 1 && floor(n) == n
+    ]) && var.alarms.publish_failures >= 0 && var.alarms.error_rate_min_videos >= 1
+    error_message = "alarms: the *_periods must be whole numbers of at least 1, publish_failures at least 0 and error_rate_min_videos at least 1."
+  }
 }
 
 variable "log_retention_days" {

@@ -68,10 +68,37 @@ module "stack" {
   bucket          = var.bucket
   queue           = var.queue
   alarms          = var.alarms
+  records         = var.records
+  verdict_cache   = var.verdict_cache
   alarm_emails    = var.alarm_emails
 
   fleet = merge(var.fleet, {
     vpc_id     = data.aws_vpc.workers.id
     subnet_ids = local.worker_subnet_ids
   })
+}
+
+# Keys written in terraform.tfvars that the module's object types lack: a typed object() would drop
+# them in silence, so the `settings` output refuses them (outputs.tf). fleet's vpc_id and
+# subnet_ids are this root's own lookups, not settings.
+locals {
+  written_settings = {
+    worker          = var.worker
+    model_artifacts = var.model_artifacts
+    bucket          = var.bucket
+    queue           = var.queue
+    fleet           = var.fleet
+    alarms          = var.alarms
+    records         = var.records
+    verdict_cache   = var.verdict_cache
+  }
+  known_setting_keys = {
+    for name, taken in module.stack.settings :
+    name => sort(setsubtract(keys(taken), name == "fleet" ? ["vpc_id", "subnet_ids"] : []))
+  }
+  unknown_setting_keys = {
+    for name, written in local.written_settings :
+    name => sort(setsubtract(keys(written), local.known_setting_keys[name]))
+    if length(setsubtract(keys(written), local.known_setting_keys[name])) > 0
+  }
 }

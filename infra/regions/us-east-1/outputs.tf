@@ -57,3 +57,44 @@ output "worker_subnet_ids" {
   description = "Subnets of the worker Auto Scaling group."
   value       = local.worker_subnet_ids
 }
+
+output "verdict_table" {
+  description = "Verdict cache table name."
+  value       = module.stack.verdict_table_name
+}
+
+output "records_bucket" {
+  description = "Records bucket name (evidence/, hashlists/)."
+  value       = module.stack.records_bucket
+}
+
+output "evidence_kms_key_arn" {
+  description = "The records bucket's key: reviewers need kms:Decrypt on it to read evidence."
+  value       = module.stack.evidence_kms_key_arn
+}
+
+output "stack_parameter_prefix" {
+  description = "SSM path of the stack's parameters (`modfleet --stack`)."
+  value       = module.stack.stack_parameter_prefix
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of this region."
+  value       = module.stack.dashboard_name
+}
+
+output "alarm_names" {
+  description = "Alarms that notify the alarm topic (runbook: infra/README.md)."
+  value       = module.stack.alarm_names
+}
+
+# The settings in effect; the plan stops here at a key the module does not know (variables.tf).
+output "settings" {
+  description = "The object settings of this region as the module took them, defaults filled in."
+  value       = module.stack.settings
+
+  precondition {
+    condition     = length(local.unknown_setting_keys) == 0
+    error_message = "Unknown settings in terraform.tfvars: ${join("; ", [for name, keys in local.unknown_setting_keys : "${name} has no ${join(", ", keys)} (it takes ${join(", ", local.known_setting_keys[name])})"])}."
+  }
+}

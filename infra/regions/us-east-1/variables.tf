@@ -37,37 +37,55 @@ variable "worker_vpc_id" {
   }
 }
 
+# The object settings below are typed by the module's variables of the same name (object types
+# with optional() defaults: infra/modules/region-stack/variables.tf). They are taken here as they
+# are written, because a typed object() drops keys it does not know without a word (Terraform
+# 1.11: `queue = { max_recieve_count = 2 }` planned the default 5): the `settings` output
+# (outputs.tf) compares the keys written with the module's and stops the plan at a misspelled one.
+
 variable "worker" {
-  description = "Worker installation and settings; see the module's variable of the same name."
+  description = "Worker installation and settings; see the module's variable of the same name. Unknown keys stop the plan."
   type        = any
   default     = {}
 }
 
 variable "model_artifacts" {
-  description = "Compiled model artifacts (bucket, prefix, version); see the module."
+  description = "Compiled model artifacts (bucket, prefix, version, kms_key_arn); see the module's variable of the same name. Unknown keys stop the plan."
   type        = any
 }
 
 variable "bucket" {
-  description = "Upload bucket options; see the module."
+  description = "Upload bucket options; see the module's variable of the same name. Unknown keys stop the plan."
   type        = any
   default     = {}
 }
 
 variable "queue" {
-  description = "Queue and dead-letter queue options; see the module."
+  description = "Queue and dead-letter queue options; see the module's variable of the same name. Unknown keys stop the plan."
   type        = any
   default     = {}
 }
 
 variable "fleet" {
-  description = "Auto Scaling group options except the network, which this root looks up; see the module."
+  description = "Auto Scaling group options except vpc_id and subnet_ids, which this root looks up; see the module's variable of the same name. Unknown keys stop the plan."
   type        = any
   default     = {}
 }
 
 variable "alarms" {
-  description = "Alarm thresholds; see the module."
+  description = "Alarm thresholds; see the module's variable of the same name. Unknown keys stop the plan."
+  type        = any
+  default     = {}
+}
+
+variable "records" {
+  description = "Records bucket options (evidence expiry, hash list versions); see the module's variable of the same name. Unknown keys stop the plan."
+  type        = any
+  default     = {}
+}
+
+variable "verdict_cache" {
+  description = "Verdict cache table options; see the module's variable of the same name. Unknown keys stop the plan."
   type        = any
   default     = {}
 }

@@ -137,3 +137,21 @@ mock_resource "aws_cloudwatch_metric_alarm" {
     arn = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:modfleet-test"
   }
 }
+
+mock_resource "aws_dynamodb_table" {
+  defaults = {
+    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/modfleet-test-verdicts"
+  }
+}
+
+mock_resource "aws_ssm_parameter" {
+  defaults = {
+    arn = "arn:aws:ssm:us-east-1:123456789012:parameter/modfleet/modfleet-test/queue-url"
+  }
+}
+
+mock_resource "aws_cloudwatch_dashboard" {
+  defaults = {
+    dashboard_arn = "arn:aws:cloudwatch::123456789012:dashboard/modfleet-test-us-east-1"
+  }
+}

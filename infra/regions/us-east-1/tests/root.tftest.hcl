@@ -78,3 +78,55 @@ run "rejects_a_worker_vpc_id_that_is_no_vpc_id" {
 
   expect_failures = [var.worker_vpc_id]
 }
+
+# A typed object() would drop a misspelled key and plan the default: the root refuses it instead.
+run "a_misspelled_queue_setting_stops_the_plan" {
+  command = plan
+
+  variables {
+    queue = {
+      max_recieve_count = 2
+    }
+  }
+
+  expect_failures = [output.settings]
+}
+
+run "a_misspelled_fleet_setting_stops_the_plan" {
+  command = plan
+
+  variables {
+    fleet = {
+      max_szie = 3
+    }
+  }
+
+  expect_failures = [output.settings]
+}
+
+run "the_fleets_network_is_looked_up_not_set" {
+  command = plan
+
+  variables {
+    fleet = {
+      vpc_id = "vpc-0ccccccccccccccc3"
+    }
+  }
+
+  expect_failures = [output.settings]
+}
+
+run "this_regions_settings_reach_the_module_with_defaults" {
+  command = plan
+
+  assert {
+    condition = (
+      output.settings.queue.max_receive_count == var.queue.max_receive_count &&
+      output.settings.fleet.max_size == var.fleet.max_size &&
+      output.settings.queue.visibility_margin_s == 60 &&
+      output.settings.records.evidence_expiration_days == 90 &&
+      output.settings.alarms.stalled_minutes == 30
+    )
+    error_message = "What terraform.tfvars sets reaches the module; the rest keeps the module's defaults."
+  }
+}
