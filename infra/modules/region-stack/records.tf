@@ -22,7 +22,7 @@ resource "aws_dynamodb_table" "verdicts" {
   }
 
   point_in_time_recovery {
-    enabled = var.verdict_cache.point_in_time_recovery
+    enabled = true
   }
 
   server_side_encryption {

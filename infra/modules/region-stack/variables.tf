@@ -274,12 +274,11 @@ variable "fleet" {
 variable "verdict_cache" {
   description = <<-EOT
     The verdict cache table <name>-verdicts (DynamoDB, on demand, encrypted with the stack's key,
-    items expire on their `expires_at` attribute). point_in_time_recovery: continuous backups
-    (35 days). deletion_protection: a destroy of the stack stops at the table until this is off.
+    point-in-time recovery always on, items expire on their `expires_at` attribute).
+    deletion_protection: a destroy of the stack stops at the table until this is off.
   EOT
   type = object({
-    point_in_time_recovery = optional(bool, true)
-    deletion_protection    = optional(bool, false)
+    deletion_protection = optional(bool, false)
   })
   default = {}
 }

@@ -314,3 +314,75 @@ run "refuses_replicas_that_do_not_fit_the_neuron_cores" {
 
   expect_failures = [aws_launch_template.this]
 }
+
+run "rejects_an_error_rate_above_100_percent" {
+  command = plan
+
+  variables {
+    alarms = {
+      error_rate_percent = 150
+    }
+  }
+
+  expect_failures = [var.alarms]
+}
+
+run "rejects_an_alarm_period_cloudwatch_refuses" {
+  command = plan
+
+  variables {
+    alarms = {
+      period_s = 45
+    }
+  }
+
+  expect_failures = [var.alarms]
+}
+
+run "rejects_a_stall_alarm_of_one_minute" {
+  command = plan
+
+  variables {
+    alarms = {
+      stalled_minutes = 1
+    }
+  }
+
+  expect_failures = [var.alarms]
+}
+
+run "rejects_a_fractional_number_of_alarm_periods" {
+  command = plan
+
+  variables {
+    alarms = {
+      error_rate_periods = 2.5
+    }
+  }
+
+  expect_failures = [var.alarms]
+}
+
+run "rejects_evidence_that_expires_at_once" {
+  command = plan
+
+  variables {
+    records = {
+      evidence_expiration_days = 0
+    }
+  }
+
+  expect_failures = [var.records]
+}
+
+run "refuses_a_stall_alarm_shorter_than_waking_from_zero" {
+  command = plan
+
+  variables {
+    alarms = {
+      stalled_minutes = 10
+    }
+  }
+
+  expect_failures = [aws_cloudwatch_metric_alarm.backlog_without_verdicts]
+}

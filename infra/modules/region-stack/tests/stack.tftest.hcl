@@ -44,6 +44,22 @@ override_resource {
   }
 }
 
+override_resource {
+  target = aws_s3_bucket.uploads
+  values = {
+    id  = "modfleet-test-uploads-123456789012"
+    arn = "arn:aws:s3:::modfleet-test-uploads-123456789012"
+  }
+}
+
+override_resource {
+  target = aws_s3_bucket.records
+  values = {
+    id  = "modfleet-test-records-us-east-1"
+    arn = "arn:aws:s3:::modfleet-test-records-us-east-1"
+  }
+}
+
 variables {
   name = "modfleet-test"
 
@@ -382,12 +398,189 @@ run "user_data_runs_a_sandboxed_worker_with_the_stacks_settings" {
       "DeviceAllow=char-neuron rw",
       "SystemCallFilter=@system-service",
       "MemoryMax=80%",
+      "Restart=on-failure",
+      "KillSignal=SIGTERM",
     ] : strcontains(base64decode(aws_launch_template.this.user_data), line)])
-    error_message = "The worker unit carries the stack's queue, DLQ and topic, and its sandbox."
+    error_message = "The worker unit carries the stack's queue, DLQ and topic, restarts on failure, stops by SIGTERM, and has its sandbox."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, value in output.worker_environment : strcontains(base64decode(aws_launch_template.this.user_data), "Environment=\"${name}=${value}\"")
+    ]) && startswith(base64decode(aws_launch_template.this.user_data), "#cloud-config")
+    error_message = "The unit sets every variable of worker_environment (the user data is cloud-init)."
   }
 
   assert {
     condition     = output.worker_environment["MODFLEET_QUEUE_URL"] == aws_sqs_queue.this.url && output.worker_environment["MODFLEET_REGION"] == "us-east-1"
     error_message = "The worker_environment output is what the unit sets."
+  }
+}
+
+################################################################################
+# Encryption, policies and the group (what checkov does not see through variables)
+################################################################################
+
+run "upload_bucket_is_versioned_tls_only_and_encrypted_with_the_stack_key" {
+  command = apply
+
+  assert {
+    condition = (
+      one(aws_s3_bucket_versioning.uploads.versioning_configuration).status == "Enabled" &&
+      one(one(aws_s3_bucket_server_side_encryption_configuration.uploads.rule).apply_server_side_encryption_by_default).sse_algorithm == "aws:kms" &&
+      one(one(aws_s3_bucket_server_side_encryption_configuration.uploads.rule).apply_server_side_encryption_by_default).kms_master_key_id == aws_kms_key.this.arn
+    )
+    error_message = "Versioned; SSE-KMS with the stack's key."
+  }
+
+  assert {
+    condition = [
+      for s in data.aws_iam_policy_document.uploads.statement : [s.effect, s.actions, s.resources, [for c in s.condition : [c.test, c.variable, c.values]]]
+      ] == [["Deny", toset(["s3:*"]), toset(["arn:aws:s3:::modfleet-test-uploads-123456789012", "arn:aws:s3:::modfleet-test-uploads-123456789012/*"]),
+    [["Bool", "aws:SecureTransport", tolist(["false"])]]]]
+    error_message = "The bucket policy denies every request without TLS."
+  }
+
+  assert {
+    condition = (
+      [for r in aws_s3_bucket_lifecycle_configuration.uploads.rule : one(r.abort_incomplete_multipart_upload).days_after_initiation if r.id == "abort-incomplete-multipart-uploads" && r.status == "Enabled"] == [1] &&
+      [for r in aws_s3_bucket_lifecycle_configuration.uploads.rule : one(r.noncurrent_version_expiration).noncurrent_days if r.id == "expire-noncurrent-versions" && r.status == "Enabled"] == [30] &&
+      length(aws_s3_bucket_lifecycle_configuration.uploads.rule) == 2
+    )
+    error_message = "Lifecycle: abort incomplete multipart uploads after 1 day, expire non-current versions after 30; current objects kept by default."
+  }
+}
+
+run "only_the_upload_bucket_may_send_to_the_queue" {
+  command = apply
+
+  assert {
+    condition = [
+      for s in data.aws_iam_policy_document.queue.statement : {
+        effect     = coalesce(s.effect, "Allow")
+        actions    = s.actions
+        resources  = s.resources
+        principals = [for p in s.principals : [p.type, p.identifiers]]
+        conditions = { for c in s.condition : c.variable => [c.test, c.values] }
+      }
+      ] == [
+      {
+        effect     = "Allow"
+        actions    = toset(["sqs:SendMessage"])
+        resources  = toset([aws_sqs_queue.this.arn])
+        principals = [["Service", toset(["s3.amazonaws.com"])]]
+        conditions = {
+          "aws:SourceArn"     = ["ArnEquals", tolist(["arn:aws:s3:::modfleet-test-uploads-123456789012"])]
+          "aws:SourceAccount" = ["StringEquals", tolist(["123456789012"])]
+        }
+      },
+      {
+        effect     = "Deny"
+        actions    = toset(["sqs:*"])
+        resources  = toset([aws_sqs_queue.this.arn])
+        principals = [["*", toset(["*"])]]
+        conditions = { "aws:SecureTransport" = ["Bool", tolist(["false"])] }
+      },
+    ]
+    error_message = "The S3 service may SendMessage for the upload bucket of this account only; no request without TLS."
+  }
+
+  assert {
+    condition     = aws_sqs_queue_policy.this.queue_url == aws_sqs_queue.this.id
+    error_message = "The policy is the work queue's."
+  }
+}
+
+run "queues_topics_and_logs_use_the_stack_key" {
+  command = apply
+
+  assert {
+    condition = alltrue([
+      for arn in [
+        aws_sqs_queue.this.kms_master_key_id, aws_sqs_queue.dlq.kms_master_key_id, aws_sns_topic.verdicts.kms_master_key_id,
+        aws_sns_topic.alarms.kms_master_key_id, aws_cloudwatch_log_group.worker.kms_key_id,
+      ] : arn == aws_kms_key.this.arn
+    ]) && aws_kms_key.this.enable_key_rotation
+    error_message = "Both queues, both topics and the log group are encrypted with the stack's rotated key."
+  }
+
+  assert {
+    condition = (
+      aws_sns_topic_policy.verdicts.arn == aws_sns_topic.verdicts.arn && aws_sns_topic_policy.alarms.arn == aws_sns_topic.alarms.arn &&
+      [for s in data.aws_iam_policy_document.alarms.statement : [s.actions, [for p in s.principals : [p.type, p.identifiers]]]] == [
+        [toset(["sns:Publish"]), [["Service", toset(["cloudwatch.amazonaws.com"])]]]
+      ]
+    )
+    error_message = "Each topic has its policy; CloudWatch (of this account) may publish alarms."
+  }
+
+  assert {
+    condition = {
+      for s in data.aws_iam_policy_document.verdicts.statement : s.sid => [coalesce(s.effect, "Allow"), s.actions, [for p in s.principals : p.identifiers]]
+      } == {
+      WorkersPublishVerdicts  = ["Allow", toset(["sns:Publish"]), [toset([aws_iam_role.worker.arn])]]
+      SubscribersReadVerdicts = ["Allow", toset(["sns:Subscribe", "sns:GetTopicAttributes"]), [toset(["arn:aws:iam::123456789012:root"])]]
+      DenyInsecureTransport   = ["Deny", toset(["sns:Publish"]), [toset(["*"])]]
+    }
+    error_message = "The worker role publishes, this account subscribes, nobody publishes without TLS."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.worker.name == "/modfleet/modfleet-test/worker" && aws_cloudwatch_log_group.worker.retention_in_days == 365
+    error_message = "The worker's log group, kept a year."
+  }
+}
+
+run "the_group_follows_the_launch_template_with_inf2_types" {
+  command = apply
+
+  assert {
+    condition = (
+      one(one(one(aws_autoscaling_group.this.mixed_instances_policy).launch_template).launch_template_specification).launch_template_id == aws_launch_template.this.id &&
+      one(one(one(aws_autoscaling_group.this.mixed_instances_policy).launch_template).launch_template_specification).version == tostring(aws_launch_template.this.latest_version)
+    )
+    error_message = "The group runs the launch template's latest version (a new version starts an instance refresh)."
+  }
+
+  assert {
+    condition     = [for o in one(one(aws_autoscaling_group.this.mixed_instances_policy).launch_template).override : o.instance_type] == ["inf2.xlarge", "inf2.8xlarge"]
+    error_message = "The mixed instances policy overrides with fleet.instance_types (Inf2)."
+  }
+
+  assert {
+    condition = (
+      aws_autoscaling_group.this.capacity_rebalance && one(aws_autoscaling_group.this.instance_refresh).strategy == "Rolling" &&
+      one(one(aws_autoscaling_group.this.instance_refresh).preferences).min_healthy_percentage == 50 &&
+      contains(aws_autoscaling_group.this.enabled_metrics, "GroupInServiceInstances") && contains(aws_autoscaling_group.this.enabled_metrics, "GroupDesiredCapacity")
+    )
+    error_message = "Capacity rebalancing on, rolling instance refresh at 50 % healthy, group metrics for backlog per instance and the dashboard."
+  }
+}
+
+run "queue_visibility_and_stop_timeouts_follow_the_workers_deadlines" {
+  command = apply
+
+  variables {
+    worker = {
+      processing_deadline_s = 1800
+      shutdown_deadline_s   = 120
+    }
+    queue = {
+      visibility_margin_s = 30
+    }
+  }
+
+  assert {
+    condition     = aws_sqs_queue.this.visibility_timeout_seconds == 1830 && aws_sqs_queue.dlq.visibility_timeout_seconds == 1830
+    error_message = "Queue visibility = worker.processing_deadline_s + queue.visibility_margin_s."
+  }
+
+  assert {
+    condition = (
+      strcontains(base64decode(aws_launch_template.this.user_data), "TimeoutStopSec=150") &&
+      one(aws_autoscaling_group.this.initial_lifecycle_hook).heartbeat_timeout == 210 &&
+      aws_cloudwatch_metric_alarm.oldest_message_age.threshold == 3600
+    )
+    error_message = "TimeoutStopSec = shutdown deadline + stop margin; the hook outlasts it by 60 s; the age alarm is at twice the deadline."
   }
 }
