@@ -7,22 +7,19 @@ import re
 
 import yaml
 
-from tests.infra import checks, offline_tools
+from tools.lab import infra_checks
 
 MAX_EXPOSURE = 4.0
 
 
-def _rendered_unit(infra, infra_dir, tmp_path) -> str:
-    rendered = offline_tools.render_template(
-        infra_dir / checks.TEMPLATE, checks.render_variables(infra, "us-east-1"),
-        tmp_path / "render")
-    files = checks.written_files(yaml.safe_load(rendered))
-    return files[checks.WORKER_UNIT]
+def _rendered_unit(module_state) -> str:
+    files = infra_checks.written_files(yaml.safe_load(infra_checks.user_data(module_state)))
+    return files[infra_checks.WORKER_UNIT]
 
 
-def test_rendered_worker_unit_exposure_is_at_most_4(infra, infra_dir, tmp_path):
-    unit = _rendered_unit(infra, infra_dir, tmp_path)
-    score, report = offline_tools.systemd_exposure(unit, tmp_path / "unit")
+def test_rendered_worker_unit_exposure_is_at_most_4(module_state, tmp_path):
+    unit = _rendered_unit(module_state)
+    score, report = infra_checks.systemd_exposure(unit, tmp_path / "unit")
     assert score <= MAX_EXPOSURE, report
     assert "MemoryMax=90%" in unit  # the module's default reaches the unit
     # The sandbox keeps what the worker needs: the Neuron devices and the network.
@@ -31,8 +28,8 @@ def test_rendered_worker_unit_exposure_is_at_most_4(infra, infra_dir, tmp_path):
     assert re.search(r"^RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX$", unit, re.M)
 
 
-def test_the_score_tells_the_sandbox_from_none(infra, infra_dir, tmp_path):
-    unit = _rendered_unit(infra, infra_dir, tmp_path)
+def test_the_score_tells_the_sandbox_from_none(module_state, tmp_path):
+    unit = _rendered_unit(module_state)
     bare = unit[:unit.index("# Sandbox:")] + unit[unit.index("[Install]"):]
-    score, report = offline_tools.systemd_exposure(bare, tmp_path / "bare")
+    score, report = infra_checks.systemd_exposure(bare, tmp_path / "bare")
     assert score > 8.0, report

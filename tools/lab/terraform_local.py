@@ -22,8 +22,8 @@ from tools.ops.queues import queue_arn
 from worker.aws import LOCAL_CREDENTIALS, boto3_client
 
 WORKER_TAG = ("modfleet:tier", "worker")  # the roots' default worker_subnet_tag
-SERVICES = ("autoscaling", "cloudwatch", "ec2", "iam", "kms", "logs", "s3", "sns", "sqs", "ssm",
-            "sts")
+SERVICES = ("autoscaling", "cloudwatch", "dynamodb", "ec2", "iam", "kms", "logs", "s3", "sns",
+            "sqs", "ssm", "sts")
 # Settings of an Inf2 instance that a CPU machine replaces with its own: the model and where it
 # lives.  Every AWS and timing setting of the stack's worker_environment is kept.
 INSTANCE_ONLY_SETTINGS = ("MODFLEET_BACKEND", "MODFLEET_COMPILED_DIR", "MODFLEET_CACHE_DIR",
@@ -99,13 +99,15 @@ class LocalApply:
         return self.terraform.outputs()
 
     def destroy(self) -> None:
-        """Empty the versioned upload bucket, then ``terraform destroy``.
+        """Empty the versioned upload and records buckets, then ``terraform destroy``.
 
-        The bucket keeps every version of every upload and the module leaves force_destroy off,
-        so a used stack's bucket must be emptied first (infra/README.md, "Tear down a region").
+        The buckets keep every version of every object and the module leaves force_destroy off,
+        so a used stack's buckets must be emptied first (infra/README.md, "Tear down a region").
         """
-        for name in self.terraform.outputs().get("upload_bucket", "").split():
-            empty_bucket(self.client("s3"), name)
+        outputs = self.terraform.outputs()
+        for output in ("upload_bucket", "records_bucket"):
+            for name in str(outputs.get(output, "")).split():
+                empty_bucket(self.client("s3"), name)
         self.terraform.destroy()
 
     def leftovers(self) -> list[str]:
@@ -247,8 +249,16 @@ def stack_leftovers(client: Any, network_vpcs: set[str]) -> list[str]:
              for g in autoscaling.describe_auto_scaling_groups().get("AutoScalingGroups", [])]
     left += [f"scaling policy {p['PolicyName']}"
              for p in autoscaling.describe_policies().get("ScalingPolicies", [])]
+    cloudwatch = client("cloudwatch")
     left += [f"alarm {a['AlarmName']}"
-             for a in client("cloudwatch").describe_alarms().get("MetricAlarms", [])]
+             for a in cloudwatch.describe_alarms().get("MetricAlarms", [])]
+    left += [f"dashboard {d['DashboardName']}"
+             for d in cloudwatch.list_dashboards().get("DashboardEntries", [])]
+    left += [f"dynamodb table {name}" for name in client("dynamodb").list_tables()["TableNames"]]
+    parameters = client("ssm").get_paginator("get_parameters_by_path")
+    left += [f"ssm parameter {p['Name']}"
+             for page in parameters.paginate(Path="/modfleet", Recursive=True)
+             for p in page.get("Parameters", [])]
     return left
 
 

@@ -280,28 +280,6 @@ run "rejects_both_an_ami_id_and_an_ssm_parameter" {
   expect_failures = [var.fleet]
 }
 
-run "refuses_an_ami_of_another_neuron_sdk_release" {
-  command = plan
-
-  variables {
-    fleet = {
-      vpc_id     = "vpc-0aaaaaaaaaaaaaaa1"
-      subnet_ids = ["subnet-0aaaaaaaaaaaaaaa1"]
-      ami_id     = "ami-0fedcba9876543210"
-    }
-  }
-
-  override_data {
-    target = data.aws_ami.neuron
-    values = {
-      name        = "Deep Learning AMI Neuron (Ubuntu 24.04) 20251120"
-      description = "Deep Learning AMI Neuron (Ubuntu 24.04), Neuron SDK 2.26.1 (test stand-in)"
-    }
-  }
-
-  expect_failures = [data.aws_ami.neuron]
-}
-
 run "refuses_replicas_that_do_not_fit_the_neuron_cores" {
   command = plan
 
@@ -385,4 +363,27 @@ run "refuses_a_stall_alarm_shorter_than_waking_from_zero" {
   }
 
   expect_failures = [aws_cloudwatch_metric_alarm.backlog_without_verdicts]
+}
+
+# Last: where this one is broken (no failure where one is expected), the runs after it are skipped.
+run "refuses_an_ami_of_another_neuron_sdk_release" {
+  command = plan
+
+  variables {
+    fleet = {
+      vpc_id     = "vpc-0aaaaaaaaaaaaaaa1"
+      subnet_ids = ["subnet-0aaaaaaaaaaaaaaa1"]
+      ami_id     = "ami-0fedcba9876543210"
+    }
+  }
+
+  override_data {
+    target = data.aws_ami.neuron
+    values = {
+      name        = "Deep Learning AMI Neuron (Ubuntu 24.04) 20251120"
+      description = "Deep Learning AMI Neuron (Ubuntu 24.04), Neuron SDK 2.26.1 (test stand-in)"
+    }
+  }
+
+  expect_failures = [data.aws_ami.neuron]
 }

@@ -434,6 +434,15 @@ run "upload_bucket_is_versioned_tls_only_and_encrypted_with_the_stack_key" {
   }
 
   assert {
+    condition = (
+      aws_s3_bucket_public_access_block.uploads.block_public_acls && aws_s3_bucket_public_access_block.uploads.block_public_policy &&
+      aws_s3_bucket_public_access_block.uploads.ignore_public_acls && aws_s3_bucket_public_access_block.uploads.restrict_public_buckets &&
+      one(aws_s3_bucket_ownership_controls.uploads.rule).object_ownership == "BucketOwnerEnforced"
+    )
+    error_message = "All public access is blocked and the bucket owns every object."
+  }
+
+  assert {
     condition = [
       for s in data.aws_iam_policy_document.uploads.statement : [s.effect, s.actions, s.resources, [for c in s.condition : [c.test, c.variable, c.values]]]
       ] == [["Deny", toset(["s3:*"]), toset(["arn:aws:s3:::modfleet-test-uploads-123456789012", "arn:aws:s3:::modfleet-test-uploads-123456789012/*"]),

@@ -21,15 +21,6 @@ run "tagged_subnets_of_one_vpc_feed_the_module" {
   }
 }
 
-run "this_regions_tfvars_pass_the_module_checks" {
-  command = apply
-
-  assert {
-    condition     = output.worker_environment["MODFLEET_TP_DEGREE"] == tostring(var.worker.tp_degree) && output.autoscaling_group_name == "${var.name}-workers"
-    error_message = "The module runs with this region's settings."
-  }
-}
-
 run "tagged_subnets_in_two_vpcs_are_refused" {
   command = plan
 
