@@ -224,7 +224,13 @@ def stack_leftovers(client: Any, network_vpcs: set[str]) -> list[str]:
     left += [f"sns subscription {s['SubscriptionArn']}"
              for s in sns.list_subscriptions().get("Subscriptions", [])]
     kms = client("kms")
+    # AWS managed keys (alias/aws/<service>) belong to the account, made on a service's first use
+    # and never deleted: moto makes alias/aws/dynamodb's when the provider reads the table's SSE.
+    aws_managed = {a.get("TargetKeyId") for a in kms.list_aliases().get("Aliases", [])
+                   if a["AliasName"].startswith("alias/aws/")}
     for key in kms.list_keys().get("Keys", []):
+        if key["KeyId"] in aws_managed:
+            continue
         state = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"]
         if state != "PendingDeletion":  # a destroyed key waits out its deletion window, as in AWS
             left.append(f"kms key {key['KeyId']} ({state})")
