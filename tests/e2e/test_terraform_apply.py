@@ -94,8 +94,21 @@ def test_applied_root_feeds_a_worker_and_destroys_to_nothing(tools_present, tmp_
         present = stack_leftovers(client, {outputs["worker_vpc_id"]})
         for expected in (f"s3 bucket {stack.bucket}", f"sqs queue {stack.queue_url}",
                          f"sqs queue {stack.dlq_url}", f"sns topic {stack.topic_arn}",
-                         f"autoscaling group {outputs['autoscaling_group_name']}"):
+                         f"autoscaling group {outputs['autoscaling_group_name']}",
+                         f"s3 bucket {outputs['records_bucket']}",
+                         f"dynamodb table {outputs['verdict_table']}",
+                         f"dashboard {outputs['dashboard_name']}",
+                         *(f"alarm {name}" for name in outputs["alarm_names"])):
             assert expected in present, present
+        # What `modfleet --stack` reads: the stack's names under /modfleet/<name>/.
+        parameters = client("ssm").get_parameters_by_path(
+            Path=outputs["stack_parameter_prefix"], Recursive=True, MaxResults=10)["Parameters"]
+        by_name = {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in parameters}
+        assert {k: by_name.get(k) for k in ("queue-url", "dlq-url", "topic-arn", "bucket")} == {
+            "queue-url": stack.queue_url, "dlq-url": stack.dlq_url,
+            "topic-arn": stack.topic_arn, "bucket": stack.bucket}
+        assert worker_env["MODFLEET_VERDICT_TABLE"] == outputs["verdict_table"]
+        assert worker_env["MODFLEET_RECORDS_BUCKET"] == outputs["records_bucket"]
 
         # The worker runs with the root's worker_environment output, as the instance's unit does.
         assert worker_env["MODFLEET_QUEUE_URL"] == stack.queue_url

@@ -343,8 +343,8 @@ variable "alarms" {
   }
 
   validation {
-    condition     = contains([10, 30, 60, 120, 300, 600, 900, 1800, 3600], var.alarms.period_s)
-    error_message = "alarms.period_s must be a CloudWatch alarm period: 10, 30 or a multiple of 60 s (60 to 3600 here)."
+    condition     = var.alarms.period_s >= 60 && var.alarms.period_s <= 3600 && var.alarms.period_s % 60 == 0
+    error_message = "alarms.period_s must be a whole number of minutes from 60 to 3600 s: the worker's metrics have one-minute resolution."
   }
 
   validation {
