@@ -2,22 +2,31 @@
 
 Follows transformers-neuronx's ``LlamaForSampling`` at aws-neuron/transformers-neuronx 1ade6d7:
 ``from_pretrained(dir, **the compile kwargs)``, ``load(artifacts)``, ``to_neuron()`` (loads, does
-not compile, when artifacts were given: base.py:77), ``preprocess_and_embed`` (llama/model.py:279:
-right-pads the prompt to its context bucket and returns ``cache_ids``, ``start_ids``,
-``last_token_id``) and ``forward(input_ids, cache_ids, start_ids, last_token_id,
-input_embeddings)`` (llama/model.py:290).  Logits come back ``(batch, vocab)`` for the last
-position, or ``(batch, sequence, vocab)`` with ``output_all_logits`` (base.py:700), the
-vocabulary padded to a multiple of ``tp_degree`` in the latter.  Video features replace the
-``<video>`` embeddings; the decoder's 1-D RoPE is the model's own, so the result is the torch
-backend's up to bf16.
+not compile, when artifacts were given: base.py:77) and ``forward(input_ids)`` for the prompt and
+``forward(token, cache_ids=position)`` for each generated token, the calls TNx's own sampling
+makes (sampling.py:387 and :28: ``model(input_ids, cache_ids, start_ids)``).  Logits come back
+``(batch, vocab)`` for the last position, or ``(batch, sequence, vocab)`` with
+``output_all_logits`` (base.py:700), the vocabulary padded to a multiple of ``tp_degree`` in the
+latter.  The decoder's 1-D RoPE is the model's own, so the result is the torch backend's up to
+bf16.
+
+The video features reach the decoder through the host-side embedding that ``forward`` itself
+calls (``preprocess_and_embed``, llama/model.py:279-288: ``chkpt_model.model.embed_tokens`` of
+the right-padded prompt): for the prompt's call that module is wrapped so that the ``<video>``
+placeholders come out as the features.  Not ``forward(..., last_token_id=...,
+input_embeddings=...)``: with ``last_token_id`` given, ``forward`` keeps 3 of the 5 values
+``_preprocess`` returns (llama/model.py:292-293) and calls the context graph with 4 inputs where
+it declares 6 (layers/transformer.py:76-133); nothing in TNx calls ``forward`` that way.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import torch
 
 from model import neuron_sdk
 from model.api import Batch, Clip, ModelIdentity, ModelOutput
@@ -31,6 +40,39 @@ from model.policy import load_policy
 from model.preprocess import LlavaVideoPreprocessor
 from model.prompts import build_generate_prompt, build_score_prompt, stop_token_ids
 from model.scoring import confidences_from_logits, output_from_confidences
+
+
+@contextmanager
+def video_embeddings(decoder, video_token_id: int, features):
+    """Within the block, the decoder's host embedding returns ``features`` (clips, video tokens,
+    hidden) at the ``<video>`` placeholders of each row, and the token embeddings elsewhere."""
+    model = decoder.chkpt_model.model
+    tokens = model.embed_tokens
+    model.embed_tokens = VideoEmbedding(tokens, video_token_id, features)
+    try:
+        yield
+    finally:
+        model.embed_tokens = tokens
+
+
+class VideoEmbedding(torch.nn.Module):
+    """Token embeddings with video features (clips, video tokens, hidden) spliced in at the
+    ``<video>`` placeholders, row by row."""
+
+    def __init__(self, tokens, video_token_id: int, features) -> None:
+        super().__init__()
+        self.tokens, self.video_token_id, self.features = tokens, video_token_id, features
+
+    def forward(self, input_ids):
+        embeds = self.tokens(input_ids)
+        mask = input_ids == self.video_token_id
+        wanted = self.features.shape[0] * self.features.shape[1]
+        if int(mask.sum()) != wanted:
+            raise RuntimeError(f"{int(mask.sum())} <video> placeholders in the prompt for "
+                               f"{wanted} video features")
+        embeds = embeds.clone()
+        embeds[mask] = self.features.reshape(wanted, -1).to(embeds.dtype)
+        return embeds
 
 
 class NeuronRuntime:
@@ -91,20 +133,10 @@ class NeuronRuntime:
 
     def _prefill(self, ids: tuple[int, ...], features):
         import torch
-        from transformers_neuronx.constants import LAYOUT_HSB
 
         input_ids = torch.tensor([ids] * self.config.batch_size, dtype=torch.long)
-        padded, _, cache_ids, start_ids, last_token_id, *_ = \
-            self.decoder.preprocess_and_embed(input_ids)
-        # Embeddings of the padded prompt (batch, sequence, hidden), the video features spliced
-        # in where the placeholders are, then the decoder's attention layout.
-        embeds = self.decoder.chkpt_model.model.embed_tokens(padded)
-        mask = padded[0] == self.video_token_id
-        embeds[:, mask] = features.to(embeds.dtype)
-        if self.decoder.neuron_config.attention_layout == LAYOUT_HSB:
-            embeds = embeds.transpose(0, -1).contiguous()
-        return self.decoder.forward(padded, cache_ids, start_ids, last_token_id,
-                                    input_embeddings=embeds)
+        with video_embeddings(self.decoder, self.video_token_id, features):
+            return self.decoder.forward(input_ids)
 
     def _score(self, clips: list[Clip], features) -> list[ModelOutput]:
         prompt = self.prompt

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 
 import pytest
 
@@ -30,10 +31,12 @@ TORCH_BATCH = 4
 
 def fake_sdk_env(**extra: str) -> dict[str, str]:
     """The environment of a process that sees the fakes as the installed Neuron SDK; the runtime's
-    own core setting gives it two NeuronCores (this machine has no /dev/neuron*)."""
+    own core setting gives it two NeuronCores (this machine has no /dev/neuron*), on a fake
+    instance of its own (the cores' lock files: tests/neuron_fakes/fake_nrt.py)."""
     path = os.pathsep.join(p for p in (str(FAKES), os.environ.get("PYTHONPATH", "")) if p)
+    devices = tempfile.mkdtemp(prefix="modfleet-fake-neuron-")
     return dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1",
-                NEURON_RT_VISIBLE_CORES="0-1", **extra)
+                NEURON_RT_VISIBLE_CORES="0-1", MODFLEET_FAKE_NEURON_DIR=devices, **extra)
 
 
 # Review and block thresholds per category for the tiny synthetic checkpoint (seed 0) on the demo

@@ -84,7 +84,7 @@ def _versions(compiled_dir: Path | None) -> str:
 
     neuron_sdk.require("modfleet doctor")
     installed = neuron_sdk.sdk_versions()
-    drift = neuron_sdk.version_drift(neuron_sdk.PINNED, installed, source="pinned")
+    drift = neuron_sdk.pin_drift(installed)
     if compiled_dir is not None:
         check_versions(read_manifest(compiled_dir), installed)
     summary = ", ".join(f"{k} {v}" for k, v in installed.items())
