@@ -225,3 +225,7 @@ def test_doctor_runs_every_first_boot_step_on_the_fakes(tmp_path):
     assert "2 NeuronCore(s)" in steps["devices"]["detail"]
     assert "transformers-neuronx 0.13.1216" in steps["versions"]["detail"]
     assert "one batch" in steps["batch"]["detail"] and steps["batch"]["seconds"] > 0
+    # The compile loads onto the NeuronCores; in the doctor's own process it would keep them from
+    # the batch step's replica process (the fakes' core ownership: tests/neuron_fakes/README.md).
+    assert "in a child process" in steps["compile"]["detail"]
+    assert report["verdict"].startswith("ready")
