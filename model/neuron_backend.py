@@ -22,7 +22,7 @@ from pathlib import Path
 
 from model import neuron_sdk
 from model.api import Backend, Batch, DeviceSlot, ModelIdentity, ModelOutput
-from model.exceptions import RetryBatch
+from model.exceptions import BackendLost
 from model.compile import configured_arch, refuse_unsupported
 from model.manifest import check_files, check_manifest, check_versions, read_manifest
 import structlog
@@ -66,6 +66,8 @@ class NeuronBackend(Backend):
             target=_serve, args=(child, self.config, visible_cores(self.slot)),
             name=f"neuron-replica-{self.slot.index}", daemon=True)
         self._process.start()
+        log.info("neuron replica process started", replica=self.slot.index,
+                 pid=self._process.pid, cores=visible_cores(self.slot))
         self._identity = self._call("load")
 
     def warm_up(self) -> None:
@@ -81,17 +83,27 @@ class NeuronBackend(Backend):
             self._process.join(30)
 
     @property
+    def pid(self) -> int | None:
+        """The replica process's id, once ``load()`` started it."""
+        return None if self._process is None else self._process.pid
+
+    @property
     def identity(self) -> ModelIdentity:
         if self._identity is None:
             raise RuntimeError("identity is known after load()")
         return self._identity
 
     def _call(self, op: str, payload=None):
-        self._conn.send((op, payload))
         try:
+            self._conn.send((op, payload))
             ok, value = self._conn.recv()
-        except EOFError as exc:
-            raise RetryBatch(f"neuron replica {self.slot.index} process died") from exc
+        except (EOFError, OSError) as exc:  # the pipe's other end closed: the process is gone
+            # Not RetryBatch: every later batch would fail the same way, and the messages would
+            # be retried into the dead-letter queue while the worker looked alive.
+            self._process.join(5)
+            raise BackendLost(f"neuron replica {self.slot.index} process (pid "
+                              f"{self._process.pid}) died, exit code {self._process.exitcode}"
+                              ) from exc
         if not ok:
             raise value
         return value

@@ -184,3 +184,31 @@ def test_the_fakes_readme_cites_a_source_for_every_rule():
                   "layers/transformer.py:76-133", "base.py:765-797", "module.py:63-85",
                   "Dockerfile.neuronx:157"):
         assert cited in readme, cited
+
+
+def test_a_replica_process_that_died_is_lost_not_a_batch_to_retry(neuron_fakes, llava_checkpoint,
+                                                                   make_clip, tmp_path):
+    """Finding 4, the model side: a dead replica process makes every later call fail at once
+    with BackendLost (the replica thread then dies and the worker exits), never RetryBatch."""
+    import os
+    import signal
+
+    from model.exceptions import BackendLost
+    from model.neuron_backend import NeuronBackend
+
+    config = _config(llava_checkpoint, tmp_path, batch_size=1)
+    compile_artifacts(config, config.compiled_dir, amp="f32")
+    import fake_nrt
+
+    fake_nrt.release()  # the compile's cores, given back before the replica process asks
+    backend = NeuronBackend(config, plan_slots(config)[0])
+    backend.load()
+    try:
+        assert backend.infer(Batch(rows=(make_clip(1),)))[0].decision
+        os.kill(backend.pid, signal.SIGKILL)
+        for _ in range(2):
+            with pytest.raises(BackendLost, match=r"neuron replica 0 process \(pid \d+\) died, "
+                                                  r"exit code -9"):
+                backend.infer(Batch(rows=(make_clip(2),)))
+    finally:
+        backend.shutdown()
