@@ -180,7 +180,8 @@ def _hand_written_manifest(directory, **changes) -> None:
     from model.manifest import Manifest
 
     installed = neuron_sdk.sdk_versions()
-    installed.update({"torch-neuronx": "2.7.0.2.9.9357", "neuronx-cc": "2.20.9961.0",
+    installed.update({"torch-neuronx": "2.7.0.2.9.9357+08e1f40d",
+                      "neuronx-cc": "2.20.9961.0+fake",
                       "transformers-neuronx": "0.13.1216"})  # what the fakes report
     fields = dict(arch="llava_next_video", model_name="m", model_version="v",
                   checkpoint_sha256="sha256:00", synthetic=True, batch_size=2, frames_per_video=4,
@@ -200,8 +201,8 @@ def test_neuron_worker_refuses_to_start_with_exit_2(stack, tmp_path, problem):
     from model import neuron_sdk
 
     if problem == "versions":
-        recorded = {**neuron_sdk.sdk_versions(), "torch-neuronx": "2.7.0.2.9.9357",
-                    "neuronx-cc": "2.20.9961.0", "transformers-neuronx": "0.13.1315"}
+        recorded = {**neuron_sdk.sdk_versions(), "torch-neuronx": "2.7.0.2.9.9357+08e1f40d",
+                    "neuronx-cc": "2.20.9961.0+fake", "transformers-neuronx": "0.13.1315"}
         _hand_written_manifest(tmp_path, sdk_versions=recorded)
     else:
         _hand_written_manifest(tmp_path)

@@ -13,20 +13,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
 from model.synthetic import build_checkpoint
-from tests.helpers import read_verdicts, upload, wait_for_log, worker_command
-from tools.sample_videos import VideoSpec, write_video
+from tools.lab.harness import ROOT, modfleet, read_verdicts, upload, wait_for_log, worker_command
+from tools.lab.sample_videos import VideoSpec, write_video
 from worker.aws import boto3_client
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 FAKES = ROOT / "tests" / "neuron_fakes"
 MODEL = ["--frames-per-video", "4", "--frame-size", "56", "--batch-size", "2", "--tp-degree", "1"]
 CLIPS = 8
@@ -52,8 +49,8 @@ def test_a_killed_replica_process_makes_the_worker_exit_3_and_release_its_messag
                                                                                    tmp_path):
     checkpoint = build_checkpoint(tmp_path / "tiny-llava", "tiny", "llava_next_video")
     compiled = tmp_path / "compiled"
-    done = subprocess.run([sys.executable, "-m", "tools.cli", "compile", "--out", str(compiled),
-                           "--model-dir", str(checkpoint), "--amp", "f32", *MODEL],
+    done = subprocess.run(modfleet("compile", "--out", str(compiled), "--model-dir",
+                                   str(checkpoint), "--amp", "f32", *MODEL),
                           cwd=ROOT, env=fake_sdk_env(), capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
