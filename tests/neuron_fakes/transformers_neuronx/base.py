@@ -7,8 +7,9 @@ Copied in behaviour (static batching, left padding, no speculation): ``from_pret
 ``_preprocess`` (base.py:589), ``_postprocess`` (base.py:613), ``_cast_logits`` (base.py:641) and
 ``_forward`` (base.py:700).  ``to_neuron`` takes the process's NeuronCores (fake_nrt.py);
 ``save``/``load`` name each NEFF by the hash of its graph as base.py:765-797 does, so artifacts
-compiled for another configuration are not found.  The device graphs are ``_ContextGraph`` and ``_TokenGraph`` in
-llama/model.py: they return logits as the device does, ``(vocab, tokens, batch)``.
+compiled for another configuration are not found.  The device graphs are ``_ContextGraph`` and
+``_TokenGraph`` in llama/model.py: they return logits as the device does, ``(vocab, tokens,
+batch)``.
 """
 
 from __future__ import annotations

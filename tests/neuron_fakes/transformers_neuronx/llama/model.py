@@ -215,8 +215,8 @@ def check_inputs(graph: str, parameters: tuple, inputs: tuple) -> None:
             raise RuntimeError(f"{graph}: parameter {name} is {list(shape)}, got "
                                f"{list(getattr(tensor, 'shape', [])) or type(tensor).__name__}")
         if tensor.is_floating_point() != (dtype == "float") or tensor.is_complex():
-            raise RuntimeError(f"{graph}: parameter {name} is "
-                               f"{'amp floating' if dtype == 'float' else 's32'}, got {tensor.dtype}")
+            kind = "amp floating" if dtype == "float" else "s32"
+            raise RuntimeError(f"{graph}: parameter {name} is {kind}, got {tensor.dtype}")
 
 
 class _TokenGraph:
