@@ -18,6 +18,7 @@ against contract fakes of the SDK (tests/neuron_fakes), not on Neuron hardware.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from pathlib import Path
 
 from model import neuron_sdk
@@ -48,6 +49,8 @@ class NeuronBackend(Backend):
         self._conn = None
         self._process = None
         self._identity: ModelIdentity | None = None
+        # The replica process's counters (NeuronRuntime.stats), as of its last batch.
+        self.stats: dict = {}
 
     def load(self) -> None:
         """Check SDK and manifest here (cheap, clear errors), then start the pinned child."""
@@ -63,7 +66,8 @@ class NeuronBackend(Backend):
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(child, self.config, visible_cores(self.slot)),
+            target=_serve, args=(child, self.config, visible_cores(self.slot),
+                                 host_threads(self.config)),
             name=f"neuron-replica-{self.slot.index}", daemon=True)
         self._process.start()
         log.info("neuron replica process started", replica=self.slot.index,
@@ -71,10 +75,10 @@ class NeuronBackend(Backend):
         self._identity = self._call("load")
 
     def warm_up(self) -> None:
-        self._call("infer", Batch(rows=(None,) * self.config.batch_size))
+        _, self.stats = self._call("infer", Batch(rows=(None,) * self.config.batch_size))
 
     def infer(self, batch: Batch) -> list[ModelOutput | None]:
-        outputs = self._call("infer", batch)
+        outputs, self.stats = self._call("infer", batch)
         return [out if row is not None else None for row, out in zip(batch.rows, outputs)]
 
     def shutdown(self) -> None:
@@ -109,12 +113,22 @@ class NeuronBackend(Backend):
         return value
 
 
-def _serve(conn, config: ModelConfig, cores: str) -> None:
-    """Child process: pin to ``cores`` before the runtime starts, load once, answer requests."""
-    import os
+def host_threads(config: ModelConfig) -> int:
+    """CPU threads for each replica process's host work (frame preparation, embeddings, logits):
+    its share of the cores the decode pool leaves.  The transformers-neuronx developer guide asks
+    to limit them when several models share an instance (aws-neuron-sdk e52d322c libraries/
+    transformers-neuronx/transformers-neuronx-developer-guide.rst:714-721, OMP_NUM_THREADS)."""
+    return max(1, ((os.cpu_count() or 1) - config.reserved_cpu_cores) // config.replicas)
 
+
+def _serve(conn, config: ModelConfig, cores: str, threads: int) -> None:
+    """Child process: pin to ``cores`` before the runtime starts, load once, answer requests."""
     # Read by the Neuron runtime when it initialises in this process: the replica's core range.
     os.environ["NEURON_RT_VISIBLE_CORES"] = cores
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # before torch starts its OpenMP pool
+    import torch
+
+    torch.set_num_threads(threads)
     from model.neuron_runtime import NeuronRuntime
 
     runtime = NeuronRuntime(config)
@@ -123,6 +137,8 @@ def _serve(conn, config: ModelConfig, cores: str) -> None:
         if op == "stop":
             return
         try:
-            conn.send((True, runtime.load() if op == "load" else runtime.infer(payload)))
+            reply = runtime.load() if op == "load" else (runtime.infer(payload),
+                                                          dict(runtime.stats))
+            conn.send((True, reply))
         except Exception as exc:  # sent back to the replica thread, which raises it
             conn.send((False, exc))

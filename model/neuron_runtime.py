@@ -31,7 +31,7 @@ import torch
 from model import neuron_sdk
 from model.api import Batch, Clip, ModelIdentity, ModelOutput
 from model.architectures import video_token_id
-from model.compile import decoder_class, decoder_kwargs
+from model.compile import decoder_class, decoder_kwargs, score_d2h_bytes
 from model.config import ModelConfig
 from model.exceptions import RejectClip
 from model.generation import MAX_BLOCKED, NgramBlocker, output_from_text
@@ -83,6 +83,10 @@ class NeuronRuntime:
         self.root = Path(config.compiled_dir)
         self.manifest = read_manifest(self.root)
         self.policy = load_policy(config.policy_file)
+        # Per process, returned with every batch: batches, real rows, logits bytes brought from
+        # the device per score batch, and the host threads torch uses here.
+        self.stats = {"batches": 0, "rows": 0, "score_d2h_bytes_per_batch": 0,
+                      "host_threads": torch.get_num_threads()}
 
     def load(self) -> ModelIdentity:
         import json
@@ -109,6 +113,8 @@ class NeuronRuntime:
         vlm = json.loads((text_dir / "vlm_config.json").read_text())
         self.video_token_id = video_token_id(SimpleNamespace(**vlm))
         self.vocab_size = self.decoder.config.vocab_size
+        if self.config.mode == "score":
+            self.stats["score_d2h_bytes_per_batch"] = score_d2h_bytes(m, self.vocab_size)
         self.stop_ids = set(stop_token_ids(self.tokenizer))  # get_vocab() is a copy: once, here
         return ModelIdentity(name=m.model_name, version=m.model_version, backend="neuron",
                              quantization=m.quantize, synthetic=m.synthetic,
@@ -124,6 +130,8 @@ class NeuronRuntime:
             if getattr(clip.frames, "shape", None) != (n, s, s, 3):
                 raise RejectClip(f"clip {clip.ref!r}: frames must be uint8 {(n, s, s, 3)}, got "
                                  f"{getattr(clip.frames, 'shape', None)}", ref=clip.ref)
+        self.stats["batches"] += 1
+        self.stats["rows"] += batch.real_rows
         with torch.inference_mode():
             features = self.vision(self.pre.model_kwargs([c.frames for c in clips])
                                    ["pixel_values_videos"])

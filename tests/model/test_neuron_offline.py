@@ -144,7 +144,12 @@ def test_manifest_round_trip_and_checks(tmp_path):
                            quantize="int8", frames_per_video=8, frame_size=224)
     check_manifest(manifest, settings, prompt_tokens=400)
     with pytest.raises(ManifestMismatch, match="exceeds the compiled n_positions 512"):
-        check_manifest(manifest, settings, prompt_tokens=480)
+        check_manifest(manifest, settings, prompt_tokens=520)
+    check_manifest(manifest, settings, prompt_tokens=480)  # score mode generates nothing
+    with pytest.raises(ManifestMismatch, match=r"prompt 480 \+ 48 new tokens exceeds the "
+                                               r"compiled n_positions 512"):
+        check_manifest(manifest.__class__(**{**manifest.__dict__, "mode": "generate"}),
+                       settings.with_changes(mode="generate"), prompt_tokens=480)
     with pytest.raises(ManifestMismatch, match="quantize: compiled 'int8', worker has 'none'"):
         check_manifest(manifest, settings.with_changes(quantize="none"))
     with pytest.raises(ManifestMismatch, match="max-new-tokens"):

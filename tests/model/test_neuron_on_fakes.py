@@ -5,6 +5,7 @@ its source in tests/neuron_fakes/README.md."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -194,7 +195,7 @@ def test_a_replica_process_that_died_is_lost_not_a_batch_to_retry(neuron_fakes, 
     import signal
 
     from model.exceptions import BackendLost
-    from model.neuron_backend import NeuronBackend
+    from model.neuron_backend import NeuronBackend, host_threads
 
     config = _config(llava_checkpoint, tmp_path, batch_size=1)
     compile_artifacts(config, config.compiled_dir, amp="f32")
@@ -205,6 +206,9 @@ def test_a_replica_process_that_died_is_lost_not_a_batch_to_retry(neuron_fakes, 
     backend.load()
     try:
         assert backend.infer(Batch(rows=(make_clip(1),)))[0].decision
+        # The replica process runs its host work on its share of the CPUs (OMP/torch threads).
+        assert backend.stats["host_threads"] == host_threads(config)
+        assert backend.stats["rows"] == 1 and backend.stats["score_d2h_bytes_per_batch"] > 0
         os.kill(backend.pid, signal.SIGKILL)
         for _ in range(2):
             with pytest.raises(BackendLost, match=r"neuron replica 0 process \(pid \d+\) died, "
@@ -212,3 +216,54 @@ def test_a_replica_process_that_died_is_lost_not_a_batch_to_retry(neuron_fakes, 
                 backend.infer(Batch(rows=(make_clip(2),)))
     finally:
         backend.shutdown()
+
+
+@pytest.mark.parametrize("mode", ["score", "generate"])
+def test_only_the_graphs_a_batch_uses_are_compiled_and_listed(neuron_fakes, llava_checkpoint,
+                                                              make_clip, tmp_path, mode):
+    config = _config(llava_checkpoint, tmp_path, mode=mode)
+    runtime = _runtime(config)
+    manifest = runtime.manifest
+    prompt = manifest.prompt_tokens
+    if mode == "score":  # no generated tokens: the prompt is the context bucket and the cache
+        assert manifest.buckets == {"context": [prompt], "token": [prompt]}
+    else:  # one token graph for the whole sequence, not one per power of two from 128
+        assert manifest.buckets == {"context": [manifest.context_length_estimate],
+                                    "token": [manifest.n_positions]}
+        assert manifest.n_positions >= prompt + config.max_new_tokens
+    decoder_dir = config.compiled_dir / manifest.files["decoder"]
+    assert sorted(p.name for p in decoder_dir.iterdir()) == manifest.graphs
+    assert len(manifest.graphs) == 2  # one context graph, one token graph
+
+    runtime.infer(Batch(rows=(make_clip(1), None)))
+    (context,) = runtime.decoder.decoder_lm_head_for_context.values()
+    token = runtime.decoder.decoder_lm_head
+    assert context.calls == 1 and (token.calls == 0) == (mode == "score")
+
+
+def test_score_batches_bring_back_the_prompts_logits_only(neuron_fakes, llava_checkpoint,
+                                                          make_clip, tmp_path):
+    """Score mode's device-to-host bytes: the logits of the prompt's positions, in the compute
+    dtype, as the fakes' graphs measure them; TNx 0.13 cannot return fewer (see
+    model.compile.score_d2h_bytes), so the context bucket is the prompt itself."""
+    config = _config(llava_checkpoint, tmp_path)
+    runtime = _runtime(config)
+    runtime.infer(Batch(rows=(make_clip(1), make_clip(2))))
+    (context,) = runtime.decoder.decoder_lm_head_for_context.values()
+    manifest = runtime.manifest
+    vocab = -(-runtime.vocab_size // manifest.tp_degree) * manifest.tp_degree
+    assert runtime.stats["score_d2h_bytes_per_batch"] == context.d2h_bytes == \
+        vocab * manifest.prompt_tokens * config.batch_size * 4  # f32 here
+
+
+def test_the_split_checkpoint_is_written_in_the_compute_dtype(neuron_fakes, llava_checkpoint,
+                                                              tmp_path):
+    from safetensors import safe_open
+
+    config = _config(llava_checkpoint, tmp_path)
+    manifest = compile_artifacts(config, config.compiled_dir, amp="bf16")
+    text_dir = config.compiled_dir / manifest.files["decoder_checkpoint"]
+    with safe_open(str(text_dir / "model.safetensors"), framework="pt") as weights:
+        dtypes = {str(weights.get_tensor(k).dtype) for k in weights.keys()}
+    assert dtypes == {"torch.bfloat16"}
+    assert json.loads((text_dir / "config.json").read_text())["torch_dtype"] == "bfloat16"

@@ -71,7 +71,9 @@ class LlamaForSampling(NeuronModelBase):
         # embedding) and moves every other weight to the NeuronCores in to_neuron().
         self.chkpt_model, info = LlamaForCausalLM.from_pretrained(pretrained_model_path,
                                                                  output_loading_info=True)
-        self.chkpt_model.eval()
+        # module.py:63-85: the host copy is materialised into float32 parameters, whatever the
+        # checkpoint's dtype.
+        self.chkpt_model.float().eval()
         self._missing_weights = sorted(info["missing_keys"])
 
     def _materialize(self):
@@ -226,6 +228,7 @@ class _TokenGraph:
         self.device, self.buckets, self.batch_sizes = device, buckets, batch_sizes
         self.hidden = hidden
         self.calls = 0
+        self.d2h_bytes = 0  # logits brought to the host, as the graph returns them
 
     def __call__(self, hidden, *args):
         cache_ids, start_ids = args[0], args[1]
@@ -236,7 +239,9 @@ class _TokenGraph:
                                                      self.device.bsh), (hidden, *args))
         bucket.find(self.buckets, int(cache_ids[0]) + 1)  # the bucket the runtime would pick
         self.calls += 1
-        return self.device.run(hidden, cache_ids, start_ids)
+        logits = self.device.run(hidden, cache_ids, start_ids)
+        self.d2h_bytes += logits.numel() * logits.element_size()
+        return logits
 
 
 class _ContextGraph:
@@ -248,6 +253,7 @@ class _ContextGraph:
         self.device, self.estimate, self.batch_size = device, estimate, batch_size
         self.all_logits, self.hidden = all_logits, hidden
         self.calls = 0
+        self.d2h_bytes = 0  # logits brought to the host, as the graph returns them
 
     def __call__(self, hidden, *args):
         check_inputs(f"context graph {self.estimate}x{self.batch_size}",
@@ -256,6 +262,7 @@ class _ContextGraph:
         cache_ids, start_ids, last_token_id = args[0], args[1], args[2]
         self.calls += 1
         logits = self.device.run(hidden, cache_ids, start_ids)
-        if self.all_logits:
-            return logits
-        return logits[:, int(last_token_id[0]):int(last_token_id[0]) + 1, :]
+        if not self.all_logits:  # layers/transformer.py:263-265: the last token's only
+            logits = logits[:, int(last_token_id[0]):int(last_token_id[0]) + 1, :]
+        self.d2h_bytes += logits.numel() * logits.element_size()  # what reaches the host
+        return logits
