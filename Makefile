@@ -61,9 +61,10 @@ demo: $(STAMP)
 test: $(STAMP) $(INFRA_STAMP) systemd-analyze test-neuron-env dlami-resolve
 	$(PY) -m pytest -q
 
-# Model tests only, under the transformers the Neuron SDK pins (Qwen2-VL ones skip: 5.x only).
+# Model tests only, under the transformers the Neuron SDK pins (Qwen2-VL ones skip: 5.x only), and
+# `modfleet compile`'s refusals (tests/tools/test_compile_command.py, moved out of tests/model).
 test-neuron-env: $(TNX_STAMP)
-	$(TNX_VENV)/bin/python -m pytest -q tests/model
+	$(TNX_VENV)/bin/python -m pytest -q tests/model tests/tools/test_compile_command.py
 
 # Does modfleet install beside the Neuron SDK 2.25 DLAMI environment (infra/constraints/)? pip's
 # resolver, offline, in about a second; with a built wheelhouse, over its real wheels.
