@@ -1,5 +1,5 @@
-"""Model-layer fixtures (the shared checkpoints and clips are in tests/conftest.py): the Neuron SDK's
-contract fakes, importable in this process."""
+"""Model-layer fixtures (the shared checkpoints and clips are in tests/conftest.py): the Neuron
+SDK's contract fakes, importable in this process."""
 
 from __future__ import annotations
 
