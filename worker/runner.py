@@ -29,10 +29,11 @@ from worker.metrics import Metrics
 from worker.publish import Publisher
 from worker.settings import Settings
 from worker.settle import DeadLetter, Delete, Outcome, Release, Settler
+from worker.verdict import Verdict
 
 log = get_logger(__name__)
 # One job through the stages: (job, timings so far) -> its verdict (worker.pipeline.process_job).
-RunJob = Callable[[Job, dict[str, float]], Awaitable[dict[str, Any]]]
+RunJob = Callable[[Job, dict[str, float]], Awaitable[Verdict]]
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class WorkerStats:
     """What a run settled, by outcome; the demo and the benchmark read it."""
 
     messages: collections.Counter = field(default_factory=collections.Counter)
-    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
 
 
 class Worker:
@@ -223,22 +224,20 @@ class Worker:
             await self._publish(verdict, received_at, message)
         return Delete()
 
-    async def _publish(self, verdict: dict[str, Any], received_at: float,
+    async def _publish(self, verdict: Verdict, received_at: float,
                        message: ReceivedMessage) -> None:
         started = time.perf_counter()
         budget_s = self.settings.processing_deadline_s - (self._loop.time() - received_at)
         await self.publisher.publish(verdict, budget_s)
         self._record(verdict, (time.perf_counter() - started) * 1000, message)
 
-    def _record(self, verdict: dict[str, Any], publish_ms: float,
-                message: ReceivedMessage) -> None:
-        timings = dict(verdict["timings_ms"], publish=round(publish_ms, 1))
-        error_code = verdict["error"]["code"] if verdict["error"] else None
-        log.info("verdict", message_id=message.message_id, bucket=verdict["video"]["bucket"],
-                 key=verdict["video"]["key"], status=verdict["status"],
-                 decision=verdict["decision"], error_code=error_code, timings_ms=timings,
-                 receive_count=message.receive_count, idempotency_key=verdict["idempotency_key"])
-        self.metrics.verdict(verdict["status"], verdict["decision"], error_code, timings)
+    def _record(self, verdict: Verdict, publish_ms: float, message: ReceivedMessage) -> None:
+        timings = {**verdict.timings_ms.stages(), "publish": round(publish_ms, 1)}
+        log.info("verdict", message_id=message.message_id, bucket=verdict.video.bucket,
+                 key=verdict.video.key, status=verdict.status, decision=verdict.decision,
+                 error_code=verdict.error_code, timings_ms=timings,
+                 receive_count=message.receive_count, idempotency_key=verdict.idempotency_key)
+        self.metrics.verdict(verdict, publish_ms)
         if self.keep_verdicts:
             self.stats.verdicts.append(verdict)
 
