@@ -20,10 +20,9 @@ from typing import Any
 
 from worker import verdict as verdicts
 from worker.aws import AsyncClients
-from worker.decode import DecodeLimits
 from worker.logs import get_logger
 from worker.metrics import Metrics
-from worker.pipeline import Stages, process_job
+from worker.pipeline import Media, Stages, process_job
 from worker.publish import Publisher
 from worker.replicas import ReplicaPool
 from worker.runner import Worker, WorkerStats
@@ -72,8 +71,9 @@ class WorkerService:
                 ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as pool:
             async with AsyncClients(settings.region, settings.endpoint_url) as aws:
                 stages = self._stages(settings, aws.s3, pool, Path(spool))
-                worker = Worker(settings, aws.sqs, Publisher(aws.sns, settings.topic_arn,
-                                                             settings.publish_retry_s),
+                publisher = Publisher(aws.sns, settings.topic_arn, settings.publish_retry_s,
+                                      metrics)
+                worker = Worker(settings, aws.sqs, publisher,
                                 lambda job, timings: process_job(job, stages, timings),
                                 metrics, keep_verdicts)
                 return await self._run(worker, install_signals)
@@ -94,11 +94,7 @@ class WorkerService:
             log.info("worker stopped", **dict(worker.stats.messages))
 
     def _stages(self, settings: Settings, s3: Any, decoders: Executor, spool: Path) -> Stages:
-        limits = DecodeLimits(settings.frames_per_video, settings.frame_size,
-                              settings.max_duration_s, settings.max_pixels,
-                              settings.decode_deadline_s)
         context = verdicts.Context(region=settings.region, worker_id=settings.worker_id,
                                    model=self.pool.identity)
-        return Stages(s3=s3, pool=self.pool, decode_pool=decoders, limits=limits,
-                      max_object_bytes=settings.max_object_bytes, spool_dir=spool,
-                      context=context, ranged_min_bytes=settings.ranged_min_bytes)
+        return Stages(media=Media.from_settings(settings, s3, decoders, spool), pool=self.pool,
+                      context=context)
