@@ -5,17 +5,17 @@ propagates so the message comes back, and so does ``ReplicaDied`` (the worker is
 model error means for the message was decided where it happened, in the replica threads
 (``worker.replicas.worker_error``); this module only awaits the answer.
 
-The stage functions (``fetching``, ``decode``, ``infer``) are public so that the benchmarks measure
-through the same code as the worker.
+The stage functions (``fetch``, ``decode``, ``infer``) are public so that the benchmarks measure
+through the same code as the worker.  They are plain coroutines awaited from ``process_job``, so
+that the bench's loop profile (tools/lab/bench/loop_profile.py) can follow a task's await chain
+from here into the module doing the work.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,11 +65,15 @@ async def process_job(job: Job, stages: Stages, timings: dict[str, float]) -> ve
     """Return the verdict for one job; ``timings`` arrives with queue_wait and gains the stages."""
     facts = verdicts.VideoFacts()
     try:
-        async with fetching(job, stages.media, timings) as fetched:
-            facts = verdicts.VideoFacts(etag=fetched.etag, size_bytes=fetched.size_bytes,
-                                        version_id=fetched.version_id)
+        with _timed(timings, "fetch"):
+            fetched = await fetch(job, stages.media)
+        facts = verdicts.VideoFacts(etag=fetched.etag, size_bytes=fetched.size_bytes,
+                                    version_id=fetched.version_id)
+        try:
             with _timed(timings, "decode"):  # with ranged reads, the sampled packets' GETs too
                 video = await decode(fetched, stages.media)
+        finally:
+            fetched.discard()
         facts = dataclasses.replace(facts, duration_s=video.duration_s)
         inference = await infer(job, video, stages.pool)
         timings.update(batch_wait=inference.wait_ms, infer=inference.run_ms)
@@ -78,18 +82,10 @@ async def process_job(job: Job, stages: Stages, timings: dict[str, float]) -> ve
     return verdicts.ok_verdict(job, facts, inference.output, stages.context, timings)
 
 
-@contextlib.asynccontextmanager
-async def fetching(job: Job, media: Media, timings: dict[str, float]
-                   ) -> AsyncIterator[FetchedObject]:
-    """The fetch stage (timed as ``fetch``): the object, spooled or open for ranged reads, for
-    the length of the block; its spool file is deleted after."""
-    with _timed(timings, "fetch"):
-        fetched = await open_object(media.s3, job, media.max_object_bytes, media.spool_dir,
-                                    media.ranged_min_bytes)
-    try:
-        yield fetched
-    finally:
-        fetched.discard()
+async def fetch(job: Job, media: Media) -> FetchedObject:
+    """The object, spooled or opened for ranged reads; the caller discards it after decoding."""
+    return await open_object(media.s3, job, media.max_object_bytes, media.spool_dir,
+                             media.ranged_min_bytes)
 
 
 async def decode(fetched: FetchedObject, media: Media) -> SampledVideo:

@@ -9,8 +9,8 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
 from model.api import ModelIdentity, ModelOutput
-from tools.chaos.fault_proxy import FaultProxy
-from tools.embedded_aws import drain_tap
+from tools.lab.chaos.fault_proxy import FaultProxy
+from tools.lab.embedded_aws import drain_tap
 from worker import verdict as v
 from worker.aws import client_kwargs
 from worker.exceptions import RetryLater
