@@ -22,9 +22,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from worker.verdict import Verdict
+if TYPE_CHECKING:  # read by field only; importing it would pull in the model layer's API
+    from worker.verdict import Verdict
 
 NAMESPACE = "modfleet"
 VIDEO_DIMENSION_SETS = ((), ("Status",), ("Decision",), ("Status", "Decision"))

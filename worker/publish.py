@@ -29,7 +29,7 @@ class Publisher:
     def __init__(self, sns: Any, topic_arn: str, max_backoff_s: float,
                  metrics: Metrics | None = None) -> None:
         self.sns, self.topic_arn, self.max_backoff_s = sns, topic_arn, max_backoff_s
-        self.metrics = metrics or Metrics(enabled=False, region="")
+        self.metrics = metrics if metrics is not None else Metrics(enabled=False, region="")
 
     async def publish(self, verdict: verdicts.Verdict, budget_s: float) -> str:
         """Publish one verdict; return the SNS message id or raise RetryLater after ``budget_s``."""
