@@ -1,0 +1,1 @@
+"""The lab: what develops and tests modfleet, and never ships."""
