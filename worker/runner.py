@@ -66,9 +66,9 @@ class Worker:
                  run_job: RunJob, metrics: Metrics, keep_verdicts: bool = False,
                  pause: PollPause = PollPause()) -> None:
         settings.require("topic_arn")
-        self.settings, self.queue, self.publisher, self.run_job = (settings, queue, publisher,
-                                                                   run_job)
-        self.metrics, self.keep_verdicts, self.pause = metrics, keep_verdicts, pause
+        self.settings, self.queue, self.publisher = settings, queue, publisher
+        self.run_job, self.metrics, self.keep_verdicts, self.pause = (run_job, metrics,
+                                                                      keep_verdicts, pause)
         self._loop = asyncio.get_running_loop()
         self.heartbeat = Heartbeat(queue, settings.visibility_timeout_s,
                                    settings.heartbeat_interval_s, settings.processing_deadline_s,
@@ -251,4 +251,3 @@ class Worker:
     async def _release_unstarted(self, messages: list[ReceivedMessage]) -> None:
         for message in messages:  # received as the stop came: handed back untouched
             await self.settler.settle(message, Release())
-

@@ -3,8 +3,9 @@
 ``Delete``, ``Release`` and ``DeadLetter`` say what a message deserves; ``Settler.settle`` does
 the queue call (through the queue port, ``worker.queue_port``), the run's counter, the metric and
 the log line for each, so every way a message can end is written down once (as dramatiq
-acknowledges in one place and Powertools builds one batch response).  Deletes are batched; releases are best effort, since a message whose release fails
-comes back when its visibility lapses anyway.
+acknowledges in one place and Powertools builds one batch response).  Deletes are batched;
+releases are best effort, since a message whose release fails comes back when its visibility
+lapses anyway.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Heartbeats and batched deletes on the lab's in-memory queue, on a virtual clock.
 
-``SqsQueue``, which they drive in production, is tested against the embedded SQS in
-test_sqs_queue.py; the whole path end to end in tests/e2e.
+``SqsQueue``, which they drive in production, keeps the same port contract against the embedded
+SQS (test_queue_port.py); the whole path runs end to end in tests/e2e.
 """
 
 from __future__ import annotations

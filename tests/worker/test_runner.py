@@ -2,7 +2,7 @@
 
 The jobs are run by a stand-in for the stages (fetch, decode, model), so these tests are about the
 poller, the settling and the stops; the real stages and the real SQS path run in tests/e2e (and
-``SqsQueue`` in test_sqs_queue.py).  The worker runs with its default timings (20 s polls, 60 s
+``SqsQueue`` in test_queue_port.py).  The worker runs with its default timings (20 s polls, 60 s
 shutdown deadline, 5 s retry delays) on a virtual clock (tools.lab.virtual_time), except where a
 replica thread is involved.
 """

@@ -1,8 +1,9 @@
 """A job queue in memory behind the worker's queue port (``worker.queue_port.QueuePort``).
 
 For the worker's unit tests (the run loop, the heartbeat, the settler): milliseconds per test and
-faults on demand, as dramatiq's ``StubBroker`` stands in for its brokers.  ``SqsQueue`` is tested
-against the embedded SQS (tests/worker/test_sqs_queue.py); what is kept here from SQS:
+faults on demand, as dramatiq's ``StubBroker`` stands in for its brokers.  The port's contract
+test (tests/worker/test_queue_port.py) runs on this queue and on ``SqsQueue`` against the embedded
+SQS alike; what is kept here from SQS:
 
 - a received message is invisible for ``visibility_s`` seconds and gets a new receipt handle on
   every receive; only the latest handle extends, releases or deletes it;
