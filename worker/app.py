@@ -27,6 +27,7 @@ from worker.publish import Publisher
 from worker.replicas import ReplicaPool
 from worker.runner import Worker, WorkerStats
 from worker.settings import Settings
+from worker.sqs_queue import SqsQueue
 
 log = get_logger(__name__)
 
@@ -67,13 +68,15 @@ class WorkerService:
         phases with their own idle limit and metrics sink on one warm pool).
         """
         settings, metrics = settings or self.settings, metrics or self.metrics
+        settings.require("queue_url", "topic_arn")
         with tempfile.TemporaryDirectory(prefix="modfleet-spool-") as spool, \
                 ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as pool:
             async with AsyncClients(settings.region, settings.endpoint_url) as aws:
                 stages = self._stages(settings, aws.s3, pool, Path(spool))
+                queue = SqsQueue(aws.sqs, str(settings.queue_url), settings.dlq_url)
                 publisher = Publisher(aws.sns, settings.topic_arn, settings.publish_retry_s,
                                       metrics)
-                worker = Worker(settings, aws.sqs, publisher,
+                worker = Worker(settings, queue, publisher,
                                 lambda job, timings: process_job(job, stages, timings),
                                 metrics, keep_verdicts)
                 return await self._run(worker, install_signals)
@@ -83,7 +86,7 @@ class WorkerService:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, worker.request_stop)
-        log.info("worker polling", queue_url=worker.queue_url, replicas=len(self.pool.replicas),
+        log.info("worker polling", queue_url=worker.queue.url, replicas=len(self.pool.replicas),
                  batch_size=worker.settings.batch_size,
                  in_flight_limit=worker.settings.in_flight_limit,
                  model=self.pool.identity.name, synthetic=self.pool.identity.synthetic)

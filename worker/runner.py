@@ -1,8 +1,9 @@
 """The run loop: long-poll, hand each message to its own task, settle it, drain on a stop.
 
-One asyncio loop does the network (SQS, S3, SNS through aiobotocore); decoding runs in a thread pool
-and inference in the replica threads.  The poller receives only while fewer than the in-flight
-limit of messages are held (backpressure), and every held message has a visibility heartbeat.
+One asyncio loop does the network (the job queue through its port, ``worker.queue_port``; S3 and
+SNS through aiobotocore); decoding runs in a thread pool and inference in the replica threads.
+The poller receives only while fewer than the in-flight limit of messages are held
+(backpressure), and every held message has a visibility heartbeat.
 Each message's handling ends in one outcome (``worker.settle``): deleted only after every verdict
 it asked for has been published, released for a retry, or dead-lettered.  A stop (SIGTERM, the idle
 limit, a dead replica) ends receiving; work in flight finishes or is released by the shutdown
@@ -22,11 +23,12 @@ from typing import Any
 from worker import settle
 from worker.exceptions import PoisonMessage, ReplicaDied, RetryLater
 from worker.heartbeat import Heartbeat
-from worker.records import Job, ReceivedMessage
+from worker.records import Job
 from worker.logs import get_logger
 from worker.messages import parse_body
 from worker.metrics import Metrics
 from worker.publish import Publisher
+from worker.queue_port import QueuePort, ReceivedMessage
 from worker.settings import Settings
 from worker.settle import DeadLetter, Delete, Outcome, Release, Settler
 from worker.verdict import Verdict
@@ -56,25 +58,24 @@ class WorkerStats:
 
 
 class Worker:
-    """Polls ``settings.queue_url`` until ``request_stop()``, ``abort()`` or the idle limit.
+    """Polls ``queue`` until ``request_stop()``, ``abort()`` or the idle limit.
 
     Built inside the running event loop that will ``run()`` it; its clock is that loop's.
     """
 
-    def __init__(self, settings: Settings, sqs: Any, publisher: Publisher, run_job: RunJob,
-                 metrics: Metrics, keep_verdicts: bool = False,
+    def __init__(self, settings: Settings, queue: QueuePort, publisher: Publisher,
+                 run_job: RunJob, metrics: Metrics, keep_verdicts: bool = False,
                  pause: PollPause = PollPause()) -> None:
-        settings.require("queue_url", "topic_arn")
-        self.settings, self.sqs, self.publisher, self.run_job = settings, sqs, publisher, run_job
-        self.metrics, self.keep_verdicts, self.pause = metrics, keep_verdicts, pause
-        self.queue_url: str = settings.queue_url  # type: ignore[assignment]
+        settings.require("topic_arn")
+        self.settings, self.queue, self.publisher = settings, queue, publisher
+        self.run_job, self.metrics, self.keep_verdicts, self.pause = (run_job, metrics,
+                                                                      keep_verdicts, pause)
         self._loop = asyncio.get_running_loop()
-        self.heartbeat = Heartbeat(sqs, self.queue_url, settings.visibility_timeout_s,
+        self.heartbeat = Heartbeat(queue, settings.visibility_timeout_s,
                                    settings.heartbeat_interval_s, settings.processing_deadline_s,
                                    clock=self._loop.time)
         self.stats = WorkerStats()
-        self.settler = Settler(sqs, self.queue_url, settings.dlq_url, metrics,
-                               self.stats.messages, settings.visibility_timeout_s)
+        self.settler = Settler(queue, metrics, self.stats.messages, settings.visibility_timeout_s)
         self.failure: ReplicaDied | None = None
         self._tasks: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
@@ -143,7 +144,8 @@ class Worker:
     async def _receive_or_pause(self, count: int) -> list[ReceivedMessage] | None:
         """The messages received, or None after a failed receive and the pause that follows."""
         try:
-            messages = await self._receive(count)
+            messages = await self.queue.receive(count, self._wait_s(),
+                                                self.settings.visibility_timeout_s)
         except Exception as exc:  # credentials, DNS, a dropped connection: pause, not spin
             self._pause_s = self.pause.after(self._pause_s)
             log.error("receive failed; pausing", error=str(exc), pause_s=self._pause_s)
@@ -151,14 +153,6 @@ class Worker:
             return None
         self._pause_s = 0.0
         return messages
-
-    async def _receive(self, count: int) -> list[ReceivedMessage]:
-        response = await self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=count, WaitTimeSeconds=self._wait_s(),
-            VisibilityTimeout=self.settings.visibility_timeout_s,
-            MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
-            MessageAttributeNames=["All"])
-        return [_received(m) for m in response.get("Messages", [])]
 
     def _wait_s(self) -> int:
         wait = self.settings.wait_time_s
@@ -183,7 +177,7 @@ class Worker:
         task = asyncio.create_task(self._handle(message), name=message.message_id)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        self.heartbeat.hold(message.message_id, message.receipt_handle, task.cancel)
+        self.heartbeat.hold(message, task.cancel)
 
     # ---- one message ---------------------------------------------------------------------------
 
@@ -256,12 +250,3 @@ class Worker:
     async def _release_unstarted(self, messages: list[ReceivedMessage]) -> None:
         for message in messages:  # received as the stop came: handed back untouched
             await self.settler.settle(message, Release())
-
-
-def _received(raw: dict[str, Any]) -> ReceivedMessage:
-    attrs = raw.get("Attributes", {})
-    return ReceivedMessage(message_id=raw["MessageId"], receipt_handle=raw["ReceiptHandle"],
-                           body=raw.get("Body", ""),
-                           sent_at_ms=int(attrs.get("SentTimestamp", time.time() * 1000)),
-                           receive_count=int(attrs.get("ApproximateReceiveCount", 1)),
-                           attributes=raw.get("MessageAttributes", {}))
