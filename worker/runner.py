@@ -18,7 +18,6 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from worker import settle
 from worker.exceptions import PoisonMessage, ReplicaDied, RetryLater
