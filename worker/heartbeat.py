@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from more_itertools import chunked
+
 from worker.logs import get_logger
 from worker.queue_port import MAX_BATCH, QueuePort, ReceivedMessage
 
@@ -57,8 +59,8 @@ class Heartbeat:
                 self.drop(message_id)
                 held.on_expired()
         due = [h for h in self._held.values() if now - h.renewed_at >= self.interval_s]
-        for start in range(0, len(due), MAX_BATCH):
-            await self._renew(due[start:start + MAX_BATCH], now)
+        for chunk in chunked(due, MAX_BATCH):
+            await self._renew(chunk, now)
 
     async def _renew(self, chunk: list[_Held], now: float) -> None:
         try:
