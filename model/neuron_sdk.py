@@ -4,8 +4,9 @@ The packages live only on AWS's pip index.  Pinned: Neuron SDK 2.25.0, the last 
 DLAMIs still ship a transformers-neuronx virtual environment (2.26 removed it and ended support);
 versions from aws-neuron/aws-neuron-sdk src/helperscripts/n2-manifest.json ("neuron_version":
 "2.25.0") and, for transformers, the ``transformers<4.48`` pin of transformers-neuronx since SDK
-2.21.1 (release-notes/prev/rn.rst:443).  setup.cfg's ``neuron`` extra carries the same pins; a test
-keeps the two equal.
+2.21.1 (release-notes/prev/rn.rst:366 at f59607bd; :443 in later docs).  setup.cfg's ``neuron``
+extra carries the same pins; a test keeps the two equal.  The wheels' versions carry local labels
+(``2.7.0.2.9.9357+08e1f40d``): ``pin_drift`` compares public versions, manifests exact ones.
 """
 
 from __future__ import annotations
