@@ -12,31 +12,20 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 
 import pytest
 
 from model.synthetic import build_checkpoint
-from tools.lab.harness import ROOT, modfleet, queue_depth, read_verdicts, upload, worker_command
+from tools.lab.harness import (ROOT, fake_sdk_env, modfleet, queue_depth, read_verdicts, upload,
+                               worker_command)
 from tools.lab.sample_videos import write_demo_set
 from worker.verdict import validate
 
 pytestmark = pytest.mark.slow
-FAKES = ROOT / "tests" / "neuron_fakes"
 MODEL = ["--frames-per-video", "4", "--frame-size", "56", "--max-new-tokens", "12"]
 # Two replicas; the corpus is queued before the worker starts, so one idle second means done.
 SERVING = ["--replicas", "2", "--exit-when-idle", "1"]
 TORCH_BATCH = 4
-
-
-def fake_sdk_env(**extra: str) -> dict[str, str]:
-    """The environment of a process that sees the fakes as the installed Neuron SDK; the runtime's
-    own core setting gives it two NeuronCores (this machine has no /dev/neuron*), on a fake
-    instance of its own (the cores' lock files: tests/neuron_fakes/fake_nrt.py)."""
-    path = os.pathsep.join(p for p in (str(FAKES), os.environ.get("PYTHONPATH", "")) if p)
-    devices = tempfile.mkdtemp(prefix="modfleet-fake-neuron-")
-    return dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1",
-                NEURON_RT_VISIBLE_CORES="0-1", MODFLEET_FAKE_NEURON_DIR=devices, **extra)
 
 
 # Review and block thresholds per category for the tiny synthetic checkpoint (seed 0) on the demo

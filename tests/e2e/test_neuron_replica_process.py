@@ -13,36 +13,25 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
 import time
 
 import pytest
 
 from model.synthetic import build_checkpoint
-from tools.lab.harness import ROOT, modfleet, read_verdicts, upload, wait_for_log, worker_command
+from tools.lab.harness import (ROOT, fake_sdk_env, modfleet, read_verdicts, upload,
+                               wait_for_log, worker_command)
 from tools.lab.sample_videos import VideoSpec, write_video
+from tools.ops.queues import queue_depth
 from worker.aws import boto3_client
 
 pytestmark = pytest.mark.slow
-FAKES = ROOT / "tests" / "neuron_fakes"
 MODEL = ["--frames-per-video", "4", "--frame-size", "56", "--batch-size", "2", "--tp-degree", "1"]
 CLIPS = 8
 
 
-def fake_sdk_env() -> dict[str, str]:
-    """A process that sees the fakes as the installed SDK, on a fake instance of two NeuronCores
-    of its own."""
-    path = os.pathsep.join(p for p in (str(FAKES), os.environ.get("PYTHONPATH", "")) if p)
-    return dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1", NEURON_RT_VISIBLE_CORES="0-1",
-                MODFLEET_FAKE_NEURON_DIR=tempfile.mkdtemp(prefix="modfleet-fake-neuron-"))
-
-
 def counts(stack, url: str) -> dict[str, int]:
-    sqs = boto3_client("sqs", stack.region, stack.endpoint_url)
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return {"visible": int(attrs["ApproximateNumberOfMessages"]),
-            "held": int(attrs["ApproximateNumberOfMessagesNotVisible"])}
+    depth = queue_depth(boto3_client("sqs", stack.region, stack.endpoint_url), url)
+    return {"visible": depth.visible, "held": depth.in_flight}
 
 
 def test_a_killed_replica_process_makes_the_worker_exit_3_and_release_its_messages(stack,
