@@ -1,16 +1,22 @@
 """One validated, frozen settings object for every modfleet command.
 
 Each field documents its default and the AWS or model limit it must respect.  Values come from, in
-order of precedence: command-line flags, ``MODFLEET_<FIELD>`` environment variables, the defaults
-below.  Nothing else in the code base reads the environment: commands build a ``Settings`` once at
-start-up and pass it down.
+order of precedence: command-line flags, ``MODFLEET_<FIELD>`` environment variables, the AWS CLI's
+own variables for the AWS fields (``AWS_REGION``, ``AWS_DEFAULT_REGION``, ``AWS_PROFILE``,
+``AWS_ENDPOINT_URL``), the profile's ``region`` in the AWS config file, the defaults below.
+``MODFLEET_REGION`` sits above ``AWS_REGION`` because it is the more specific of the two: it names
+this fleet's region on a host whose other tools may use another.  Nothing else in the code base
+reads the environment: commands build a ``Settings`` once at start-up and pass it down.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
+import functools
 import os
+import re
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -23,6 +29,12 @@ from model.exceptions import ConfigInvalid
 from worker.exceptions import SettingsError
 
 ENV_PREFIX = "MODFLEET_"
+# The AWS CLI's variables, read after MODFLEET_<FIELD> and in this order (its own precedence).
+AWS_ENV = {"region": ("AWS_REGION", "AWS_DEFAULT_REGION"), "profile": ("AWS_PROFILE",),
+           "endpoint_url": ("AWS_ENDPOINT_URL",)}
+DEFAULT_REGION = "us-east-1"
+# botocore's own check of a region name (it refuses others with InvalidRegionError, a traceback).
+_REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 _MODEL = ModelConfig()  # the model layer's defaults are the flags' defaults
 
 
@@ -35,15 +47,29 @@ class Settings:
     """Every knob of the worker and the operator tools; see README's configuration table."""
 
     # ---- AWS -------------------------------------------------------------------------------------
-    region: str = _opt("AWS region of the queue, bucket and topic.", "us-east-1", group="aws")
+    region: str = _opt(
+        "AWS region of the queue, bucket and topic (also AWS_REGION, AWS_DEFAULT_REGION, the "
+        "profile's region). A region botocore does not list needs --endpoint-url.",
+        DEFAULT_REGION, group="aws")
+    profile: str | None = _opt(
+        "Named profile of the AWS config and credentials files (also AWS_PROFILE). Unset: the "
+        "default credential chain (environment, instance role).", None, group="aws")
     endpoint_url: str | None = _opt(
-        "Override the AWS endpoint (the embedded stack, or a VPC endpoint). Unset on real AWS.",
+        "Override the AWS endpoint (the embedded stack, or a VPC endpoint; also "
+        "AWS_ENDPOINT_URL). Unset on real AWS.", None, group="aws")
+    stack: str | None = _opt(
+        "Stack whose SSM parameters under /modfleet/<stack>/ give the queue, dead-letter queue, "
+        "topic and bucket not set otherwise. Unset: the region's one stack, if there is one.",
         None, group="aws")
-    queue_url: str | None = _opt("SQS queue the worker long-polls for S3 video keys.", None, group="aws")
+    queue_url: str | None = _opt(
+        "SQS queue the worker long-polls for S3 video keys: a URL, or a name looked up in the "
+        "region.", None, group="aws")
     topic_arn: str | None = _opt("SNS topic that receives the verdicts.", None, group="aws")
     dlq_url: str | None = _opt(
-        "Dead-letter queue for poison bodies; without it they are left for the queue's redrive.",
-        None, group="aws")
+        "Dead-letter queue for poison bodies (URL or name); without it they are left for the "
+        "queue's redrive.", None, group="aws")
+    bucket: str | None = _opt("The upload bucket (submit; enqueue's bucket of the objects).", None,
+                              group="bucket")
 
     # ---- Queue behaviour (SQS limits in brackets) --------------------------------------------------
     wait_time_s: int = _opt("Long-poll wait per receive [0-20 s].", 20, group="queue")
@@ -66,6 +92,10 @@ class Settings:
         "Stop after the queue has been empty this long (0: run until SIGTERM).", 0.0, group="queue")
     publish_retry_s: float = _opt(
         "Cap on the backoff between SNS publish attempts for one batch.", 20.0, group="queue")
+    fatal_after_s: float = _opt(
+        "Exit 3 once receives have failed this long in a row, or publishes have been refused "
+        "this long for a cause no retry cures (credentials, a deleted topic, access denied); "
+        "held messages are released first [1-86400 s].", 300.0, group="queue")
 
     # ---- Media -------------------------------------------------------------------------------------
     frames_per_video: int = _opt("Frames sampled uniformly over each video [1-64].",
@@ -186,6 +216,35 @@ def _problems(s: Settings) -> Iterable[str]:
         yield str(exc)
     if s.batch_wait_ms < 0 or s.exit_when_idle_s < 0 or s.publish_retry_s <= 0:
         yield "batch-wait-ms and exit-when-idle-s must be >= 0, publish-retry-s > 0"
+    if not 1 <= s.fatal_after_s <= 86400:
+        yield f"fatal-after-s must be between 1 and 86400, got {s.fatal_after_s}"
+    if (problem := region_problem(s.region, s.endpoint_url)) is not None:
+        yield problem
+
+
+def region_problem(region: str, endpoint_url: str | None) -> str | None:
+    """Why ``region`` cannot be used, or None: a malformed name always; a well-formed one that
+    botocore's partitions do not list unless an endpoint URL says where it is."""
+    if not _REGION_NAME.match(region):
+        return f"--region {region!r} is not a region name (like us-east-1)"
+    if endpoint_url or region in known_regions():
+        return None
+    swapped = [r for r in sorted(known_regions()) if sorted(r) == sorted(region)]  # a typo'd pair
+    near = swapped or difflib.get_close_matches(region, sorted(known_regions()), n=1)
+    hint = f" (did you mean {near[0]}?)" if near else ""
+    return (f"--region {region!r} is not a region botocore knows{hint}; a region it does not list "
+            f"needs --endpoint-url")
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region of every partition in botocore's endpoint data (SQS's list: each region has
+    SQS)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(region for partition in session.get_available_partitions()
+                     for region in session.get_available_regions("sqs", partition))
 
 
 def model_config(s: Settings) -> ModelConfig:
@@ -235,11 +294,36 @@ def add_arguments(parser: argparse.ArgumentParser, names: Iterable[str]) -> None
 
 def from_sources(args: argparse.Namespace | Mapping[str, Any] | None = None,
                  environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Build Settings from flags, then MODFLEET_* variables, then defaults; validate once."""
+    """Build Settings from flags, then MODFLEET_* variables, then the AWS CLI's variables and the
+    profile's region, then defaults; validate once."""
     given = {**_given(args), **{k: v for k, v in overrides.items() if v is not None}}
     environ = os.environ if environ is None else environ
     values = {f.name: _value(f, given, environ) for f in fields(Settings)}
+    region = profile_region(values["profile"], environ)  # also checks that the profile exists
+    values["region"] = values["region"] or region
     return Settings(**{name: value for name, value in values.items() if value is not None})
+
+
+def profile_region(profile: str | None, environ: Mapping[str, str]) -> str | None:
+    """The ``region`` of the profile in the AWS config file, as the AWS CLI reads it; None when it
+    has none.  An unknown profile is a SettingsError naming where it was looked for."""
+    import botocore.session
+    from botocore.exceptions import ProfileNotFound
+
+    session = botocore.session.Session()
+    config_file = environ.get("AWS_CONFIG_FILE", "~/.aws/config")
+    session.set_config_variable("config_file", config_file)
+    session.set_config_variable(
+        "credentials_file", environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"))
+    if profile is None and "default" not in session.available_profiles:
+        return None
+    session.set_config_variable("profile", profile or "default")
+    try:
+        return session.get_scoped_config().get("region")
+    except ProfileNotFound:
+        known = ", ".join(session.available_profiles) or "none"
+        raise SettingsError(f"--profile {profile}: no such profile in {config_file} or the "
+                            f"credentials file (profiles there: {known})") from None
 
 
 def field_value(name: str, args: argparse.Namespace | Mapping[str, Any] | None = None,
@@ -258,10 +342,14 @@ def _given(args: argparse.Namespace | Mapping[str, Any] | None) -> dict[str, Any
 
 
 def _value(f: dataclasses.Field, given: Mapping[str, Any], environ: Mapping[str, str]) -> Any:
-    """The flag's value, else the environment's, coerced; None when neither is set."""
+    """The flag's value, else the environment's (MODFLEET_*, then the AWS CLI's), coerced; None
+    when none is set.  An empty variable counts as unset, as in the AWS CLI."""
     raw, source = given.get(f.name), f"--{f.name.replace('_', '-')}"
-    if raw is None and env_name(f.name) in environ:
-        raw, source = environ[env_name(f.name)], env_name(f.name)
+    for name in (env_name(f.name), *AWS_ENV.get(f.name, ())):
+        if raw is not None:
+            break
+        if environ.get(name):
+            raw, source = environ[name], name
     return None if raw is None else _coerce(f, raw, source)
 
 
