@@ -171,5 +171,5 @@ def _rejected_or_unavailable(exc: BaseException, subject: str, what: str,
                                   f"credentials (--profile) and their permissions")
     if is_incurable(exc):
         return AwsSettingRejected(f"{subject}: {one_line(exc)}")
-    return AwsUnavailable(f"{subject}: AWS did not answer in {where} after retries "
-                          f"({one_line(exc)})")
+    return AwsUnavailable(f"AWS did not answer in {where} after retries ({one_line(exc)}); "
+                          f"asked about {subject}")

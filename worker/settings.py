@@ -33,6 +33,8 @@ ENV_PREFIX = "MODFLEET_"
 AWS_ENV = {"region": ("AWS_REGION", "AWS_DEFAULT_REGION"), "profile": ("AWS_PROFILE",),
            "endpoint_url": ("AWS_ENDPOINT_URL",)}
 DEFAULT_REGION = "us-east-1"
+# Shorter flags beside a field's own (a queue is taken by URL or by name).
+FLAG_ALIASES = {"queue_url": ("--queue",), "dlq_url": ("--dlq",), "topic_arn": ("--topic",)}
 # botocore's own check of a region name (it refuses others with InvalidRegionError, a traceback).
 _REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 _MODEL = ModelConfig()  # the model layer's defaults are the flags' defaults
@@ -184,7 +186,7 @@ class Settings:
         """A copy pointed at one region's stack: its region, endpoint, queue, DLQ and topic."""
         return self.with_changes(region=stack.region, endpoint_url=stack.endpoint_url,
                                  queue_url=stack.queue_url, dlq_url=stack.dlq_url,
-                                 topic_arn=stack.topic_arn)
+                                 topic_arn=stack.topic_arn, bucket=stack.bucket)
 
     def require(self, *names: str) -> None:
         """Raise SettingsError unless every named field is set (for commands that need them)."""
@@ -241,17 +243,17 @@ def _problems(s: Settings) -> Iterable[str]:
         yield problem
 
 
-def region_problem(region: str, endpoint_url: str | None) -> str | None:
-    """Why ``region`` cannot be used, or None: a malformed name always; a well-formed one that
-    botocore's partitions do not list unless an endpoint URL says where it is."""
+def region_problem(region: str, endpoint_url: str | None, source: str = "--region") -> str | None:
+    """Why ``region`` (from ``source``) cannot be used, or None: a malformed name always; a
+    well-formed one that botocore's partitions do not list unless an endpoint URL says where."""
     if not _REGION_NAME.match(region):
-        return f"--region {region!r} is not a region name (like us-east-1)"
+        return f"{source} {region!r} is not a region name (like us-east-1)"
     if endpoint_url or region in known_regions():
         return None
     swapped = [r for r in sorted(known_regions()) if sorted(r) == sorted(region)]  # a typo'd pair
     near = swapped or difflib.get_close_matches(region, sorted(known_regions()), n=1)
     hint = f" (did you mean {near[0]}?)" if near else ""
-    return (f"--region {region!r} is not a region botocore knows{hint}; a region it does not list "
+    return (f"{source} {region!r} is not a region botocore knows{hint}; a region it does not list "
             f"needs --endpoint-url")
 
 
@@ -301,13 +303,14 @@ def add_arguments(parser: argparse.ArgumentParser, names: Iterable[str]) -> None
     by_name = {f.name: f for f in fields(Settings)}
     for name in names:
         f = by_name[name]
-        flag = "--" + name.replace("_", "-")
-        help_text = f"{f.metadata['help']} [env {env_name(name)}; default {f.default}]"
+        flags = ("--" + name.replace("_", "-"), *FLAG_ALIASES.get(name, ()))
+        env = " or ".join((env_name(name), *AWS_ENV.get(name, ())))
+        help_text = f"{f.metadata['help']} [env {env}; default {f.default}]"
         if _base_type(f) is bool:
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+            parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction,
                                 default=None, help=help_text)
         else:
-            parser.add_argument(flag, dest=name, default=None, choices=f.metadata["choices"],
+            parser.add_argument(*flags, dest=name, default=None, choices=f.metadata["choices"],
                                 help=help_text, metavar=None if f.metadata["choices"] else "VALUE")
 
 
@@ -318,12 +321,19 @@ def from_sources(args: argparse.Namespace | Mapping[str, Any] | None = None,
     given = {**_given(args), **{k: v for k, v in overrides.items() if v is not None}}
     environ = os.environ if environ is None else environ
     values = {f.name: _value(f, given, environ) for f in fields(Settings)}
-    region = profile_region(values["profile"], environ)  # also checks that the profile exists
+    # Also checks that the profile exists, naming where it came from.
+    region = profile_region(values["profile"], environ, _source("profile", given, environ))
+    if values["region"] is not None:
+        problem = region_problem(values["region"], values["endpoint_url"],
+                                 _source("region", given, environ))
+        if problem is not None:
+            raise SettingsError(problem)
     values["region"] = values["region"] or region
     return Settings(**{name: value for name, value in values.items() if value is not None})
 
 
-def profile_region(profile: str | None, environ: Mapping[str, str]) -> str | None:
+def profile_region(profile: str | None, environ: Mapping[str, str],
+                   source: str = "--profile") -> str | None:
     """The ``region`` of the profile in the AWS config file, as the AWS CLI reads it; None when it
     has none.  An unknown profile is a SettingsError naming where it was looked for."""
     import botocore.session
@@ -341,7 +351,7 @@ def profile_region(profile: str | None, environ: Mapping[str, str]) -> str | Non
         return session.get_scoped_config().get("region")
     except ProfileNotFound:
         known = ", ".join(session.available_profiles) or "none"
-        raise SettingsError(f"--profile {profile}: no such profile in {config_file} or the "
+        raise SettingsError(f"{source} {profile}: no such profile in {config_file} or the "
                             f"credentials file (profiles there: {known})") from None
 
 
@@ -370,6 +380,14 @@ def _value(f: dataclasses.Field, given: Mapping[str, Any], environ: Mapping[str,
         if environ.get(name):
             raw, source = environ[name], name
     return None if raw is None else _coerce(f, raw, source)
+
+
+def _source(name: str, given: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """Where a field's value comes from: its flag, or the first variable set (for messages)."""
+    if given.get(name) is not None:
+        return f"--{name.replace('_', '-')}"
+    return next((var for var in (env_name(name), *AWS_ENV.get(name, ())) if environ.get(var)),
+                f"--{name.replace('_', '-')}")
 
 
 def _base_type(f: dataclasses.Field) -> type:
