@@ -33,6 +33,8 @@ ENV_PREFIX = "MODFLEET_"
 AWS_ENV = {"region": ("AWS_REGION", "AWS_DEFAULT_REGION"), "profile": ("AWS_PROFILE",),
            "endpoint_url": ("AWS_ENDPOINT_URL",)}
 DEFAULT_REGION = "us-east-1"
+# What every command that calls AWS takes (commands add the resources they use).
+AWS_ACCESS = ("region", "profile", "endpoint_url", "stack")
 # Shorter flags beside a field's own (a queue is taken by URL or by name).
 FLAG_ALIASES = {"queue_url": ("--queue",), "dlq_url": ("--dlq",), "topic_arn": ("--topic",)}
 # botocore's own check of a region name (it refuses others with InvalidRegionError, a traceback).

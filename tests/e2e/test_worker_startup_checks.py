@@ -74,10 +74,9 @@ def test_an_unknown_profile_exits_2_naming_it(stack, tmp_path):
 
 def test_queue_and_topic_come_from_the_stack_by_name(stack):
     """--stack alone: the worker reads queue, DLQ and topic from SSM and serves the queue."""
-    name = stack.bucket.removesuffix(f"-uploads-{stack.region}")
     send(stack, {"Service": "Amazon S3", "Event": "s3:TestEvent"})
     result = subprocess.run(
-        modfleet("worker", "--stack", name, "--endpoint-url", stack.endpoint_url,
+        modfleet("worker", "--stack", stack.name, "--endpoint-url", stack.endpoint_url,
                  "--wait-time-s", "1", "--log-format", "json", "--no-metrics", *FAST_MODEL,
                  "--exit-when-idle", "2"),
         cwd=ROOT, capture_output=True, text=True, timeout=120)

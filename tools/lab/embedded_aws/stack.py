@@ -28,6 +28,7 @@ class StackInfo(StackRefs):
     verdicts back."""
 
     tap_queue_url: str
+    name: str = ""  # the stack's name: its SSM parameters are under /modfleet/<name>/
 
     def as_dict(self) -> dict[str, str | None]:
         return asdict(self)
@@ -69,7 +70,7 @@ def provision(endpoint_url: str, region: str = "us-east-1", name: str = "modflee
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn(sqs, tap_url),
                   Attributes={"RawMessageDelivery": "true"})
     info = StackInfo(endpoint_url=endpoint_url, region=region, bucket=bucket, queue_url=queue_url,
-                     dlq_url=dlq_url, topic_arn=topic_arn, tap_queue_url=tap_url)
+                     dlq_url=dlq_url, topic_arn=topic_arn, tap_queue_url=tap_url, name=name)
     write_stack_parameters(boto3_client("ssm", region, endpoint_url), name, {
         parameter: getattr(info, setting) for setting, parameter in STACK_PARAMETERS.items()})
     return info
