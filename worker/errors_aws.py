@@ -39,7 +39,8 @@ def raise_transient(exc: BaseException, operation: str) -> NoReturn:
 NOT_FOUND_CODES = frozenset({
     "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist",
     "AWS.SimpleQueueService.QueueDeletedRecently", "NotFound", "NotFoundException",
-    "ParameterNotFound", "NoSuchBucket", "ResourceNotFoundException"})
+    "ParameterNotFound", "NoSuchBucket", "ResourceNotFoundException",
+    "404"})  # HeadBucket's (and HeadObject's) bare status code
 REFUSED_CODES = frozenset({
     "AccessDenied", "AccessDeniedException", "AuthorizationError", "AuthFailure",
     "InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken", "ExpiredTokenException",

@@ -5,12 +5,14 @@ CONTRACTS in ARCHITECTURE.md) onto the one ``Settings`` object, where a flag or 
 set them already, and turns queue names into URLs (GetQueueUrl in the region).
 ``check_worker_access()`` then asks AWS, before the worker loads its model, whether the credentials
 work, the queue and dead-letter queue answer and the topic exists: a wrong setting stops the worker
-with one line naming it (exit 2), an endpoint it cannot reach with exit 3.
+with one line naming it (exit 2), an endpoint it cannot reach with exit 3.  ``check_access()`` is
+the same check of any of those settings (and the bucket) for the operator tools.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -137,21 +139,39 @@ def check_worker_access(settings: Settings, client: ClientFactory = settings_cli
     ``AwsSettingRejected`` (exit 2) names the setting AWS refuses, ``AwsUnavailable`` (exit 3) the
     endpoint it cannot reach.
     """
-    probes: list[tuple[str, str, str, Callable[[], Any]]] = []
-    sts, sqs, sns = (client(service, settings) for service in ("sts", "sqs", "sns"))
-    probes.append(("credentials", settings.profile or "(default chain)", "identity",
-                   sts.get_caller_identity))
-    for name in QUEUE_SETTINGS:
-        if url := getattr(settings, name):
-            probes.append((_flag(name), url, "queue", lambda url=url: sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["QueueArn"])))
-    probes.append(("--topic-arn", settings.topic_arn or "", "topic",
-                   lambda: sns.get_topic_attributes(TopicArn=settings.topic_arn)))
-    for setting, value, what, call in probes:
-        try:
-            call()
-        except (ClientError, BotoCoreError) as exc:
-            raise _rejected_or_unavailable(exc, f"{setting} {value}", what, settings) from None
+    sts = client("sts", settings)
+    _probe(settings, "credentials", settings.profile or "(default chain)", "identity",
+           sts.get_caller_identity)
+    check_access(settings, "queue_url", "dlq_url", "topic_arn", client=client)
+
+
+def check_access(settings: Settings, *names: str, client: ClientFactory = settings_client) -> None:
+    """Each named setting that is set answers: a queue (GetQueueAttributes), the topic
+    (GetTopicAttributes) or the bucket (HeadBucket); as ``check_worker_access``."""
+    services = {"queue_url": "sqs", "dlq_url": "sqs", "topic_arn": "sns", "bucket": "s3"}
+    clients = {service: client(service, settings)
+               for service in {services[name] for name in names}}
+    for name in names:
+        value = getattr(settings, name)
+        if not value:
+            continue
+        service = clients[services[name]]
+        if services[name] == "sqs":
+            call, what = partial(service.get_queue_attributes, QueueUrl=value,
+                                 AttributeNames=["QueueArn"]), "queue"
+        elif services[name] == "sns":
+            call, what = partial(service.get_topic_attributes, TopicArn=value), "topic"
+        else:
+            call, what = partial(service.head_bucket, Bucket=value), "bucket"
+        _probe(settings, _flag(name), value, what, call)
+
+
+def _probe(settings: Settings, setting: str, value: str, what: str,
+           call: Callable[[], Any]) -> None:
+    try:
+        call()
+    except (ClientError, BotoCoreError) as exc:
+        raise _rejected_or_unavailable(exc, f"{setting} {value}", what, settings) from None
 
 
 def _rejected_or_unavailable(exc: BaseException, subject: str, what: str,

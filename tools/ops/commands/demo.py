@@ -29,7 +29,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-samples", action="store_true",
                         help="Upload only the given paths, not the generated sample videos.")
     settings_mod.add_arguments(parser, settings_mod.field_groups("media", "model") +
-                               ["log_format", "log_level", "exit_when_idle_s"])
+                               ["region", "log_format", "log_level", "exit_when_idle_s"])
     parser.set_defaults(func=run)
 
 

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from worker.aws import settings_client
 
     settings = resources.resolve(settings_mod.from_sources(args), needs=["queue_url", "bucket"])
+    resources.check_access(settings, "queue_url")
     if args.keys:
         keys = list(args.keys)
     elif args.keys_from is not None:

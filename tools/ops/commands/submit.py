@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from worker.aws import settings_client
 
     settings = resources.resolve(settings_mod.from_sources(args), needs=["bucket"])
+    resources.check_access(settings, "bucket")  # a wrong bucket: one line, not a failure per file
     config = transfer_config(args.multipart_threshold_mib, args.part_size_mib)
     planned = plan_uploads(args.paths, args.prefix)
     total = sum(p.size_bytes for p in planned)
