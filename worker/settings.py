@@ -331,6 +331,11 @@ def from_sources(args: argparse.Namespace | Mapping[str, Any] | None = None,
         if problem is not None:
             raise SettingsError(problem)
     values["region"] = values["region"] or region
+    if _source("endpoint_url", given, environ) == "AWS_ENDPOINT_URL" and any(
+            name.startswith("AWS_ENDPOINT_URL_") and value for name, value in environ.items()):
+        # AWS_ENDPOINT_URL_<SERVICE> beats AWS_ENDPOINT_URL, per service: botocore applies both
+        # itself when no endpoint is passed.
+        values["endpoint_url"] = None
     return Settings(**{name: value for name, value in values.items() if value is not None})
 
 
