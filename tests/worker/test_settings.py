@@ -61,4 +61,3 @@ def test_worker_cli_names_missing_queue():
                             text=True, timeout=60, env={"PATH": "", "HOME": "/tmp"})
     assert result.returncode == 2
     assert "--queue-url (or MODFLEET_QUEUE_URL)" in result.stderr
-
