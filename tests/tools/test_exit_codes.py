@@ -11,11 +11,12 @@ import subprocess
 
 import pytest
 
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
 from tools.lab.harness import ROOT, modfleet
 from tools.ops.cli import exit_code_for
 from tools.ops.exceptions import AwsCallFailed, ExitCode, InvalidRequest, Terminated
 from worker.exceptions import AwsSettingRejected, AwsUnavailable, ReplicaDied
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 # Each command that reaches AWS (or the embedded stack, in a region), with the arguments it needs
 # to get as far as its settings.
@@ -29,7 +30,8 @@ COMMANDS = {
     "demo": ["demo"],
 }
 BAD_SETTINGS = {
-    "malformed region": ({"AWS_REGION": "not_a_region"}, "AWS_REGION 'not_a_region' is not a region"),
+    "malformed region": ({"AWS_REGION": "not_a_region"},
+                         "AWS_REGION 'not_a_region' is not a region"),
     "unknown region": ({"AWS_DEFAULT_REGION": "us-esat-1"}, "did you mean us-east-1?"),
     "unknown profile": ({"AWS_PROFILE": "nope"}, "AWS_PROFILE nope: no such profile"),
 }
