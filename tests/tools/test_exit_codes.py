@@ -148,3 +148,16 @@ def test_exit_codes_by_what_escaped():
     assert exit_code_for(AwsUnavailable("x")) == exit_code_for(ReplicaDied("x")) == 3
     assert exit_code_for(KeyboardInterrupt()) == 130 and exit_code_for(Terminated()) == 143
     assert exit_code_for(ValueError("a bug")) is None  # re-raised: a traceback is the report
+
+
+@pytest.mark.parametrize("command, args", [
+    ("worker", ["--queue-url", "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
+                "--topic-arn", "arn:aws:sns:us-east-1:123456789012:verdicts"]),
+    ("enqueue", ["--queue-url", "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
+                 "--bucket", "b"]),
+])
+def test_no_credentials_exits_2_before_any_request(command, args, tmp_path):
+    """Real AWS endpoints, no credentials anywhere (and no instance metadata to ask): botocore
+    refuses before sending anything, so this runs offline."""
+    env = clean_env(tmp_path, AWS_EC2_METADATA_DISABLED="true", HOME=str(tmp_path))
+    assert_one_line(run([*COMMANDS[command], *args], env), command, 2, "no AWS credentials")
