@@ -55,15 +55,15 @@ class Settings:
 
     # ---- AWS -------------------------------------------------------------------------------------
     region: str = _opt(
-        "AWS region of the queue, bucket and topic (also AWS_REGION, AWS_DEFAULT_REGION, the "
-        "profile's region). A region botocore does not list needs --endpoint-url.",
+        "AWS region of the queue, bucket and topic; after the variables, the profile's region. "
+        "A region botocore does not list needs --endpoint-url.",
         DEFAULT_REGION, group="aws")
     profile: str | None = _opt(
-        "Named profile of the AWS config and credentials files (also AWS_PROFILE). Unset: the "
-        "default credential chain (environment, instance role).", None, group="aws")
+        "Named profile of the AWS config and credentials files. Unset: the default credential "
+        "chain (environment, instance role).", None, group="aws")
     endpoint_url: str | None = _opt(
-        "Override the AWS endpoint (the embedded stack, or a VPC endpoint; also "
-        "AWS_ENDPOINT_URL). Unset on real AWS.", None, group="aws")
+        "Override the AWS endpoint (the embedded stack, or a VPC endpoint). Unset on real AWS.",
+        None, group="aws")
     stack: str | None = _opt(
         "Stack whose SSM parameters under /modfleet/<stack>/ give the queue, dead-letter queue, "
         "topic and bucket not set otherwise. Unset: the region's one stack, if there is one.",
