@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"export MODFLEET_ENDPOINT_URL={info.endpoint_url}")
             print(f"export MODFLEET_REGION={info.region}")
             print("modfleet submit ../shared/media/nasa_13013.mp4\n"
-                  "modfleet worker --exit-when-idle 5\nmodfleet status")
+                  "modfleet worker --exit-when-idle 5")
             print("\nRunning; Ctrl-C to stop.", flush=True)
         stopped.wait()
     return 0
