@@ -50,12 +50,13 @@ REFUSED_CODES = frozenset({
 
 
 def aws_error(exc: BaseException | None) -> BaseException | None:
-    """The botocore error at the root of ``exc`` (itself, or a cause it was wrapped from)."""
+    """The botocore error at the root of ``exc``: itself, or the cause it was wrapped from
+    (``raise ... from exc``; an error merely raised while handling one is not its cause)."""
     seen = 0
     while exc is not None and seen < 10:
         if isinstance(exc, (ClientError, BotoCoreError)):
             return exc
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+        exc, seen = exc.__cause__, seen + 1
     return None
 
 
