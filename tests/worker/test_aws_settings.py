@@ -46,3 +46,13 @@ def test_bad_regions_and_profiles_name_their_source(values, env, message, tmp_pa
 def test_an_unlisted_region_needs_an_endpoint():
     assert from_sources({"region": "xx-lab-1", "endpoint_url": "http://127.0.0.1:1"},
                         {}).region == "xx-lab-1"
+
+
+def test_a_command_without_aws_flags_ignores_the_aws_variables():
+    """compile and synthetic-checkpoint call no AWS: a stale AWS_PROFILE must not stop them."""
+    import argparse
+
+    env = {"AWS_PROFILE": "nope", "AWS_REGION": "not_a_region"}
+    assert from_sources(argparse.Namespace(batch_size="2"), env).batch_size == 2
+    with pytest.raises(SettingsError, match="AWS_PROFILE nope"):
+        from_sources(argparse.Namespace(batch_size="2", region=None), env)
