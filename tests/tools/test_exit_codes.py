@@ -18,6 +18,7 @@ from tools.ops.cli import exit_code_for
 from tools.ops.exceptions import AwsCallFailed, ExitCode, InvalidRequest, Terminated
 from worker.exceptions import AwsSettingRejected, AwsUnavailable, ReplicaDied
 
+pytestmark = pytest.mark.slow  # each case starts the CLI as a subprocess
 # Each command that reaches AWS (or the embedded stack, in a region), with the arguments it needs
 # to get as far as its settings.
 COMMANDS = {
