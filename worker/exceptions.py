@@ -1,9 +1,14 @@
 """Errors of the worker package, named for what the caller must do.
 
 - ``RetryLater``: transient (throttling, 5xx, a dropped connection); leave the message to come back.
+  ``QueueCallFailed``, its branch for the job queue: a call to the queue or its DLQ failed.
 - ``SettleWithError``: the video can never succeed; publish an error verdict with ``code`` and delete.
 - ``PoisonMessage``: the body is not a job at all; send it to the dead-letter queue and delete.
 - ``AbortStartup``: configuration or environment is wrong; stop before receiving anything.
+  ``AwsSettingRejected`` is the case where AWS itself refuses a setting (no such queue or topic in
+  the region, unknown or missing credentials, access denied).
+- ``AwsUnavailable``: AWS cannot be reached, or keeps failing past the worker's bounded time; exit 3
+  (service unavailable) for the supervisor to try a fresh process later.
 - ``ReplicaDied``: a replica thread ended with an exception; stop receiving, release what is held
   and exit non-zero, for the supervisor (systemd) to start a fresh process.
 """
@@ -23,8 +28,29 @@ class SettingsError(AbortStartup):
     """A setting is missing, malformed, or outside its limit; the message names the limit."""
 
 
+class AwsSettingRejected(SettingsError):
+    """AWS refuses what a setting names: the message names the setting, its value and the region."""
+
+
+class AwsUnavailable(ModfleetError):
+    """AWS could not be reached, or refused the worker for longer than its bound: exit 3."""
+
+
 class RetryLater(ModfleetError):
     """A transient failure: do not delete the message, let its visibility lapse or release it."""
+
+
+class QueueCallFailed(RetryLater):
+    """A call to the queue failed as a whole (unreachable, throttled, a stale receipt handle).
+
+    ``operation`` names the call and ``code`` the queue's error code ("" when no answer came);
+    whatever the call was about comes back when its visibility lapses.
+    """
+
+    def __init__(self, operation: str, code: str, message: str) -> None:
+        super().__init__(f"{operation} failed: {code or 'no answer'}: {message}")
+        self.operation = operation
+        self.code = code
 
 
 class SettleWithError(ModfleetError):

@@ -8,10 +8,11 @@ warms up its backend once, then loops: take the first clip, wait up to ``batch_w
 batch to fill, pad the rest with ``None`` rows (compiled graphs take one shape), infer, and resolve
 each clip's future.  The asyncio side awaits those futures; padding rows never reach a verdict.
 
-A replica whose loop ends with an exception (a ``BaseException`` out of its backend, or a failure
-of the loop itself) is dead: its batch in hand and every queued clip fail with ``ReplicaDied``,
-later submissions fail at once, and the pool's watchers are told, so the worker stops and exits for
-its supervisor to restart it rather than leave clips waiting for the processing deadline.
+A replica whose loop ends with an exception (``BackendLost`` or a ``BaseException`` out of its
+backend, or a failure of the loop itself) is dead: its batch in hand and every queued clip fail
+with ``ReplicaDied``, later submissions fail at once, and the pool's watchers are told, so the
+worker stops and exits for its supervisor to restart it rather than leave clips waiting for the
+processing deadline.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from dataclasses import dataclass
 
 from model.api import Backend, Batch, Clip, DeviceSlot, ModelIdentity, ModelOutput
 from model.config import ModelConfig
-from model.exceptions import RejectClip, RetryBatch
-from worker.exceptions import AbortStartup, ReplicaDied, RetryLater, SettleWithError
+from model.exceptions import BackendLost, RejectClip, RetryBatch
+from worker.exceptions import (AbortStartup, ModfleetError, ReplicaDied, RetryLater,
+                               SettleWithError)
 from worker.logs import get_logger
 from worker.settings import Settings, model_config
 
@@ -122,17 +124,18 @@ class Replica(threading.Thread):
         started = time.perf_counter()
         try:
             outputs = self.backend.infer(Batch(rows=rows))
-        except RejectClip as exc:  # the model layer's errors become worker outcomes here
+        except RejectClip as exc:
             rejected = [r for r in batch if exc.ref == r.clip.ref]
             for request in rejected or batch:
-                request.future.set_exception(SettleWithError("model_error", exc.message))
+                request.future.set_exception(worker_error(exc))
             if rejected and len(rejected) < len(batch):  # the rest of the batch is fine
                 self._infer([r for r in batch if r not in rejected])
             return
+        except BackendLost:  # no batch can run on it any more: the replica dies (see run())
+            raise
         except Exception as exc:  # RetryBatch, or any fault of the device or runtime
-            reason = "transient device failure" if isinstance(exc, RetryBatch) else "failed"
             for request in batch:
-                request.future.set_exception(RetryLater(f"model replica {reason}: {exc}"))
+                request.future.set_exception(worker_error(exc))
             return
         run_s = time.perf_counter() - started
         self.on_batch(BatchReport(self.slot.index, len(batch), self.settings.batch_size, run_s))
@@ -232,6 +235,20 @@ class ReplicaPool:
         for replica in self.replicas:
             if replica.is_alive():
                 replica.join(max(0.0, deadline - time.monotonic()))
+
+
+def worker_error(exc: Exception) -> ModfleetError:
+    """What a failed batch means for its clips' messages: the one place where the model layer's
+    errors become worker outcomes (a ``FixModelSetup`` while loading is ``start()``'s abort).
+
+    ``RejectClip``: the clip can never run, it settles with a ``model_error`` verdict.
+    ``RetryBatch`` or any other fault of the device or runtime: the message comes back later.
+    (``BackendLost`` never gets here: ``_infer`` re-raises it, and the replica dies.)
+    """
+    if isinstance(exc, RejectClip):
+        return SettleWithError("model_error", exc.message)
+    reason = "transient device failure" if isinstance(exc, RetryBatch) else "failed"
+    return RetryLater(f"model replica {reason}: {exc}")
 
 
 def _fail(requests: list[_Request], error: BaseException) -> None:
