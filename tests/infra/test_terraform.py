@@ -1,5 +1,6 @@
 """The real Terraform CLI on infra/: init from the local provider mirror, validate every region
-root, run the native tests (mocked provider), and fail on a module with a planted error.
+root, run the native tests (mocked provider), and show them failing on copies with planted
+breakages (what tests/infra/checks.py used to hold is held by these runs now).
 
 Skipped only where no terraform binary exists; a missing provider mirror is a failure that says
 where the mirror is looked for (MODFLEET_TF_PLUGIN_DIR).

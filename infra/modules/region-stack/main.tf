@@ -263,7 +263,7 @@ resource "aws_s3_bucket_policy" "uploads" {
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "uploads" {
-  #checkov:skip=CKV_AWS_300:False positive: checkov drops the static rules when a dynamic rule is present; the first rule aborts incomplete uploads (tests/infra checks it).
+  #checkov:skip=CKV_AWS_300:False positive: checkov drops the static rules when a dynamic rule is present; the first rule aborts incomplete uploads (tests/stack.tftest.hcl asserts it).
   bucket = aws_s3_bucket.uploads.id
 
   rule {
