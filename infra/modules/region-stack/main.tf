@@ -596,9 +596,11 @@ data "aws_iam_policy_document" "worker" {
     }
   }
 
+  # GetTopicAttributes: the worker's start-up check that its topic exists (worker/resources.py),
+  # which sends nothing to subscribers.
   statement {
     sid       = "PublishVerdicts"
-    actions   = ["sns:Publish"]
+    actions   = ["sns:Publish", "sns:GetTopicAttributes"]
     resources = [aws_sns_topic.verdicts.arn]
   }
 

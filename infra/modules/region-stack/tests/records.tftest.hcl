@@ -239,7 +239,7 @@ run "worker_role_grants_only_the_workers_calls" {
       ReadModelArtifacts           = { effect = "Allow", actions = toset(["s3:GetObject"]), resources = toset(["arn:aws:s3:::modfleet-models-test/compiled/qwen2-vl/*"]) }
       ReadWorkerWheelhouse         = { effect = "Allow", actions = toset(["s3:GetObject"]), resources = toset(["arn:aws:s3:::modfleet-models-test/wheelhouse/*"]) }
       ListModelArtifacts           = { effect = "Allow", actions = toset(["s3:ListBucket"]), resources = toset(["arn:aws:s3:::modfleet-models-test"]) }
-      PublishVerdicts              = { effect = "Allow", actions = toset(["sns:Publish"]), resources = toset([aws_sns_topic.verdicts.arn]) }
+      PublishVerdicts              = { effect = "Allow", actions = toset(["sns:Publish", "sns:GetTopicAttributes"]), resources = toset([aws_sns_topic.verdicts.arn]) }
       LookUpAndStoreCachedVerdicts = { effect = "Allow", actions = toset(["dynamodb:GetItem", "dynamodb:PutItem"]), resources = toset(["arn:aws:dynamodb:us-east-1:123456789012:table/modfleet-test-verdicts"]) }
       WriteEvidence                = { effect = "Allow", actions = toset(["s3:PutObject"]), resources = toset(["arn:aws:s3:::modfleet-test-records-us-east-1/evidence/*"]) }
       EncryptEvidence              = { effect = "Allow", actions = toset(["kms:GenerateDataKey"]), resources = toset([aws_kms_key.evidence.arn]) }
