@@ -246,6 +246,8 @@ def _problems(s: Settings) -> Iterable[str]:
         yield f"fatal-after-s must be between 1 and 86400, got {s.fatal_after_s}"
     if (problem := region_problem(s.region, s.endpoint_url)) is not None:
         yield problem
+    if s.endpoint_url and (problem := endpoint_problem(s.endpoint_url)) is not None:
+        yield problem
 
 
 def region_problem(region: str, endpoint_url: str | None, source: str = "--region") -> str | None:
@@ -260,6 +262,18 @@ def region_problem(region: str, endpoint_url: str | None, source: str = "--regio
     hint = f" (did you mean {near[0]}?)" if near else ""
     return (f"{source} {region!r} is not a region botocore knows{hint}; a region it does not list "
             f"needs --endpoint-url")
+
+
+def endpoint_problem(url: str, source: str = "--endpoint-url") -> str | None:
+    """Why ``url`` (from ``source``) cannot be an endpoint, or None: botocore accepts only an
+    http(s) URL with a host name or IP address, and refuses others with a ValueError (a
+    traceback)."""
+    from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
+
+    if url.startswith(("http://", "https://")) and (
+            is_valid_endpoint_url(url) or is_valid_ipv6_endpoint_url(url)):
+        return None
+    return f"{source} {url!r} is not an endpoint URL (like http://127.0.0.1:5000)"
 
 
 @functools.cache
@@ -348,6 +362,9 @@ def from_sources(args: argparse.Namespace | Mapping[str, Any] | None = None,
         if problem is not None:
             raise SettingsError(problem)
     values["region"] = values["region"] or region
+    if values["endpoint_url"] is not None and (problem := endpoint_problem(
+            values["endpoint_url"], _source("endpoint_url", given, environ))) is not None:
+        raise SettingsError(problem)
     if _source("endpoint_url", given, environ) == "AWS_ENDPOINT_URL" and any(
             name.startswith("AWS_ENDPOINT_URL_") and value for name, value in environ.items()):
         # AWS_ENDPOINT_URL_<SERVICE> beats AWS_ENDPOINT_URL, per service: botocore applies both

@@ -36,8 +36,11 @@ def test_aws_cli_variables_follow_the_modfleet_ones_and_the_flags(tmp_path):
                                       "(did you mean us-east-1?)"),
     ({"profile": "nope"}, {}, "--profile nope: no such profile"),
     ({}, {"AWS_PROFILE": "nope"}, "AWS_PROFILE nope: no such profile"),
+    ({"endpoint_url": "notaurl"}, {}, "--endpoint-url 'notaurl' is not an endpoint URL"),
+    ({}, {"AWS_ENDPOINT_URL": "127.0.0.1:5000"}, "AWS_ENDPOINT_URL '127.0.0.1:5000' is not an "
+                                                 "endpoint URL"),
 ])
-def test_bad_regions_and_profiles_name_their_source(values, env, message, tmp_path):
+def test_bad_regions_profiles_and_endpoints_name_their_source(values, env, message, tmp_path):
     env = {"AWS_CONFIG_FILE": str(tmp_path / "absent"), **env}
     with pytest.raises(SettingsError, match=re.escape(message)):
         from_sources(values, env)
