@@ -1,7 +1,7 @@
 """Where a command's AWS resources are, found once at start-up, and the worker's check of them.
 
 ``resolve()`` projects a stack's SSM parameters (``/modfleet/<stack>/queue-url`` and the others of
-CONTRACTS in ARCHITECTURE.md) onto the one ``Settings`` object, where a flag or variable has not
+README "AWS settings") onto the one ``Settings`` object, where a flag or variable has not
 set them already, and turns queue names into URLs (GetQueueUrl in the region).
 ``check_worker_access()`` then asks AWS, before the worker loads its model, whether the credentials
 work, the queue and dead-letter queue answer and the topic exists: a wrong setting stops the worker
