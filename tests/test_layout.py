@@ -43,19 +43,29 @@ class Import:
 
 
 def imports(path: Path, root: Path) -> Iterator[Import]:
-    """Every absolute import in ``path``."""
+    """Every import in ``path``, a relative one (``from ..lab import x``) made absolute."""
     tree = ast.parse(path.read_text(), str(path))
     nested = {id(node) for outer in ast.walk(tree)
               if isinstance(outer, (ast.FunctionDef, ast.AsyncFunctionDef))
               for node in ast.walk(outer)}
     relative = str(path.relative_to(root))
+    package = list(path.relative_to(root).parent.parts)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield Import(relative, node.lineno, alias.name, (), id(node) not in nested)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            yield Import(relative, node.lineno, node.module,
-                         tuple(alias.name for alias in node.names), id(node) not in nested)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            if module:
+                yield Import(relative, node.lineno, module,
+                             tuple(alias.name for alias in node.names), id(node) not in nested)
+
+
+def imported_modules(found: Import) -> list[str]:
+    """The module imported, and each name taken from it as a possible submodule
+    (``from tools import lab`` imports ``tools.lab``)."""
+    return [found.module, *(f"{found.module}.{name}" for name in found.names)]
 
 
 def package_violations(root: Path) -> list[str]:
@@ -77,11 +87,10 @@ def room_violations(root: Path) -> list[str]:
     for folder in ("model", "worker", "tools/ops"):
         for path in sorted((root / folder).rglob("*.py")):
             for found in imports(path, root):
-                if not (found.module == LAB or found.module.startswith(LAB + ".")):
+                lab = [m for m in imported_modules(found) if m == LAB or m.startswith(LAB + ".")]
+                if not lab or (found.path in LAB_COMMANDS and not found.top_level):
                     continue
-                if found.path in LAB_COMMANDS and not found.top_level:
-                    continue
-                problems.append(f"{found.path}:{found.line}: imports the lab ({found.module})")
+                problems.append(f"{found.path}:{found.line}: imports the lab ({lab[0]})")
     return problems
 
 
@@ -138,6 +147,8 @@ def test_the_checks_catch_planted_violations(tmp_path):
     (root / "worker" / "planted.py").write_text("import tools.ops.cli\n")
     (root / "tools" / "ops" / "planted.py").write_text(
         "def late():\n    from tools.lab.embedded_aws import provision\n")
+    (root / "tools" / "ops" / "planted_forms.py").write_text(
+        "from tools import lab\nfrom ..lab import harness\nfrom . import _private\n")
     demo = root / "tools" / "ops" / "commands" / "demo.py"
     demo.write_text("from tools.lab import harness\n" + demo.read_text())
     (root / "tests" / "test_planted.py").write_text(
@@ -150,10 +161,13 @@ def test_the_checks_catch_planted_violations(tmp_path):
         "model imports worker")
     assert packages[1] == "worker/planted.py:1: worker imports tools"
     assert rooms == ["tools/ops/commands/demo.py:1: imports the lab (tools.lab)",
-                     "tools/ops/planted.py:2: imports the lab (tools.lab.embedded_aws)"]
+                     "tools/ops/planted.py:2: imports the lab (tools.lab.embedded_aws)",
+                     "tools/ops/planted_forms.py:1: imports the lab (tools.lab)",
+                     "tools/ops/planted_forms.py:2: imports the lab (tools.lab)"]
     assert public == [
         "tests/test_planted.py:1: imports a test module (tests.worker)",
-        "tests/test_planted.py:2: imports private name(s) _problems of worker.settings"]
+        "tests/test_planted.py:2: imports private name(s) _problems of worker.settings",
+        "tools/ops/planted_forms.py:3: imports private name(s) _private of tools.ops"]
 
 
 def test_the_console_script_lives_in_the_operators_room():
