@@ -234,8 +234,6 @@ def _problems(s: Settings) -> Iterable[str]:
         yield "max-object-bytes, max-pixels, max-duration-s and decode-deadline-s must be positive"
     if s.ranged_min_bytes < 0:
         yield "ranged-min-bytes must be 0 or more"
-    if min(s.max_object_bytes, s.max_pixels) < 1 or s.max_duration_s <= 0:
-        yield "max-object-bytes, max-pixels and max-duration-s must be positive"
     try:
         model_config(s)
     except ConfigInvalid as exc:  # the model layer's own limits, named by their flags
