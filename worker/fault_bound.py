@@ -43,10 +43,6 @@ class FaultBound:
     def succeeded(self, operation: str) -> None:
         self._since.pop(operation, None)
 
-    def failing_since(self, operation: str) -> float | None:
-        """When ``operation``'s current run of failures began (the clock's time), or None."""
-        return self._since.get(operation)
-
 
 class BoundedPublishes:
     """An SNS client whose ``publish`` failures that no retry cures count against a bound.
