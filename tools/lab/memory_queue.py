@@ -31,11 +31,13 @@ from typing import Any
 from worker.exceptions import QueueCallFailed
 from worker.queue_port import (ATTR_ERROR_CODE, ATTR_REASON, ATTR_SOURCE_QUEUE, MAX_BATCH,
                                BatchResult, ReceivedMessage)
+from worker.sqs_queue import MAX_VISIBILITY_S
 
 STALE = "ReceiptHandleIsInvalid"  # SQS's code for a handle that no longer names a receive
 INVALID = "InvalidParameterValue"  # SQS's code for a parameter outside its limits
 # ReceiveMessage's limits, as SQS checks them: parameter -> (lowest, highest).
-RECEIVE_LIMITS = {"max_messages": (1, MAX_BATCH), "wait_s": (0, 20), "visibility_s": (0, 43200)}
+RECEIVE_LIMITS = {"max_messages": (1, MAX_BATCH), "wait_s": (0, 20),
+                  "visibility_s": (0, MAX_VISIBILITY_S)}
 _ids = itertools.count(1)
 
 
