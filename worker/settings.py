@@ -348,9 +348,12 @@ def from_sources(args: argparse.Namespace | Mapping[str, Any] | None = None,
     given = {**_given(args), **{k: v for k, v in overrides.items() if v is not None}}
     environ = os.environ if environ is None else environ
     if isinstance(args, argparse.Namespace) and not hasattr(args, "region"):
-        # A command without AWS flags (compile, synthetic-checkpoint) calls no AWS: the AWS CLI's
-        # variables are not its business, and a stale AWS_PROFILE must not stop it.
-        environ = {name: value for name, value in environ.items() if not name.startswith("AWS_")}
+        # A command without AWS flags (compile, synthetic-checkpoint) calls no AWS: the AWS
+        # settings' variables (the AWS CLI's and MODFLEET_REGION and its kin) are not its
+        # business, and a stale AWS_PROFILE or MODFLEET_PROFILE must not stop it.
+        ignored = {env_name(name) for name in AWS_ACCESS}
+        environ = {name: value for name, value in environ.items()
+                   if not name.startswith("AWS_") and name not in ignored}
     values = {f.name: _value(f, given, environ) for f in fields(Settings)}
     # Also checks that the profile exists, naming where it came from.
     region = profile_region(values["profile"], environ, _source("profile", given, environ))

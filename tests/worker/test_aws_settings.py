@@ -57,5 +57,8 @@ def test_a_command_without_aws_flags_ignores_the_aws_variables():
 
     env = {"AWS_PROFILE": "nope", "AWS_REGION": "not_a_region"}
     assert from_sources(argparse.Namespace(batch_size="2"), env).batch_size == 2
+    modfleet_env = {"MODFLEET_PROFILE": "nope", "MODFLEET_REGION": "not_a_region",
+                    "MODFLEET_ENDPOINT_URL": "notaurl"}
+    assert from_sources(argparse.Namespace(batch_size="2"), modfleet_env).batch_size == 2
     with pytest.raises(SettingsError, match="AWS_PROFILE nope"):
         from_sources(argparse.Namespace(batch_size="2", region=None), env)
