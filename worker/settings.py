@@ -100,9 +100,9 @@ class Settings:
     publish_retry_s: float = _opt(
         "Cap on the backoff between SNS publish attempts for one batch.", 20.0, group="queue")
     fatal_after_s: float = _opt(
-        "Exit 3 once receives have failed this long in a row, or publishes have been refused "
-        "this long for a cause no retry cures (credentials, a deleted topic, access denied); "
-        "held messages are released first [1-86400 s].", 300.0, group="queue")
+        "Exit 3 once receives have failed this long in a row, or publishes or deletes have been "
+        "refused this long for a cause no retry cures (credentials, a deleted topic or queue, "
+        "access denied); held messages are released first [1-86400 s].", 300.0, group="queue")
 
     # ---- Media -------------------------------------------------------------------------------------
     frames_per_video: int = _opt("Frames sampled uniformly over each video [1-64].",
