@@ -177,6 +177,16 @@ def test_a_process_owns_the_neuron_cores_it_loaded_onto_until_it_exits(neuron_fa
     assert other("1").stdout.strip() == "claimed"
 
 
+def test_visible_cores_beyond_the_instance_fail_at_runtime_initialisation(neuron_fakes):
+    import fake_nrt
+
+    assert fake_nrt.visible({"NEURON_RT_VISIBLE_CORES": "0-1"}) == [0, 1]
+    with pytest.raises(RuntimeError, match="names NeuronCore 2, this instance has 2"):
+        fake_nrt.visible({"NEURON_RT_VISIBLE_CORES": "1-2"})
+    assert fake_nrt.visible({"NEURON_RT_VISIBLE_CORES": "4-7",
+                             "MODFLEET_FAKE_NEURON_CORES": "8"}) == [4, 5, 6, 7]
+
+
 def test_the_fakes_readme_cites_a_source_for_every_rule():
     from pathlib import Path
 
