@@ -42,6 +42,8 @@ AWS_ACCESS = ("region", "profile", "endpoint_url", "stack")
 FLAG_ALIASES = {"queue_url": ("--queue",), "dlq_url": ("--dlq",), "topic_arn": ("--topic",)}
 # botocore's own check of a region name (it refuses others with InvalidRegionError, a traceback).
 _REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+# An SNS topic ARN's shape (SNS refuses others with InvalidParameter; moto answers a 500 page).
+_TOPIC_ARN = re.compile(r"^arn:[a-z0-9-]+:sns:[a-z0-9-]*:[0-9]*:[A-Za-z0-9_.-]+$")
 _MODEL = ModelConfig()  # the model layer's defaults are the flags' defaults
 
 
@@ -246,6 +248,9 @@ def _problems(s: Settings) -> Iterable[str]:
         yield problem
     if s.endpoint_url and (problem := endpoint_problem(s.endpoint_url)) is not None:
         yield problem
+    if s.topic_arn and not _TOPIC_ARN.match(s.topic_arn):
+        yield (f"topic-arn {s.topic_arn!r} is not an SNS topic ARN "
+               f"(arn:aws:sns:REGION:ACCOUNT:NAME)")
 
 
 def region_problem(region: str, endpoint_url: str | None, source: str = "--region") -> str | None:

@@ -39,6 +39,8 @@ def test_aws_cli_variables_follow_the_modfleet_ones_and_the_flags(tmp_path):
     ({"endpoint_url": "notaurl"}, {}, "--endpoint-url 'notaurl' is not an endpoint URL"),
     ({}, {"AWS_ENDPOINT_URL": "127.0.0.1:5000"}, "AWS_ENDPOINT_URL '127.0.0.1:5000' is not an "
                                                  "endpoint URL"),
+    ({"topic_arn": "not-an-arn"}, {}, "topic-arn 'not-an-arn' is not an SNS topic ARN"),
+    ({"topic_arn": "arn:aws:sqs:us-east-1:123456789012:jobs"}, {}, "is not an SNS topic ARN"),
 ])
 def test_bad_regions_profiles_and_endpoints_name_their_source(values, env, message, tmp_path):
     env = {"AWS_CONFIG_FILE": str(tmp_path / "absent"), **env}
