@@ -15,10 +15,8 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from worker.aws import settings_client
-from worker.errors_aws import is_incurable, is_not_found, is_refused, one_line
+from worker.errors_aws import AWS_ERRORS, is_incurable, is_not_found, is_refused, one_line
 from worker.exceptions import AwsSettingRejected, AwsUnavailable, SettingsError
 from worker.settings import Settings, env_name
 
@@ -76,7 +74,7 @@ def _with_stack(settings: Settings, ssm: Any, quiet: bool) -> tuple[Settings, st
     try:
         stack = settings.stack or _only_stack(ssm, settings.region)
         values = stack_parameters(ssm, stack)
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_ERRORS as exc:
         if quiet:
             return settings, f"the region's stacks could not be listed ({one_line(exc)})"
         raise _rejected_or_unavailable(exc, f"--stack {settings.stack}", "SSM parameters",
@@ -117,7 +115,7 @@ def _with_queue_urls(settings: Settings, client: ClientFactory) -> Settings:
 def _queue_url(sqs: Any, setting: str, name: str, settings: Settings) -> str:
     try:
         return sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_ERRORS as exc:
         raise _rejected_or_unavailable(exc, f"{_flag(setting)} {name}", "queue",
                                        settings) from None
 
@@ -170,7 +168,7 @@ def _probe(settings: Settings, setting: str, value: str, what: str,
            call: Callable[[], Any]) -> None:
     try:
         call()
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_ERRORS as exc:
         raise _rejected_or_unavailable(exc, f"{setting} {value}", what, settings) from None
 
 
