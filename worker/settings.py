@@ -271,9 +271,11 @@ def endpoint_problem(url: str, source: str = "--endpoint-url") -> str | None:
     """Why ``url`` (from ``source``) cannot be an endpoint, or None: botocore accepts only an
     http(s) URL with a host name or IP address, and refuses others with a ValueError (a
     traceback)."""
+    from urllib.parse import urlsplit
+
     from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
 
-    if url.startswith(("http://", "https://")) and (
+    if urlsplit(url).scheme in ("http", "https") and (
             is_valid_endpoint_url(url) or is_valid_ipv6_endpoint_url(url)):
         return None
     return f"{source} {url!r} is not an endpoint URL (like http://127.0.0.1:5000)"
