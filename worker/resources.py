@@ -3,9 +3,9 @@
 ``resolve()`` projects a stack's SSM parameters (``/modfleet/<stack>/queue-url`` and the others of
 README "AWS settings") onto the one ``Settings`` object, where a flag or variable has not
 set them already, and turns queue names into URLs (GetQueueUrl in the region).
-``check_worker_access()`` then asks AWS, before the worker loads its model, whether the credentials
-work, the queue and dead-letter queue answer and the topic exists: a wrong setting stops the worker
-with one line naming it (exit 2), an endpoint it cannot reach with exit 3.  ``check_access()`` is
+``check_worker_access()`` then asks AWS, before the worker loads its model, whether the queue and
+dead-letter queue answer and the topic exists (which tries the credentials too): a wrong setting
+stops the worker with one line naming it (exit 2), an endpoint it cannot reach with exit 3.  ``check_access()`` is
 the same check of any of those settings (and the bucket) for the operator tools.
 """
 
@@ -131,15 +131,14 @@ def _flag(setting: str) -> str:
 # ---- the worker's start-up check ----------------------------------------------------------------
 
 def check_worker_access(settings: Settings, client: ClientFactory = settings_client) -> None:
-    """Before the model loads: the credentials work (GetCallerIdentity), the queue and dead-letter
-    queue answer (GetQueueAttributes), the topic exists (GetTopicAttributes; nothing is sent).
+    """Before the model loads: the queue and dead-letter queue answer (GetQueueAttributes) and the
+    topic exists (GetTopicAttributes; nothing is sent).  The first call also tries the
+    credentials: none, unknown or expired ones are refused there, named as credentials.  (No STS
+    GetCallerIdentity: it would add an endpoint the fleet's private subnets need not reach.)
 
     ``AwsSettingRejected`` (exit 2) names the setting AWS refuses, ``AwsUnavailable`` (exit 3) the
     endpoint it cannot reach.
     """
-    sts = client("sts", settings)
-    _probe(settings, "credentials", settings.profile or "(default chain)", "identity",
-           sts.get_caller_identity)
     check_access(settings, "queue_url", "dlq_url", "topic_arn", client=client)
 
 
