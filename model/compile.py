@@ -43,7 +43,7 @@ from model.architectures import (NEURON_ARCHES, NEURON_TEXT_TYPES, QWEN_ARCHES, 
                                  decoder_and_head, llava_vision_parts, load_vlm, text_config)
 from model.checkpoints import checkpoint_identity, resolve_checkpoint
 from model.config import ModelConfig
-from model.exceptions import CheckpointUnusable, UnsupportedOnNeuron
+from model.exceptions import CheckpointUnusable, ConfigInvalid, UnsupportedOnNeuron
 from model.manifest import Manifest, checkpoint_sha256, prompt_bucket, sequence_positions
 from model.policy import load_policy
 from model.preprocess import LlavaVideoPreprocessor
@@ -89,7 +89,11 @@ def compile_artifacts(config: ModelConfig, out: Path, amp: str = DEFAULT_AMP) ->
         raise CheckpointUnusable(f"amp must be one of {', '.join(AMPS)}, got {amp!r}")
     checkpoint, synthetic = resolve_checkpoint(config)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a path the user gave: one line for them, not a traceback
+        raise ConfigInvalid(f"cannot write the compiled artifacts to {out}: {exc.strerror}") \
+            from None
     policy = load_policy(config.policy_file)
     model, pre, prompt_tokens = _load_source(checkpoint, config, policy)
     n_positions, estimate = decoder_buckets(prompt_tokens, config)

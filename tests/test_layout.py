@@ -6,6 +6,7 @@
   the functions of the commands that need the lab (demo, local-stack, bench, chaos).
 - Tests import public names only: no test module imports another test module or a conftest, and
   no module anywhere imports an underscore name of another module.
+- tests/model imports the model layer, not worker or tools (but the lab's sample-video generator).
 
 Every import statement counts, including those inside functions (the lazy imports that keep
 `--help` fast are imports all the same).
@@ -28,7 +29,8 @@ LAB = "tools.lab"
 # The commands that run the lab, and may import it inside their functions.
 LAB_COMMANDS = {f"tools/ops/commands/{name}.py" for name in ("demo", "local_stack", "bench",
                                                              "chaos")}
-TEST_SUPPORT = ("tests/neuron_fakes",)  # stand-in SDK packages, imported by their own names
+TEST_SUPPORT = ("tests/neuron_fakes",)
+MODEL_TESTS_MAY_USE = "tools.lab.sample_videos"  # the one lab module tests/model may import  # stand-in SDK packages, imported by their own names
 
 
 @dataclass(frozen=True)
@@ -43,19 +45,29 @@ class Import:
 
 
 def imports(path: Path, root: Path) -> Iterator[Import]:
-    """Every absolute import in ``path``."""
+    """Every import in ``path``, a relative one (``from ..lab import x``) made absolute."""
     tree = ast.parse(path.read_text(), str(path))
     nested = {id(node) for outer in ast.walk(tree)
               if isinstance(outer, (ast.FunctionDef, ast.AsyncFunctionDef))
               for node in ast.walk(outer)}
     relative = str(path.relative_to(root))
+    package = list(path.relative_to(root).parent.parts)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield Import(relative, node.lineno, alias.name, (), id(node) not in nested)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            yield Import(relative, node.lineno, node.module,
-                         tuple(alias.name for alias in node.names), id(node) not in nested)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            if module:
+                yield Import(relative, node.lineno, module,
+                             tuple(alias.name for alias in node.names), id(node) not in nested)
+
+
+def imported_modules(found: Import) -> list[str]:
+    """The module imported, and each name taken from it as a possible submodule
+    (``from tools import lab`` imports ``tools.lab``)."""
+    return [found.module, *(f"{found.module}.{name}" for name in found.names)]
 
 
 def package_violations(root: Path) -> list[str]:
@@ -77,11 +89,10 @@ def room_violations(root: Path) -> list[str]:
     for folder in ("model", "worker", "tools/ops"):
         for path in sorted((root / folder).rglob("*.py")):
             for found in imports(path, root):
-                if not (found.module == LAB or found.module.startswith(LAB + ".")):
+                lab = [m for m in imported_modules(found) if m == LAB or m.startswith(LAB + ".")]
+                if not lab or (found.path in LAB_COMMANDS and not found.top_level):
                     continue
-                if found.path in LAB_COMMANDS and not found.top_level:
-                    continue
-                problems.append(f"{found.path}:{found.line}: imports the lab ({found.module})")
+                problems.append(f"{found.path}:{found.line}: imports the lab ({lab[0]})")
     return problems
 
 
@@ -110,12 +121,29 @@ def public_name_violations(root: Path) -> list[str]:
     return problems
 
 
+def model_test_violations(root: Path) -> list[str]:
+    """Imports by tests/model of worker or tools: the model layer's tests import the model (and
+    the lab's sample-video generator, where one needs a video)."""
+    problems = []
+    for path in sorted((root / "tests" / "model").rglob("*.py")):
+        for found in imports(path, root):
+            if found.module.split(".")[0] in {"worker", "tools"} and not any(
+                    m == MODEL_TESTS_MAY_USE or m.startswith(MODEL_TESTS_MAY_USE + ".")
+                    for m in imported_modules(found)):
+                problems.append(f"{found.path}:{found.line}: a model test imports {found.module}")
+    return problems
+
+
 def test_dependencies_point_one_way():
     assert package_violations(ROOT) == []
 
 
 def test_what_ships_never_imports_the_lab():
     assert room_violations(ROOT) == []
+
+
+def test_model_tests_import_the_model_only():
+    assert model_test_violations(ROOT) == []
 
 
 def test_tests_and_modules_import_public_names_only():
@@ -131,29 +159,37 @@ def _copy(tmp_path: Path) -> Path:
 
 def test_the_checks_catch_planted_violations(tmp_path):
     root = _copy(tmp_path)
-    checks = (package_violations, room_violations, public_name_violations)
+    checks = (package_violations, room_violations, public_name_violations, model_test_violations)
     before = [set(check(root)) for check in checks]
     planted = root / "model" / "config.py"
     planted.write_text(planted.read_text() + "\n\ndef _late():\n    from worker import logs\n")
     (root / "worker" / "planted.py").write_text("import tools.ops.cli\n")
     (root / "tools" / "ops" / "planted.py").write_text(
         "def late():\n    from tools.lab.embedded_aws import provision\n")
+    (root / "tools" / "ops" / "planted_forms.py").write_text(
+        "from tools import lab\nfrom ..lab import harness\nfrom . import _private\n")
     demo = root / "tools" / "ops" / "commands" / "demo.py"
     demo.write_text("from tools.lab import harness\n" + demo.read_text())
+    (root / "tests" / "model" / "test_planted.py").write_text(
+        "from tools.lab.sample_videos import write_video\nfrom worker.settings import Settings\n")
     (root / "tests" / "test_planted.py").write_text(
         "from tests.worker import test_decode\nfrom worker.settings import _problems\n")
 
-    packages, rooms, public = (sorted(set(check(root)) - seen)
+    packages, rooms, public, model_tests = (sorted(set(check(root)) - seen)
                                for check, seen in zip(checks, before))
     assert len(packages) == 2
     assert packages[0].startswith("model/config.py:") and packages[0].endswith(
         "model imports worker")
     assert packages[1] == "worker/planted.py:1: worker imports tools"
     assert rooms == ["tools/ops/commands/demo.py:1: imports the lab (tools.lab)",
-                     "tools/ops/planted.py:2: imports the lab (tools.lab.embedded_aws)"]
+                     "tools/ops/planted.py:2: imports the lab (tools.lab.embedded_aws)",
+                     "tools/ops/planted_forms.py:1: imports the lab (tools.lab)",
+                     "tools/ops/planted_forms.py:2: imports the lab (tools.lab)"]
     assert public == [
         "tests/test_planted.py:1: imports a test module (tests.worker)",
-        "tests/test_planted.py:2: imports private name(s) _problems of worker.settings"]
+        "tests/test_planted.py:2: imports private name(s) _problems of worker.settings",
+        "tools/ops/planted_forms.py:3: imports private name(s) _private of tools.ops"]
+    assert model_tests == ["tests/model/test_planted.py:2: a model test imports worker.settings"]
 
 
 def test_the_console_script_lives_in_the_operators_room():

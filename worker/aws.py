@@ -14,8 +14,10 @@ from botocore.config import Config
 
 # Standard retry mode already backs off on throttling and 5xx; the worker adds its own tenacity
 # policies above this for the cases that need a decision (publish before delete).
-BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4},
-                     connect_timeout=5, read_timeout=30, max_pool_connections=32)
+CLIENT_OPTIONS: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": 4},
+                                  "connect_timeout": 5, "read_timeout": 30,
+                                  "max_pool_connections": 32}
+BOTO_CONFIG = Config(**CLIENT_OPTIONS)
 
 # The embedded stack accepts any credentials; real AWS uses the normal provider chain.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "modfleet", "aws_secret_access_key": "modfleet"}
@@ -85,9 +87,7 @@ class AsyncClients:
         from aiobotocore.session import get_session
 
         kwargs = dict(self._kwargs)
-        kwargs["config"] = AioConfig(retries={"mode": "standard", "max_attempts": 4},
-                                     connect_timeout=5, read_timeout=30,
-                                     max_pool_connections=32)
+        kwargs["config"] = AioConfig(**CLIENT_OPTIONS)  # the same options as BOTO_CONFIG
         session = get_session()
         if self._profile:
             session.set_config_variable("profile", self._profile)

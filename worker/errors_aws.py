@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from worker.exceptions import RetryLater
+
+# What an AWS call raises when it fails: an error response, a client-side fault, or an answer that
+# is not AWS's (an HTML error page from a proxy or the embedded endpoint: not a BotoCoreError).
+AWS_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
 
 MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "404", "NotFound"}
 
@@ -22,7 +27,7 @@ def is_aws_failure(exc: BaseException) -> bool:
     mistake or a topic being recreated is fixed by an operator, and the message must survive
     until then (see ``raise_transient``).
     """
-    return isinstance(exc, (ClientError, BotoCoreError, OSError, TimeoutError))
+    return isinstance(exc, (*AWS_ERRORS, OSError, TimeoutError))
 
 
 def raise_transient(exc: BaseException, operation: str) -> NoReturn:
@@ -54,7 +59,7 @@ def aws_error(exc: BaseException | None) -> BaseException | None:
     (``raise ... from exc``; an error merely raised while handling one is not its cause)."""
     seen = 0
     while exc is not None and seen < 10:
-        if isinstance(exc, (ClientError, BotoCoreError)):
+        if isinstance(exc, AWS_ERRORS):
             return exc
         exc, seen = exc.__cause__, seen + 1
     return None

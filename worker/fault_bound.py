@@ -5,7 +5,8 @@ permission would otherwise log and retry for ever, looking alive to its supervis
 notes, per AWS operation, since when it has failed with no success in between; once that spans
 ``--fatal-after-s`` it hands an ``AwsUnavailable`` to the run loop, which releases what it holds and
 ends the process with exit 3.  Receives count every failure (nothing can be done without them);
-publishes only failures no retry cures, since an SNS outage is the processing deadline's business.
+publishes (``BoundedPublishes``) and deletes (``worker.settle.BatchDeleter``) only failures no
+retry cures, since an outage is the processing deadline's business.
 """
 
 from __future__ import annotations
@@ -42,10 +43,6 @@ class FaultBound:
 
     def succeeded(self, operation: str) -> None:
         self._since.pop(operation, None)
-
-    def failing_since(self, operation: str) -> float | None:
-        """When ``operation``'s current run of failures began (the clock's time), or None."""
-        return self._since.get(operation)
 
 
 class BoundedPublishes:

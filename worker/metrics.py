@@ -2,7 +2,7 @@
 
 The CloudWatch agent ships the worker's stdout to its log group, where CloudWatch turns these lines
 into metrics, so dashboards and alarms need no extra code on the instance.  Namespace ``modfleet``;
-the metrics and dimension sets are those of CONTRACTS.md ("Worker metrics"):
+the metrics and dimension sets are those README lists ("Logs and metrics"):
 
 - ``Videos`` (one per published verdict) by [], [Status], [Decision], [Status, Decision], and for
   errors [Status, ErrorCode]; per-stage latencies (``FetchLatency``, ... ``PublishLatency``) by [].

@@ -1,11 +1,11 @@
 """Where a command's AWS resources are, found once at start-up, and the worker's check of them.
 
 ``resolve()`` projects a stack's SSM parameters (``/modfleet/<stack>/queue-url`` and the others of
-CONTRACTS in ARCHITECTURE.md) onto the one ``Settings`` object, where a flag or variable has not
+README "AWS settings") onto the one ``Settings`` object, where a flag or variable has not
 set them already, and turns queue names into URLs (GetQueueUrl in the region).
-``check_worker_access()`` then asks AWS, before the worker loads its model, whether the credentials
-work, the queue and dead-letter queue answer and the topic exists: a wrong setting stops the worker
-with one line naming it (exit 2), an endpoint it cannot reach with exit 3.  ``check_access()`` is
+``check_worker_access()`` then asks AWS, before the worker loads its model, whether the queue and
+dead-letter queue answer and the topic exists (which tries the credentials too): a wrong setting
+stops the worker with one line naming it (exit 2), an endpoint it cannot reach with exit 3.  ``check_access()`` is
 the same check of any of those settings (and the bucket) for the operator tools.
 """
 
@@ -15,10 +15,8 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from worker.aws import settings_client
-from worker.errors_aws import is_incurable, is_not_found, is_refused, one_line
+from worker.errors_aws import AWS_ERRORS, is_incurable, is_not_found, is_refused, one_line
 from worker.exceptions import AwsSettingRejected, AwsUnavailable, SettingsError
 from worker.settings import Settings, env_name
 
@@ -76,7 +74,7 @@ def _with_stack(settings: Settings, ssm: Any, quiet: bool) -> tuple[Settings, st
     try:
         stack = settings.stack or _only_stack(ssm, settings.region)
         values = stack_parameters(ssm, stack)
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_ERRORS as exc:
         if quiet:
             return settings, f"the region's stacks could not be listed ({one_line(exc)})"
         raise _rejected_or_unavailable(exc, f"--stack {settings.stack}", "SSM parameters",
@@ -117,7 +115,7 @@ def _with_queue_urls(settings: Settings, client: ClientFactory) -> Settings:
 def _queue_url(sqs: Any, setting: str, name: str, settings: Settings) -> str:
     try:
         return sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_ERRORS as exc:
         raise _rejected_or_unavailable(exc, f"{_flag(setting)} {name}", "queue",
                                        settings) from None
 
@@ -133,15 +131,14 @@ def _flag(setting: str) -> str:
 # ---- the worker's start-up check ----------------------------------------------------------------
 
 def check_worker_access(settings: Settings, client: ClientFactory = settings_client) -> None:
-    """Before the model loads: the credentials work (GetCallerIdentity), the queue and dead-letter
-    queue answer (GetQueueAttributes), the topic exists (GetTopicAttributes; nothing is sent).
+    """Before the model loads: the queue and dead-letter queue answer (GetQueueAttributes) and the
+    topic exists (GetTopicAttributes; nothing is sent).  The first call also tries the
+    credentials: none, unknown or expired ones are refused there, named as credentials.  (No STS
+    GetCallerIdentity: it would add an endpoint the fleet's private subnets need not reach.)
 
     ``AwsSettingRejected`` (exit 2) names the setting AWS refuses, ``AwsUnavailable`` (exit 3) the
     endpoint it cannot reach.
     """
-    sts = client("sts", settings)
-    _probe(settings, "credentials", settings.profile or "(default chain)", "identity",
-           sts.get_caller_identity)
     check_access(settings, "queue_url", "dlq_url", "topic_arn", client=client)
 
 
@@ -170,7 +167,7 @@ def _probe(settings: Settings, setting: str, value: str, what: str,
            call: Callable[[], Any]) -> None:
     try:
         call()
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_ERRORS as exc:
         raise _rejected_or_unavailable(exc, f"{setting} {value}", what, settings) from None
 
 

@@ -76,11 +76,13 @@ class Worker:
                                    settings.heartbeat_interval_s, settings.processing_deadline_s,
                                    clock=self._loop.time)
         self.stats = WorkerStats()
-        self.settler = Settler(queue, metrics, self.stats.messages, settings.visibility_timeout_s)
         self.failure: ReplicaDied | AwsUnavailable | None = None
-        # The publisher's client may report into the same bound (worker.fault_bound).
+        # The publisher's client may report into the same bound (worker.fault_bound), and so do
+        # the settler's deletes.
         self.faults = faults or FaultBound(settings.fatal_after_s)
         self.faults.clock, self.faults.on_expired = self._loop.time, self._give_up
+        self.settler = Settler(queue, metrics, self.stats.messages, settings.visibility_timeout_s,
+                               self.faults)
         self._tasks: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
         self._pause_s = 0.0

@@ -42,6 +42,8 @@ AWS_ACCESS = ("region", "profile", "endpoint_url", "stack")
 FLAG_ALIASES = {"queue_url": ("--queue",), "dlq_url": ("--dlq",), "topic_arn": ("--topic",)}
 # botocore's own check of a region name (it refuses others with InvalidRegionError, a traceback).
 _REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+# An SNS topic ARN's shape (SNS refuses others with InvalidParameter; moto answers a 500 page).
+_TOPIC_ARN = re.compile(r"^arn:[a-z0-9-]+:sns:[a-z0-9-]*:[0-9]*:[A-Za-z0-9_.-]+$")
 _MODEL = ModelConfig()  # the model layer's defaults are the flags' defaults
 
 
@@ -100,9 +102,9 @@ class Settings:
     publish_retry_s: float = _opt(
         "Cap on the backoff between SNS publish attempts for one batch.", 20.0, group="queue")
     fatal_after_s: float = _opt(
-        "Exit 3 once receives have failed this long in a row, or publishes have been refused "
-        "this long for a cause no retry cures (credentials, a deleted topic, access denied); "
-        "held messages are released first [1-86400 s].", 300.0, group="queue")
+        "Exit 3 once receives have failed this long in a row, or publishes or deletes have been "
+        "refused this long for a cause no retry cures (credentials, a deleted topic or queue, "
+        "access denied); held messages are released first [1-86400 s].", 300.0, group="queue")
 
     # ---- Media -------------------------------------------------------------------------------------
     frames_per_video: int = _opt("Frames sampled uniformly over each video [1-64].",
@@ -234,8 +236,6 @@ def _problems(s: Settings) -> Iterable[str]:
         yield "max-object-bytes, max-pixels, max-duration-s and decode-deadline-s must be positive"
     if s.ranged_min_bytes < 0:
         yield "ranged-min-bytes must be 0 or more"
-    if min(s.max_object_bytes, s.max_pixels) < 1 or s.max_duration_s <= 0:
-        yield "max-object-bytes, max-pixels and max-duration-s must be positive"
     try:
         model_config(s)
     except ConfigInvalid as exc:  # the model layer's own limits, named by their flags
@@ -246,6 +246,11 @@ def _problems(s: Settings) -> Iterable[str]:
         yield f"fatal-after-s must be between 1 and 86400, got {s.fatal_after_s}"
     if (problem := region_problem(s.region, s.endpoint_url)) is not None:
         yield problem
+    if s.endpoint_url and (problem := endpoint_problem(s.endpoint_url)) is not None:
+        yield problem
+    if s.topic_arn and not _TOPIC_ARN.match(s.topic_arn):
+        yield (f"topic-arn {s.topic_arn!r} is not an SNS topic ARN "
+               f"(arn:aws:sns:REGION:ACCOUNT:NAME)")
 
 
 def region_problem(region: str, endpoint_url: str | None, source: str = "--region") -> str | None:
@@ -260,6 +265,20 @@ def region_problem(region: str, endpoint_url: str | None, source: str = "--regio
     hint = f" (did you mean {near[0]}?)" if near else ""
     return (f"{source} {region!r} is not a region botocore knows{hint}; a region it does not list "
             f"needs --endpoint-url")
+
+
+def endpoint_problem(url: str, source: str = "--endpoint-url") -> str | None:
+    """Why ``url`` (from ``source``) cannot be an endpoint, or None: botocore accepts only an
+    http(s) URL with a host name or IP address, and refuses others with a ValueError (a
+    traceback)."""
+    from urllib.parse import urlsplit
+
+    from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
+
+    if urlsplit(url).scheme in ("http", "https") and (
+            is_valid_endpoint_url(url) or is_valid_ipv6_endpoint_url(url)):
+        return None
+    return f"{source} {url!r} is not an endpoint URL (like http://127.0.0.1:5000)"
 
 
 @functools.cache
@@ -336,9 +355,12 @@ def from_sources(args: argparse.Namespace | Mapping[str, Any] | None = None,
     given = {**_given(args), **{k: v for k, v in overrides.items() if v is not None}}
     environ = os.environ if environ is None else environ
     if isinstance(args, argparse.Namespace) and not hasattr(args, "region"):
-        # A command without AWS flags (compile, synthetic-checkpoint) calls no AWS: the AWS CLI's
-        # variables are not its business, and a stale AWS_PROFILE must not stop it.
-        environ = {name: value for name, value in environ.items() if not name.startswith("AWS_")}
+        # A command without AWS flags (compile, synthetic-checkpoint) calls no AWS: the AWS
+        # settings' variables (the AWS CLI's and MODFLEET_REGION and its kin) are not its
+        # business, and a stale AWS_PROFILE or MODFLEET_PROFILE must not stop it.
+        ignored = {env_name(name) for name in AWS_ACCESS}
+        environ = {name: value for name, value in environ.items()
+                   if not name.startswith("AWS_") and name not in ignored}
     values = {f.name: _value(f, given, environ) for f in fields(Settings)}
     # Also checks that the profile exists, naming where it came from.
     region = profile_region(values["profile"], environ, _source("profile", given, environ))
@@ -348,6 +370,9 @@ def from_sources(args: argparse.Namespace | Mapping[str, Any] | None = None,
         if problem is not None:
             raise SettingsError(problem)
     values["region"] = values["region"] or region
+    if values["endpoint_url"] is not None and (problem := endpoint_problem(
+            values["endpoint_url"], _source("endpoint_url", given, environ))) is not None:
+        raise SettingsError(problem)
     if _source("endpoint_url", given, environ) == "AWS_ENDPOINT_URL" and any(
             name.startswith("AWS_ENDPOINT_URL_") and value for name, value in environ.items()):
         # AWS_ENDPOINT_URL_<SERVICE> beats AWS_ENDPOINT_URL, per service: botocore applies both

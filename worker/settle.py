@@ -15,6 +15,8 @@ import collections
 from dataclasses import dataclass
 from typing import Any
 
+from worker.errors_aws import is_incurable
+from worker.fault_bound import FaultBound
 from worker.logs import get_logger
 from worker.metrics import Metrics
 from worker.queue_port import MAX_BATCH, BatchResult, QueuePort, ReceivedMessage
@@ -70,10 +72,10 @@ class Settler:
     """Applies each message's outcome: the queue call, then the counter, the metric, the log."""
 
     def __init__(self, queue: QueuePort, metrics: Metrics, counts: collections.Counter,
-                 retry_cap_s: int) -> None:
+                 retry_cap_s: int, faults: FaultBound | None = None) -> None:
         self.queue, self.metrics = queue, metrics
         self.counts, self.retry_cap_s = counts, retry_cap_s
-        self.deleter = BatchDeleter(queue)
+        self.deleter = BatchDeleter(queue, faults=faults)
 
     async def settle(self, message: ReceivedMessage, outcome: Outcome) -> None:
         """Apply ``outcome``; a queue failure is logged, never raised (the message comes back)."""
@@ -132,10 +134,18 @@ class Settler:
 
 
 class BatchDeleter:
-    """Collects deletes for up to ``linger_s`` or MAX_BATCH messages, then makes one batch call."""
+    """Collects deletes for up to ``linger_s`` or MAX_BATCH messages, then makes one batch call.
 
-    def __init__(self, queue: QueuePort, linger_s: float = 0.05) -> None:
-        self.queue, self.linger_s = queue, linger_s
+    A delete refused for a cause no retry cures (the role lost sqs:DeleteMessage, the queue was
+    deleted) counts against ``faults``: otherwise every verdict would be published again and
+    again while the worker looks healthy.
+    """
+
+    OPERATION = "sqs:DeleteMessageBatch"
+
+    def __init__(self, queue: QueuePort, linger_s: float = 0.05,
+                 faults: FaultBound | None = None) -> None:
+        self.queue, self.linger_s, self.faults = queue, linger_s, faults
         self._pending: list[tuple[ReceivedMessage, asyncio.Future]] = []
         self._flush_task: asyncio.Task | None = None
 
@@ -164,6 +174,11 @@ class BatchDeleter:
         except Exception as exc:  # the messages come back; their verdicts repeat with one key
             log.warning("delete batch failed", error=str(exc), messages=len(chunk))
             result = BatchResult({m.receipt_handle: "RequestFailed" for m in messages})
+            if self.faults is not None and is_incurable(exc):
+                self.faults.failed(self.OPERATION, exc)
+        else:
+            if self.faults is not None:
+                self.faults.succeeded(self.OPERATION)
         for message, future in chunk:
             if not future.done():
                 future.set_result(result.ok(message))

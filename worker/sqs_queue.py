@@ -93,9 +93,11 @@ class SqsQueue:
         except Exception as exc:
             if not is_aws_failure(exc):
                 raise
-            code = exc.response.get("Error", {}).get("Code", "") if isinstance(
-                exc, ClientError) else ""
-            raise QueueCallFailed(f"sqs:{operation}", code, str(exc)) from exc
+            # The code once, then SQS's message (str() of a ClientError repeats the code and
+            # the operation).
+            error = exc.response.get("Error", {}) if isinstance(exc, ClientError) else {}
+            raise QueueCallFailed(f"sqs:{operation}", error.get("Code", ""),
+                                  error.get("Message") or str(exc)) from exc
 
 
 def _received(raw: dict[str, Any]) -> ReceivedMessage:

@@ -15,7 +15,7 @@ from model.api import Batch
 from model.compile import compile_artifacts, decoder_class, decoder_kwargs
 from model.config import ModelConfig
 from model.devices import plan_slots
-from model.exceptions import ManifestMismatch
+from model.exceptions import ConfigInvalid, ManifestMismatch
 from model.manifest import check_versions, read_manifest
 from model.registry import create_backend
 
@@ -175,6 +175,23 @@ def test_a_process_owns_the_neuron_cores_it_loaded_onto_until_it_exits(neuron_fa
     assert "NeuronCore(s) not available - Requested:nc1-nc1 Available:0" in refused.stdout
     fake_nrt.release()  # nrt_close
     assert other("1").stdout.strip() == "claimed"
+
+
+def test_visible_cores_beyond_the_instance_fail_at_runtime_initialisation(neuron_fakes):
+    import fake_nrt
+
+    assert fake_nrt.visible({"NEURON_RT_VISIBLE_CORES": "0-1"}) == [0, 1]
+    with pytest.raises(RuntimeError, match="names NeuronCore 2, this instance has 2"):
+        fake_nrt.visible({"NEURON_RT_VISIBLE_CORES": "1-2"})
+    assert fake_nrt.visible({"NEURON_RT_VISIBLE_CORES": "4-7",
+                             "MODFLEET_FAKE_NEURON_CORES": "8"}) == [4, 5, 6, 7]
+
+
+def test_an_out_that_cannot_be_made_is_the_users_to_fix(neuron_fakes, llava_checkpoint, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ConfigInvalid, match="cannot write the compiled artifacts to .*a-file"):
+        compile_artifacts(_config(llava_checkpoint, tmp_path), blocker / "compiled", amp="f32")
 
 
 def test_the_fakes_readme_cites_a_source_for_every_rule():

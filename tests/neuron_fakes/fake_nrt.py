@@ -41,6 +41,13 @@ def visible(environ=None) -> list[int]:
         cores.extend(range(int(low), int(high or low) + 1))
     if cores != list(range(cores[0], cores[0] + len(cores))):  # nrt-api-guide.rst:1045
         raise RuntimeError(f"NRT: NEURON_RT_VISIBLE_CORES={spec} is not a contiguous range")
+    # nrt-configurable-parameters.rst (the NEURON_RT_VISIBLE_CORES row: "between 0 to Max
+    # NeuronCore in the system"; Notes, 3: indices end at the instance's cores - 1).  The
+    # runtime's own message is not in the docs; the text here is ours.
+    count = int(environ.get("MODFLEET_FAKE_NEURON_CORES", "2"))
+    if cores[-1] >= count:
+        raise RuntimeError(f"NRT: NEURON_RT_VISIBLE_CORES={spec} names NeuronCore {cores[-1]}, "
+                           f"this instance has {count} (nc0-nc{count - 1})")
     return cores
 
 

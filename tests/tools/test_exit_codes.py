@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.parsers import ResponseParserError
 
 from tools.lab.harness import ROOT, modfleet
 from tools.ops.cli import exit_code_for
@@ -148,6 +149,8 @@ def test_exit_codes_by_what_escaped():
     assert exit_code_for(EndpointConnectionError(endpoint_url="http://x")) == 3
     assert exit_code_for(AwsUnavailable("x")) == exit_code_for(ReplicaDied("x")) == 3
     assert exit_code_for(KeyboardInterrupt()) == 130 and exit_code_for(Terminated()) == 143
+    # An answer that is not AWS's (an HTML error page) is the service failing, not a bug.
+    assert exit_code_for(ResponseParserError("invalid XML received")) == 3
     assert exit_code_for(ValueError("a bug")) is None  # re-raised: a traceback is the report
 
 

@@ -19,8 +19,9 @@ def test_a_stack_fills_queue_dlq_topic_and_bucket_and_set_ones_win(stack):
     resolved = resources.resolve(settings_for(stack, stack=stack.name))
     assert (resolved.queue_url, resolved.dlq_url, resolved.topic_arn, resolved.bucket) == (
         stack.queue_url, stack.dlq_url, stack.topic_arn, stack.bucket)
-    explicit = resources.resolve(settings_for(stack, stack=stack.name, topic_arn="arn:given"))
-    assert explicit.topic_arn == "arn:given" and explicit.queue_url == stack.queue_url
+    given = "arn:aws:sns:us-east-1:123456789012:given"
+    explicit = resources.resolve(settings_for(stack, stack=stack.name, topic_arn=given))
+    assert explicit.topic_arn == given and explicit.queue_url == stack.queue_url
 
 
 def test_the_embedded_stack_writes_the_documented_parameters(stack):

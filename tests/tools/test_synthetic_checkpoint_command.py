@@ -12,3 +12,12 @@ def test_cli_writes_the_same_weights_for_the_same_seed(tmp_path, model_cache):
     cached = load_file(synthetic_path(model_cache, "tiny") / "model.safetensors")
     assert ours.keys() == cached.keys()
     assert all((ours[k] == cached[k]).all() for k in ours)
+
+
+def test_an_out_that_cannot_be_made_is_one_line_and_exit_2(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["synthetic-checkpoint", "--out", str(blocker / "ckpt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("modfleet synthetic-checkpoint: --out ") and "cannot create it" in err
+    assert "Traceback" not in err

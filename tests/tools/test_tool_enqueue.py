@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
-from tools.ops.enqueue import enqueue_jobs
+import pytest
+
+from tools.ops.enqueue import enqueue_jobs, keys_from_file
+from tools.ops.exceptions import InvalidRequest
 from worker.messages import parse_body
 
 
@@ -32,6 +35,16 @@ def test_enqueue_keys_and_keys_from_file(stack, queues, run_cli, tmp_path):
     assert done.returncode == 0 and report["sent"] == 25 and report["failed"] == []
     jobs = jobs_in(queues, stack.queue_url)
     assert sorted(j.key for j in jobs) == keys and {j.bucket for j in jobs} == {stack.bucket}
+
+
+def test_a_keys_file_that_cannot_be_read_is_the_users_to_fix(tmp_path):
+    """Exit 2 with one line (InvalidRequest), not a FileNotFoundError traceback."""
+    with pytest.raises(InvalidRequest, match="--keys-from .*absent.txt: cannot read it"):
+        keys_from_file(tmp_path / "absent.txt")
+    binary = tmp_path / "keys.bin"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(InvalidRequest, match="cannot read it"):
+        keys_from_file(binary)
 
 
 def test_enqueue_prefix_lists_the_bucket(stack, sqs, s3, queues, run_cli):

@@ -36,8 +36,13 @@ def test_aws_cli_variables_follow_the_modfleet_ones_and_the_flags(tmp_path):
                                       "(did you mean us-east-1?)"),
     ({"profile": "nope"}, {}, "--profile nope: no such profile"),
     ({}, {"AWS_PROFILE": "nope"}, "AWS_PROFILE nope: no such profile"),
+    ({"endpoint_url": "notaurl"}, {}, "--endpoint-url 'notaurl' is not an endpoint URL"),
+    ({}, {"AWS_ENDPOINT_URL": "127.0.0.1:5000"}, "AWS_ENDPOINT_URL '127.0.0.1:5000' is not an "
+                                                 "endpoint URL"),
+    ({"topic_arn": "not-an-arn"}, {}, "topic-arn 'not-an-arn' is not an SNS topic ARN"),
+    ({"topic_arn": "arn:aws:sqs:us-east-1:123456789012:jobs"}, {}, "is not an SNS topic ARN"),
 ])
-def test_bad_regions_and_profiles_name_their_source(values, env, message, tmp_path):
+def test_bad_regions_profiles_and_endpoints_name_their_source(values, env, message, tmp_path):
     env = {"AWS_CONFIG_FILE": str(tmp_path / "absent"), **env}
     with pytest.raises(SettingsError, match=re.escape(message)):
         from_sources(values, env)
@@ -54,5 +59,8 @@ def test_a_command_without_aws_flags_ignores_the_aws_variables():
 
     env = {"AWS_PROFILE": "nope", "AWS_REGION": "not_a_region"}
     assert from_sources(argparse.Namespace(batch_size="2"), env).batch_size == 2
+    modfleet_env = {"MODFLEET_PROFILE": "nope", "MODFLEET_REGION": "not_a_region",
+                    "MODFLEET_ENDPOINT_URL": "notaurl"}
+    assert from_sources(argparse.Namespace(batch_size="2"), modfleet_env).batch_size == 2
     with pytest.raises(SettingsError, match="AWS_PROFILE nope"):
         from_sources(argparse.Namespace(batch_size="2", region=None), env)

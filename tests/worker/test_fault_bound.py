@@ -124,3 +124,27 @@ def test_an_sns_outage_is_not_counted_against_the_bound():
     failure, _ = run_worker(clock, queue, sns, settings)
     assert failure is None
     assert [json.loads(p.message)["video"]["key"] for p in sns.published] == ["clip.mp4"]
+
+
+def test_deletes_refused_past_the_bound_end_the_run_instead_of_republishing_for_ever():
+    """The role lost sqs:DeleteMessage: each message is published, its delete refused, and it
+    comes back to be published again; past the bound the worker stops."""
+    # The message is back every 10 s; the refusals outlast the bound, and then end (so that a
+    # worker that never gives up still finishes, and this test fails instead of hanging).
+    clock, queue, sns, settings = rig(fatal_after_s=60, exit_when_idle_s=30,
+                                      visibility_timeout_s=10, heartbeat_interval_s=5)
+    queue.put(json.dumps({"bucket": "b", "key": "clip.mp4"}))
+    denied = client_error("DeleteMessageBatch", "AccessDenied", 403)
+    refusals = []
+    for _ in range(30):
+        try:
+            raise QueueCallFailed("sqs:DeleteMessageBatch", "AccessDenied", str(denied)) \
+                from denied
+        except QueueCallFailed as exc:
+            refusals.append(exc)
+    queue.fail("delete", *refusals)
+    failure, took_s = run_worker(clock, queue, sns, settings)
+    assert failure is not None and "sqs:DeleteMessageBatch has failed" in str(failure)
+    assert "AccessDenied" in str(failure)
+    assert took_s < 30 * settings.visibility_timeout_s  # before the refusals ran out
+    assert queue.bodies() == [json.dumps({"bucket": "b", "key": "clip.mp4"})]  # not lost

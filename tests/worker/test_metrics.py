@@ -1,4 +1,5 @@
-"""CloudWatch EMF records on stdout: the metrics and dimension sets of CONTRACTS.md."""
+"""CloudWatch EMF records on stdout: the metrics and dimension sets of README
+("Logs and metrics")."""
 
 import asyncio
 import json

@@ -133,6 +133,18 @@ def test_dead_letter_sends_the_body_with_why_and_its_own_attributes(rig):
         ATTR_SOURCE_QUEUE: source, "trace": "t-1"})]
 
 
+def test_a_receive_outside_sqs_limits_fails_as_a_whole(rig):
+    async def scenario(queue: QueuePort):
+        refused = []
+        for args in ((MAX_BATCH + 1, 0, 30), (1, 21, 30), (1, 0, 43201)):
+            with pytest.raises(QueueCallFailed) as failed:
+                await queue.receive(*args)
+            refused.append(failed.value.code)
+        return refused
+
+    assert rig.run(scenario) == ["InvalidParameterValue"] * 3
+
+
 # ---- SqsQueue only -------------------------------------------------------------------------------
 
 

@@ -10,7 +10,9 @@ SQS alike; what is kept here from SQS:
 - a long poll returns as soon as a message is visible, or after ``wait_s``;
 - ``receive_count`` counts receives, and a queue with a ``Redrive`` moves a message to its
   dead-letter queue on the receive that would exceed ``max_receive_count``;
-- batch calls answer per message; a call that fails as a whole raises ``QueueCallFailed``.
+- batch calls answer per message; a call that fails as a whole raises ``QueueCallFailed``;
+- a receive outside SQS's limits (1-10 messages, a 0-20 s wait, a 0-43200 s visibility) fails
+  with SQS's ``InvalidParameterValue``, as ``SqsQueue`` does on SQS.
 
 Time is ``clock()``: a ``tools.lab.virtual_time.VirtualClock``, on which every wait takes no real
 time, or ``time.monotonic`` on a real loop, where ``poll_scale`` shortens the long polls (the run
@@ -29,8 +31,13 @@ from typing import Any
 from worker.exceptions import QueueCallFailed
 from worker.queue_port import (ATTR_ERROR_CODE, ATTR_REASON, ATTR_SOURCE_QUEUE, MAX_BATCH,
                                BatchResult, ReceivedMessage)
+from worker.sqs_queue import MAX_VISIBILITY_S
 
 STALE = "ReceiptHandleIsInvalid"  # SQS's code for a handle that no longer names a receive
+INVALID = "InvalidParameterValue"  # SQS's code for a parameter outside its limits
+# ReceiveMessage's limits, as SQS checks them: parameter -> (lowest, highest).
+RECEIVE_LIMITS = {"max_messages": (1, MAX_BATCH), "wait_s": (0, 20),
+                  "visibility_s": (0, MAX_VISIBILITY_S)}
 _ids = itertools.count(1)
 
 
@@ -115,6 +122,11 @@ class MemoryQueue:
                       visibility_s: int) -> list[ReceivedMessage]:
         self._enter("receive", max_messages=max_messages, wait_s=wait_s,
                     visibility_s=visibility_s)
+        given = {"max_messages": max_messages, "wait_s": wait_s, "visibility_s": visibility_s}
+        for name, (low, high) in RECEIVE_LIMITS.items():
+            if not low <= given[name] <= high:
+                raise QueueCallFailed("receive", INVALID,
+                                      f"{name} {given[name]} is not within {low}-{high}")
         taken = self._take(max_messages, visibility_s)
         if not taken and wait_s:
             await self._visible_or(wait_s * self.poll_scale)

@@ -2,7 +2,8 @@
 
 The publisher takes an aiobotocore SNS client and calls ``publish`` with SNS's keyword arguments;
 this stands in for that client in the worker's unit tests, keeping each message published and
-refusing the ones a test asks it to.
+refusing the ones a test asks it to, and, as SNS does, a message over 256 KiB
+(tests/worker/test_memory_topic.py runs the same publish on the embedded SNS).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 _ids = itertools.count(1)
+MAX_MESSAGE_BYTES = 256 * 1024  # SNS's limit on a message (moto's, in characters, is the same)
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,10 @@ class MemoryTopic:
     async def publish(self, *, TopicArn: str, Message: str,  # noqa: N803 (SNS's names)
                       MessageAttributes: Mapping[str, Any] | None = None) -> dict[str, str]:
         await asyncio.sleep(0)  # a call over the network yields to the loop
+        if len(Message.encode()) > MAX_MESSAGE_BYTES:
+            raise ClientError({"Error": {"Code": "InvalidParameter",
+                                         "Message": "Invalid parameter: Message too long"},
+                               "ResponseMetadata": {"HTTPStatusCode": 400}}, "Publish")
         error = self.refuse(Message)
         if error is not None:
             raise error

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 from more_itertools import chunked
 
-from tools.ops.exceptions import AwsCallFailed
+from tools.ops.exceptions import AwsCallFailed, InvalidRequest
 from tools.ops.queues import BATCH_LIMIT, call_batch, is_fifo
 
 
@@ -65,8 +65,12 @@ def keys_from_lines(lines: TextIO | Iterable[str]) -> Iterator[str]:
 
 
 def keys_from_file(path: Path) -> list[str]:
-    with path.open(encoding="utf-8") as handle:
-        return list(keys_from_lines(handle))
+    """The keys of a file (as ``keys_from_lines``); one that cannot be read is InvalidRequest."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return list(keys_from_lines(handle))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"--keys-from {path}: cannot read it ({exc})") from None
 
 
 def keys_under_prefix(s3: Any, bucket: str, prefix: str) -> Iterator[str]:

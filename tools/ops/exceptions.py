@@ -6,8 +6,10 @@
   use the client-side path instead.  Also exits 2: nothing was changed.
 - ``ScanLimitReached``: a scan cannot go on within SQS's limits (the held-message cap of a FIFO
   dead-letter queue); it stops, releases what it holds and reports, exit 1.
-- ``AwsCallFailed``: an AWS call failed after the client's own retries; the command stops, reports
-  what it did so far and exits 1.  Nothing is lost: every path sends before it deletes.
+- ``AwsCallFailed``: an AWS call failed after the client's own retries.  A command that has done
+  part of its work catches it, reports what it did so far and exits 1; one that escapes the
+  command (before anything was done) exits by its cause, 2 or 3, like any AWS error.  Nothing is
+  lost: every path sends before it deletes.
 - ``LabNotInstalled``: a lab command (demo, local-stack, bench, chaos) run where only what ships is
   installed (an instance's wheel); run it from a clone of the repository.  Exits 2.
 

@@ -15,8 +15,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from tools.ops.exceptions import AwsCallFailed, InvalidRequest
+from worker.queue_port import MAX_BATCH
 
-BATCH_LIMIT = 10  # SQS's limit on entries per *Batch call
+BATCH_LIMIT = MAX_BATCH  # SQS's limit on entries per *Batch call, as the worker's queue port has it
 T = TypeVar("T")
 
 

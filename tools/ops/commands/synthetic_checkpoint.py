@@ -34,7 +34,12 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from model.synthetic import build_checkpoint
+    from tools.ops.exceptions import InvalidRequest
 
+    try:  # build_checkpoint's own first step, here so that a bad --out is the user's one line
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidRequest(f"--out {args.out}: cannot create it ({exc.strerror})") from None
     path = build_checkpoint(args.out, args.preset, args.arch, args.seed, args.policy_file)
     marker = json.loads((path / "synthetic.json").read_text())
     if args.json:

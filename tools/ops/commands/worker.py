@@ -13,7 +13,6 @@ HELP = ("Long-poll the SQS queue of S3 video keys, sample frames, run the model 
         "setting AWS refuses. SIGTERM drains and exits 0; a dead model replica, or AWS refusing "
         "the worker for --fatal-after-s, stops receiving, releases what the worker holds and "
         "exits 3, for the supervisor (systemd) to restart it.")
-EXIT_REPLICA_DIED = 3
 WORKER_NEEDS = ("queue_url", "topic_arn")
 
 
@@ -26,6 +25,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tools.ops.exceptions import ExitCode
     from worker import resources
     from worker.app import WorkerService
     from worker.exceptions import AwsUnavailable, ReplicaDied
@@ -39,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
             service.run(install_signals=True)
     except (ReplicaDied, AwsUnavailable) as exc:
         get_logger(__name__).error("exiting for a restart", error=str(exc),
-                                   exit_code=EXIT_REPLICA_DIED)
+                                   exit_code=int(ExitCode.UNAVAILABLE))
         raise  # the CLI prints it and exits 3
     return 0
