@@ -44,6 +44,9 @@ class Settings:
     dlq_url: str | None = _opt(
         "Dead-letter queue for poison bodies; without it they are left for the queue's redrive.",
         None, group="aws")
+    autoscaling_group: str | None = _opt(
+        "The fleet's Auto Scaling group, for status (the stack's autoscaling-group parameter).",
+        None, group="aws")
 
     # ---- Queue behaviour (SQS limits in brackets) --------------------------------------------------
     wait_time_s: int = _opt("Long-poll wait per receive [0-20 s].", 20, group="queue")

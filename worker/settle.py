@@ -23,6 +23,9 @@ log = get_logger(__name__)
 ATTR_ERROR_CODE = "modfleet.error_code"
 ATTR_REASON = "modfleet.reason"
 ATTR_SOURCE_QUEUE = "modfleet.source_queue"
+# Every code the worker writes in ATTR_ERROR_CODE (DeadLetter.code); `replay-dlq --error-code`
+# refuses any other, so a code added here must be added to the DeadLetter outcomes that use it.
+DEAD_LETTER_CODES = frozenset({"poison_body"})
 MAX_REASON = 1024
 MAX_VISIBILITY_S = 43200  # SQS's limit on a visibility timeout
 

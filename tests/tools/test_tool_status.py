@@ -50,8 +50,13 @@ def test_peek_flag_and_cloudwatch_first(stack, sqs, queues):
             return {"Datapoints": [{"Timestamp": 1, "Maximum": 5.0},
                                    {"Timestamp": 2, "Maximum": 42.0}]}
 
+        def get_metric_data(self, **kwargs):  # the worker's metrics: none yet
+            return {"MetricDataResults": [{"Id": "videos", "Timestamps": [], "Values": []}]}
+
     measured = fleet_status(sqs, [stack.queue_url], cloudwatch=CloudWatch()).queues[0]
     assert (measured.oldest_age_s, measured.oldest_age_source) == (42.0, "cloudwatch")
+    assert fleet_status(sqs, [stack.queue_url], cloudwatch=CloudWatch()).last_verdict.source == \
+        "none"
 
 
 def test_status_text_table_and_missing_queue(stack, run_cli):
