@@ -2,8 +2,8 @@
 
 The last verdict's age comes from the worker's own metrics (CONTRACTS: namespace ``modfleet``,
 metric ``Videos``, dimension set []): GetMetricData for the last ``VERDICT_WINDOW`` at one-minute
-periods, newest first; the age is now minus the newest datapoint's timestamp.  CloudWatch stamps a
-period by its start, so on AWS the age is to the minute (an over-estimate by up to 60 s).  The
+periods (on minute boundaries), newest first; the age is now minus the newest period's start, so it
+is to the minute: an over-estimate by up to 60 s, on AWS as on moto.  The
 worker writes the metrics as EMF lines on stdout; the CloudWatch agent ships them on an instance,
 and on the embedded stack ``tools/lab/emf_forwarder.py`` stands in for the agent.
 """
@@ -46,7 +46,7 @@ class AutoScalingStatus:
 class LastVerdict:
     """The newest verdict the worker's metrics show, and how it was looked for."""
 
-    at: str | None        # ISO time of the newest datapoint; None when there was none
+    at: str | None        # start of the newest minute with a verdict (ISO); None: none found
     age_s: float | None
     source: str           # cloudwatch | none (no datapoint in the window) | unavailable
     window_s: int
@@ -76,6 +76,7 @@ def last_verdict(cloudwatch: Any, clock: Callable[[], float],
     """When the fleet last published a verdict, from ``modfleet``/``Videos`` (dimensions []);
     ``unavailable`` with the error when CloudWatch cannot be read."""
     end = dt.datetime.fromtimestamp(clock(), dt.timezone.utc)
+    start = (end - window).replace(second=0, microsecond=0)  # periods on minute boundaries
     window_s = int(window.total_seconds())
     try:
         response = cloudwatch.get_metric_data(
@@ -83,7 +84,7 @@ def last_verdict(cloudwatch: Any, clock: Callable[[], float],
                 "Metric": {"Namespace": NAMESPACE, "MetricName": VERDICT_METRIC,
                            "Dimensions": []},
                 "Period": PERIOD_S, "Stat": "Sum"}}],
-            StartTime=end - window, EndTime=end + dt.timedelta(seconds=PERIOD_S),
+            StartTime=start, EndTime=end + dt.timedelta(seconds=PERIOD_S),
             ScanBy="TimestampDescending")
     except (ClientError, BotoCoreError) as exc:  # status shows the rest, and says so
         return LastVerdict(None, None, "unavailable", window_s, f"GetMetricData failed: {exc}")
