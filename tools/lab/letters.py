@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
+from tools.ops.queues import queue_depth
+
 ID_PATTERN = re.compile(r"id-\d{5}")
 
 
@@ -99,10 +101,8 @@ class Queues:
         return Counter(letter_id(m["Body"]) for m in self.drain(queue_url, delete=False))
 
     def depth(self, queue_url: str) -> dict[str, int]:
-        attrs = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
-        a = attrs["Attributes"]
-        return {"visible": int(a["ApproximateNumberOfMessages"]),
-                "in_flight": int(a["ApproximateNumberOfMessagesNotVisible"])}
+        depth = queue_depth(self.sqs, queue_url)
+        return {"visible": depth.visible, "in_flight": depth.in_flight}
 
 
 def cli_env(stack) -> dict[str, str]:

@@ -96,6 +96,36 @@ def queue_attributes(sqs: Any, queue_url: str) -> dict[str, str]:
     return response.get("Attributes", {})
 
 
+@dataclass(frozen=True)
+class QueueDepth:
+    """A queue's approximate message counts, as SQS reports them."""
+
+    visible: int
+    in_flight: int  # received, not yet deleted or visible again
+    delayed: int
+
+    @property
+    def total(self) -> int:
+        return self.visible + self.in_flight + self.delayed
+
+
+DEPTH_ATTRIBUTES = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed")
+
+
+def depth_of(attributes: dict[str, str]) -> QueueDepth:
+    """The counts in a GetQueueAttributes answer (missing ones count 0)."""
+    visible, in_flight, delayed = (int(attributes.get(name, 0)) for name in DEPTH_ATTRIBUTES)
+    return QueueDepth(visible, in_flight, delayed)
+
+
+def queue_depth(sqs: Any, queue_url: str) -> QueueDepth:
+    """A queue's counts: the one place the tools and the lab read them."""
+    response = aws_call(sqs.get_queue_attributes, QueueUrl=queue_url,
+                        AttributeNames=list(DEPTH_ATTRIBUTES))
+    return depth_of(response["Attributes"])
+
+
 def queue_arn(sqs: Any, queue_url: str) -> str:
     """The ARN of a queue."""
     response = aws_call(sqs.get_queue_attributes, QueueUrl=queue_url, AttributeNames=["QueueArn"])

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.ops.queues import queue_depth
 from worker.app import WorkerService
 from worker.aws import boto3_client
 from tools.lab.embedded_aws import StackInfo, drain_tap
@@ -142,9 +143,7 @@ def _wait_for_depth(stack: StackInfo, expected: int, timeout_s: float = 60) -> N
     sqs = boto3_client("sqs", stack.region, stack.endpoint_url)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        attrs = sqs.get_queue_attributes(QueueUrl=stack.queue_url,
-                                         AttributeNames=["ApproximateNumberOfMessages"])
-        if int(attrs["Attributes"]["ApproximateNumberOfMessages"]) >= expected:
+        if queue_depth(sqs, stack.queue_url).visible >= expected:
             return
         time.sleep(0.1)
     raise RuntimeError(f"the queue did not reach {expected} notifications in {timeout_s} s")

@@ -26,6 +26,7 @@ from tools.lab.chaos.corpus import POISON_BODIES, Upload, plan_uploads, seed_cli
 from tools.lab.chaos.fault_proxy import FaultProxy
 from tools.lab.chaos.fleet import Fleet
 from tools.lab.chaos.report import ChaosReport, Leftover, Uploaded, analyse
+from tools.ops.queues import queue_depth
 from worker.aws import boto3_client
 from worker.logs import get_logger
 
@@ -162,10 +163,7 @@ def _next(plan: ChaosPlan, rng: random.Random) -> float | None:
 
 
 def _depth(sqs: Any, queue_url: str) -> int:
-    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed"])["Attributes"]
-    return sum(int(v) for v in attrs.values())
+    return queue_depth(sqs, queue_url).total
 
 
 class _Uploader(threading.Thread):
