@@ -151,3 +151,19 @@ def test_dlq_replay_is_replay_dlq(stack, queues, run_cli):
     report = json.loads(done.stdout)
     assert (report["command"], report["moved"], report["permanent"]) == ("replay-dlq", 4, 1)
     assert report["destination_url"] == stack.queue_url
+
+
+@pytest.mark.parametrize("action,verb", [(("export", "-o", "-"), "exported"),
+                                         (("delete", "--all"), "deleted")])
+def test_export_and_delete_exit_1_while_letters_were_not_seen(stack, sqs, queues, run_cli,
+                                                               action, verb):
+    fill(queues, stack, 15)
+    held = sqs.receive_message(QueueUrl=stack.dlq_url, MaxNumberOfMessages=5,
+                               VisibilityTimeout=600)["Messages"]  # another reader's
+
+    done = run_cli("dlq", *action, "--dlq-url", stack.dlq_url, "--json")
+
+    assert done.returncode == 1, done.stderr
+    report = account(done.stdout + "\n" + done.stderr, f"dlq {action[0]}")
+    assert (report[verb], report["unseen"]) == (10, 5)
+    assert len(held) == 5 and queues.depth(stack.dlq_url)["in_flight"] == 5  # theirs, untouched

@@ -108,6 +108,19 @@ def test_status_after_a_worker_run_shows_the_group_and_the_last_verdict(stack, s
     assert "last verdict: " in table and "ago" in table
 
 
+def test_status_without_cloudwatch_is_done_in_part(stack, sqs):
+    # Stubbed: moto cannot refuse GetMetricData; a real account without the permission does.
+    from botocore.stub import Stubber
+
+    cloudwatch = boto3_client("cloudwatch", stack.region, stack.endpoint_url)
+    with Stubber(cloudwatch) as stubber:
+        stubber.add_client_error("get_metric_data", "AccessDenied", "not authorized")
+        report = fleet_status(sqs, [stack.tap_queue_url], cloudwatch=cloudwatch)  # empty: no age
+    assert report.last_verdict.source == "unavailable" and "AccessDenied" in \
+        report.last_verdict.error
+    assert not report.complete  # the command exits 1
+
+
 def test_status_of_a_group_that_is_not_there_is_the_operators_to_fix(stack, run_cli):
     done = run_cli("status", "--queue-url", stack.queue_url, "--asg", "no-such-group")
     assert done.returncode == 2 and "no-such-group" in done.stderr

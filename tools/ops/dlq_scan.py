@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 from tools.ops.dead_letters import DeadLetter, Selector
 from tools.ops.exceptions import AwsCallFailed, InvalidRequest, ScanLimitReached
-from tools.ops.queues import BATCH_LIMIT, aws_call, call_batch, chunks, is_fifo, queue_attributes
+from tools.ops.queues import BATCH_LIMIT, aws_call, call_batch, chunks, is_fifo, queue_depth
 from worker.logs import get_logger
 
 log = get_logger(__name__)
@@ -47,8 +47,6 @@ SQS_IN_FLIGHT_QUOTA = 120_000  # messages in flight on one standard queue
 DEFAULT_MAX_HELD = 110_000     # below the quota: room for a dry run or a worker beside the scan
 MAX_DELAY_S = 900              # SQS's limit on DelaySeconds
 STALE_RECEIVES = 100           # receives in a row with nothing new that end a scan
-DEPTH_ATTRIBUTES = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                    "ApproximateNumberOfMessagesDelayed")
 
 
 class Stop(Protocol):
@@ -393,11 +391,10 @@ class DlqScan:
     def _depth(self) -> int | None:
         """Letters in the DLQ, visible, in flight or delayed; None if SQS does not say."""
         try:
-            attrs = queue_attributes(self.sqs, self.plan.dlq_url)
+            return queue_depth(self.sqs, self.plan.dlq_url).total
         except AwsCallFailed as exc:
             log.warning("could not read the DLQ's depth", error=str(exc))
             return None
-        return sum(int(attrs.get(name, 0)) for name in DEPTH_ATTRIBUTES)
 
     def _unseen(self, after: int | None) -> int | None:
         if not self._finished or after is None or self.stop.is_set():

@@ -66,9 +66,9 @@ def hold_seconds(args: argparse.Namespace) -> int:
 
 def dlq_depth(sqs: Any, dlq_url: str) -> int:
     """Visible letters, for the progress bar (an unknown queue fails here, before anything)."""
-    from tools.ops.queues import queue_attributes
+    from tools.ops.queues import queue_depth
 
-    return int(queue_attributes(sqs, dlq_url).get("ApproximateNumberOfMessages", 0))
+    return queue_depth(sqs, dlq_url).visible
 
 
 def run_scan(make_scan: Callable[[Any, Callable[[float], None]], Any], *, description: str,
