@@ -167,3 +167,12 @@ def test_export_and_delete_exit_1_while_letters_were_not_seen(stack, sqs, queues
     report = account(done.stdout + "\n" + done.stderr, f"dlq {action[0]}")
     assert (report[verb], report["unseen"]) == (10, 5)
     assert len(held) == 5 and queues.depth(stack.dlq_url)["in_flight"] == 5  # theirs, untouched
+
+
+def test_an_export_to_a_path_that_cannot_be_written_changes_nothing(stack, queues, run_cli,
+                                                                    tmp_path):
+    fill(queues, stack, 3)
+    done = run_cli("dlq", "export", "--dlq-url", stack.dlq_url, "-o",
+                   str(tmp_path / "no-such-dir" / "x.jsonl"))
+    assert done.returncode == 2 and "cannot write" in done.stderr
+    assert queues.depth(stack.dlq_url) == {"visible": 3, "in_flight": 0}

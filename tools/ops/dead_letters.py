@@ -21,7 +21,8 @@ from worker.settle import DEAD_LETTER_CODES
 
 # Set by replay-dlq on what it hands back (the worker's own attributes come from worker.settle).
 REPLAY_COUNT = "modfleet.replay_count"
-# Set when replay-dlq rotates a message to the back of the DLQ: its original SentTimestamp (ms).
+# Set when a scan rotates a letter to the back of the DLQ, or replay-dlq hands it back: its
+# original SentTimestamp (ms), so that its age survives the new message (``sent_at_s``).
 FIRST_SENT_AT = "modfleet.first_sent_at"
 MAX_ATTRIBUTES = 10  # SQS's limit on message attributes
 # What --error-code calls a message SQS's own redrive moved (maxReceiveCount): it has no ERROR_CODE.
@@ -61,8 +62,8 @@ class DeadLetter:
 
     @property
     def sent_at_s(self) -> float | None:
-        """When the message entered SQS (a redriven message keeps its original time; a rotated
-        one carries it in ``modfleet.first_sent_at``)."""
+        """When the message first entered SQS (a redriven message keeps its original time; a
+        rotated or replayed one carries it in ``modfleet.first_sent_at``)."""
         stamp = self._string(FIRST_SENT_AT) or self.system.get("SentTimestamp")
         return int(stamp) / 1000 if stamp else None
 
@@ -90,8 +91,12 @@ class DeadLetter:
             return 0
 
     def replay_entry(self, entry_id: str, fifo: bool) -> dict[str, Any]:
-        """A SendMessageBatch entry: same body and attributes, the replay counter incremented."""
-        attributes = {name: _sendable(value) for name, value in self.attributes.items()}
+        """A SendMessageBatch entry: same body and attributes, the original send time kept and
+        the replay counter incremented, as far as SQS's ten attributes allow (the time first).
+
+        The send time rides along so that a letter that fails again and is dead-lettered anew
+        (the worker copies its attributes) keeps its age for ``--older-than``."""
+        attributes = self._with_first_sent_at()
         if REPLAY_COUNT in attributes or len(attributes) < MAX_ATTRIBUTES:  # else no room: SQS
             attributes[REPLAY_COUNT] = {"DataType": "Number",  # refuses an eleventh attribute
                                         "StringValue": str(self.replay_count + 1)}
@@ -106,14 +111,16 @@ class DeadLetter:
 
     def rotation_entry(self, entry_id: str, delay_s: int) -> dict[str, Any]:
         """A SendMessageBatch entry that puts this message back in its own DLQ, delayed: the
-        same body and attributes, plus its original send time where there is room for it."""
+        same body and attributes, plus its original send time (see ``can_rotate``)."""
+        return {"Id": entry_id, "MessageBody": self.body,
+                "MessageAttributes": self._with_first_sent_at(), "DelaySeconds": delay_s}
+
+    def _with_first_sent_at(self) -> dict[str, dict[str, Any]]:
         attributes = {name: _sendable(value) for name, value in self.attributes.items()}
         stamp = self.system.get("SentTimestamp")
         if FIRST_SENT_AT not in attributes and stamp and len(attributes) < MAX_ATTRIBUTES:
             attributes[FIRST_SENT_AT] = {"DataType": "Number", "StringValue": stamp}
-        # (A letter without room is never rotated: the scan holds it instead; see can_rotate.)
-        return {"Id": entry_id, "MessageBody": self.body, "MessageAttributes": attributes,
-                "DelaySeconds": delay_s}
+        return attributes
 
     def describe(self, now_s: float) -> dict[str, Any]:
         """The JSON form listed by --dry-run."""

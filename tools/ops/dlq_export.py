@@ -33,6 +33,8 @@ class LetterSink:
             raise InvalidRequest("an s3:// output needs an S3 client")
         self._s3 = s3
         self._stream: IO[str] | None = None
+        if not self.to_stdout:
+            self._open()  # a path that cannot be written fails now, before the scan
 
     @property
     def to_stdout(self) -> bool:

@@ -78,9 +78,10 @@ def run_scan(make_scan: Callable[[Any, Callable[[float], None]], Any], *, descri
     from tools.ops.interrupts import StopOnSignal
     from tools.ops.progress import progress_bar
 
-    with StopOnSignal() as stop, progress_bar(description, total or None) as advance:
-        report = make_scan(stop, advance).run()
-    print_report(report, as_json, stream or sys.stdout)
+    with StopOnSignal() as stop:  # until the account is printed: a late signal cannot cut it
+        with progress_bar(description, total or None) as advance:
+            report = make_scan(stop, advance).run()
+        print_report(report, as_json, stream or sys.stdout)
     return report.exit_code
 
 
