@@ -58,9 +58,15 @@ def test_dry_run_shows_reason_and_body_and_permanent_letters_need_force(stack, q
     assert "reason=bad body" in listed.stdout
     assert f"body: {letters[3].body[:40]}" in listed.stdout
     assert "would move 8, skipped 2 (2 permanent: --force replays them)" in listed.stdout
+    assert ("would leave (permanent: --force replays it)" in listed.stdout
+            and "body: not a job at all id-00004" in listed.stdout)
 
+    unforced = json.loads(run_cli("replay-dlq", "--dlq-url", stack.dlq_url, "--dry-run",
+                                  "--json").stdout)
+    assert {candidate_id(c) for c in unforced["refused"]} == permanent
     as_json = json.loads(run_cli("replay-dlq", "--dlq-url", stack.dlq_url, "--dry-run",
                                  "--force", "--json").stdout)
+    assert as_json["refused"] == []
     by_id = {candidate_id(c): c for c in as_json["candidates"]}
     assert len(by_id) == 10 and {i for i, c in by_id.items() if c["permanent"]} == permanent
     assert by_id["id-00004"]["reason"] == "bad body" and by_id["id-00009"]["reason"] is None

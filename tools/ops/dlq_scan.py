@@ -132,7 +132,8 @@ class ScanReport:
     interrupted: str | None       # SIGINT | SIGTERM
     aborted: str | None
     exit_code: int                # by the one table: 0, 1, 3, 130, 143
-    candidates: tuple[dict[str, Any], ...]
+    candidates: tuple[dict[str, Any], ...]  # dry run: the letters it would act on
+    refused: tuple[dict[str, Any], ...]     # dry run: the permanent letters it would leave
     failures: tuple[ScanFailure, ...]
 
     @property
@@ -149,6 +150,7 @@ class ScanReport:
             del data[name]
         data["failures"] = [asdict(f) for f in self.failures]
         data["candidates"] = list(self.candidates)
+        data["refused"] = list(self.refused)
         return {"command": self.command, **self.target, self.verb: self.done, **data}
 
 
@@ -179,6 +181,7 @@ class DlqScan:
         self._counts = dict(matched=0, done=0, skipped=0, permanent=0, failed=0, duplicated=0,
                             released=0, rotated=0)
         self._candidates: list[dict[str, Any]] = []
+        self._refused: list[dict[str, Any]] = []
         self._failures: list[ScanFailure] = []
         self._aborted: str | None = None
         self._abort_code = 0
@@ -258,6 +261,8 @@ class DlqScan:
                 self._counts["permanent"] += refused
                 self._counts["skipped"] += 1
                 self._hold(letter)
+                if refused and self.plan.dry_run:
+                    self._refused.append(letter.describe(now))
         if self.plan.dry_run:
             self._candidates.extend(letter.describe(now) for letter in selected)
             for letter in selected:
@@ -424,4 +429,5 @@ class DlqScan:
             unseen=unseen, dlq_before=before, dlq_after=after, elapsed_s=round(elapsed_s, 3),
             interrupted=interrupted or ("stopped" if self.stop.is_set() else None),
             aborted=self._aborted, exit_code=self._exit_code(unseen),
-            candidates=tuple(self._candidates), failures=tuple(self._failures))
+            candidates=tuple(self._candidates), refused=tuple(self._refused),
+            failures=tuple(self._failures))

@@ -91,13 +91,14 @@ def print_report(report: Any, as_json: bool, stream: TextIO) -> None:
         print(json.dumps(report.as_dict()), file=stream, flush=True)
         return
     verb = INFINITIVE.get(report.verb, report.verb)
-    for item in report.candidates[:TEXT_LIST_LIMIT]:
-        print(f"would {verb} {item['message_id']}  code={item['error_code']}  "
-              f"age={item['age_s']}s  keys={', '.join(item['keys']) or '-'}  "
-              f"reason={item['reason'] or '-'}\n    body: {item['body_preview']}", file=stream)
-    if len(report.candidates) > TEXT_LIST_LIMIT:
-        print(f"... and {len(report.candidates) - TEXT_LIST_LIMIT} more (--json lists all)",
-              file=stream)
+    listed = [(f"would {verb}", item) for item in report.candidates] + [
+        ("would leave (permanent: --force replays it)", item) for item in report.refused]
+    for what, item in listed[:TEXT_LIST_LIMIT]:
+        print(f"{what} {item['message_id']}  code={item['error_code']}  age={item['age_s']}s  "
+              f"keys={', '.join(item['keys']) or '-'}  reason={item['reason'] or '-'}\n"
+              f"    body: {item['body_preview']}", file=stream)
+    if len(listed) > TEXT_LIST_LIMIT:
+        print(f"... and {len(listed) - TEXT_LIST_LIMIT} more (--json lists all)", file=stream)
     for failure in report.failures:
         print(f"FAILED {failure.stage} {failure.message_id}: {failure.code} {failure.message}",
               file=sys.stderr)
