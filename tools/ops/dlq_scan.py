@@ -1,4 +1,4 @@
-"""One pass over a dead-letter queue: receive each letter once, select, act on the selected, release.
+"""One pass over a dead-letter queue: receive each letter once, select, act on those, release.
 
 replay-dlq (move to a queue), ``dlq export`` (write out) and ``dlq delete`` are this pass with a
 different action (``DlqScan._act``); ``--dry-run`` lists the selection and acts on nothing.

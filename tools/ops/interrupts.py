@@ -60,5 +60,5 @@ class StopOnSignal:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self._event.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # the second Ctrl-C: out now (held messages lapse by themselves)
+            raise KeyboardInterrupt  # a second Ctrl-C: out now (what is held lapses by itself)
         self.set(signum)

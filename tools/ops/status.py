@@ -23,7 +23,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tools.ops.fleet import AutoScalingStatus, LastVerdict, autoscaling_status, last_verdict
-from tools.ops.queues import aws_call, is_fifo, queue_attributes, queue_url_from_arn, redrive_target_arn
+from tools.ops.queues import (
+    aws_call,
+    is_fifo,
+    queue_attributes,
+    queue_url_from_arn,
+    redrive_target_arn,
+)
 
 PEEK_MESSAGES = 10
 CLOUDWATCH_WINDOW = dt.timedelta(minutes=15)
