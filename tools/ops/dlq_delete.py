@@ -21,4 +21,4 @@ class Deleter(DlqScan):
         if self.stop.is_set():  # asked to stop: leave them, they are released with the rest
             self._hold_all(letters)
             return
-        self._delete_from_dlq(letters)
+        self._delete_from_dlq(letters, self._failed_delete)  # not deleted: failed, and released

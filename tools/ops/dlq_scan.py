@@ -101,7 +101,7 @@ class ScanFailure:
     """A selected letter that was not handled cleanly; ``stage`` says where it stopped."""
 
     message_id: str
-    stage: str  # send: still only in the DLQ; delete: acted on but still in the DLQ; rotate
+    stage: str  # send: still only in the DLQ; delete: still in the DLQ (after a send, in both)
     code: str
     message: str
 
@@ -309,8 +309,11 @@ class DlqScan:
         for letter in letters:
             self._hold(letter)
 
-    def _delete_from_dlq(self, letters: list[DeadLetter]) -> None:
-        """Delete letters acted on from the DLQ; count each as done (twice there if not deleted)."""
+    def _delete_from_dlq(self, letters: list[DeadLetter],
+                         not_deleted: Callable[[DeadLetter, str, str], None]) -> None:
+        """Delete letters from the DLQ, counting each deleted one as done; ``not_deleted(letter,
+        code, message)`` records each that stayed (``_duplicate`` after a send, ``_failed_delete``
+        for a delete)."""
         if not letters:
             return
         by_id = {f"d{i}": letter for i, letter in enumerate(letters)}
@@ -320,11 +323,14 @@ class DlqScan:
                                                    QueueUrl=self.plan.dlq_url), entries)
         except AwsCallFailed as exc:
             for letter in letters:
-                self._duplicate(letter, "DeleteMessageBatch", str(exc))
+                not_deleted(letter, "DeleteMessageBatch", str(exc))
             raise
         self._done(len(deleted.succeeded))
         for failure in deleted.failed:
-            self._duplicate(by_id[failure.id], failure.code, failure.message)
+            not_deleted(by_id[failure.id], failure.code, failure.message)
+
+    def _failed_delete(self, letter: DeadLetter, code: str, message: str) -> None:
+        self._fail(letter, "delete", code, message)
 
     # ---- holding, rotating, releasing ----------------------------------------------------------
 

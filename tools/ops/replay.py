@@ -120,7 +120,7 @@ class Replayer(DlqScan):
             raise
         for failure in sent.failed:
             self._fail(by_id[failure.id], "send", failure.code, failure.message)
-        self._delete_from_dlq([by_id[ok["Id"]] for ok in sent.succeeded])
+        self._delete_from_dlq([by_id[ok["Id"]] for ok in sent.succeeded], self._duplicate)
 
     def _target(self) -> dict[str, Any]:
         return {"destination_url": self.plan.destination_url, "native": False}
