@@ -20,14 +20,14 @@ from typing import Any
 
 from worker import verdict as verdicts
 from worker.aws import AsyncClients
-from worker.decode import DecodeLimits
 from worker.logs import get_logger
 from worker.metrics import Metrics
-from worker.pipeline import Stages, process_job
+from worker.pipeline import Media, Stages, process_job
 from worker.publish import Publisher
 from worker.replicas import ReplicaPool
 from worker.runner import Worker, WorkerStats
 from worker.settings import Settings
+from worker.sqs_queue import SqsQueue
 
 log = get_logger(__name__)
 
@@ -68,12 +68,15 @@ class WorkerService:
         phases with their own idle limit and metrics sink on one warm pool).
         """
         settings, metrics = settings or self.settings, metrics or self.metrics
+        settings.require("queue_url", "topic_arn")
         with tempfile.TemporaryDirectory(prefix="modfleet-spool-") as spool, \
                 ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as pool:
             async with AsyncClients(settings.region, settings.endpoint_url) as aws:
                 stages = self._stages(settings, aws.s3, pool, Path(spool))
-                worker = Worker(settings, aws.sqs, Publisher(aws.sns, settings.topic_arn,
-                                                             settings.publish_retry_s),
+                queue = SqsQueue(aws.sqs, str(settings.queue_url), settings.dlq_url)
+                publisher = Publisher(aws.sns, settings.topic_arn, settings.publish_retry_s,
+                                      metrics)
+                worker = Worker(settings, queue, publisher,
                                 lambda job, timings: process_job(job, stages, timings),
                                 metrics, keep_verdicts)
                 return await self._run(worker, install_signals)
@@ -83,7 +86,7 @@ class WorkerService:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, worker.request_stop)
-        log.info("worker polling", queue_url=worker.queue_url, replicas=len(self.pool.replicas),
+        log.info("worker polling", queue_url=worker.queue.url, replicas=len(self.pool.replicas),
                  batch_size=worker.settings.batch_size,
                  in_flight_limit=worker.settings.in_flight_limit,
                  model=self.pool.identity.name, synthetic=self.pool.identity.synthetic)
@@ -94,11 +97,7 @@ class WorkerService:
             log.info("worker stopped", **dict(worker.stats.messages))
 
     def _stages(self, settings: Settings, s3: Any, decoders: Executor, spool: Path) -> Stages:
-        limits = DecodeLimits(settings.frames_per_video, settings.frame_size,
-                              settings.max_duration_s, settings.max_pixels,
-                              settings.decode_deadline_s)
         context = verdicts.Context(region=settings.region, worker_id=settings.worker_id,
                                    model=self.pool.identity)
-        return Stages(s3=s3, pool=self.pool, decode_pool=decoders, limits=limits,
-                      max_object_bytes=settings.max_object_bytes, spool_dir=spool,
-                      context=context, ranged_min_bytes=settings.ranged_min_bytes)
+        return Stages(media=Media.from_settings(settings, s3, decoders, spool), pool=self.pool,
+                      context=context)

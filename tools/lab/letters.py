@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
+from more_itertools import chunked
+
 from tools.ops.queues import queue_depth
 
 ID_PATTERN = re.compile(r"id-\d{5}")
@@ -65,9 +67,9 @@ class Queues:
 
     def dead_letter(self, dlq_url: str, letters: list[Letter], source_url: str) -> None:
         """Put letters in the DLQ, ten per SendMessageBatch, attributes as the worker sets them."""
-        for start in range(0, len(letters), 10):
+        for chunk in chunked(letters, 10):
             entries = []
-            for n, item in enumerate(letters[start:start + 10]):
+            for n, item in enumerate(chunk):
                 attrs = {"test.origin": {"DataType": "String", "StringValue": "fixture"}}
                 if item.error_code:
                     worker_set = (("modfleet.error_code", item.error_code),

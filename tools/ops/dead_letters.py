@@ -14,12 +14,12 @@ from typing import Any
 from tools.ops.durations import parse_duration
 from tools.ops.exceptions import InvalidRequest
 from tools.ops.references import ObjectRef, object_refs
-from worker.settle import ATTR_ERROR_CODE as ERROR_CODE
-from worker.settle import ATTR_REASON as REASON
-from worker.settle import ATTR_SOURCE_QUEUE as SOURCE_QUEUE
+from worker.queue_port import ATTR_ERROR_CODE as ERROR_CODE
+from worker.queue_port import ATTR_REASON as REASON
+from worker.queue_port import ATTR_SOURCE_QUEUE as SOURCE_QUEUE
 from worker.settle import DEAD_LETTER_CODES
 
-# Set by replay-dlq on what it hands back (the worker's own attributes come from worker.settle).
+# Set by replay-dlq on what it hands back (the worker's own attributes come from worker.queue_port).
 REPLAY_COUNT = "modfleet.replay_count"
 # Set when a scan rotates a letter to the back of the DLQ, or replay-dlq hands it back: its
 # original SentTimestamp (ms), so that its age survives the new message (``sent_at_s``).

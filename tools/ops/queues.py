@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -36,18 +36,6 @@ class BatchOutcome:
 
     succeeded: tuple[dict[str, Any], ...]
     failed: tuple[EntryFailure, ...]
-
-
-def chunks(items: Iterable[T], size: int = BATCH_LIMIT) -> Iterator[list[T]]:
-    """Consecutive lists of at most ``size`` items."""
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def call_batch(call: Callable[..., dict[str, Any]], entries: Sequence[dict[str, Any]], *,

@@ -26,6 +26,7 @@ from worker.aws import boto3_client
 from tools.lab.embedded_aws import StackInfo, drain_tap
 from worker.metrics import Metrics
 from worker.settings import Settings
+from worker.verdict import Verdict
 
 Advance = Callable[[float], None]
 
@@ -120,14 +121,15 @@ def _serve_and_collect(settings: Settings, service: WorkerService, stack: StackI
                        messages=dict(stats.messages))
 
 
-def _first_receive(verdicts: list[dict], uploaded_at: dict[str, float], default: float) -> float:
+def _first_receive(verdicts: list[Verdict], uploaded_at: dict[str, float],
+                   default: float) -> float:
     """When the worker received its first message: upload time plus that verdict's queue wait.
 
     Counting from here leaves out the worker's start-up (clients, first long poll), which a
     long-running worker pays once, not per video.
     """
-    received = [uploaded_at[v["video"]["key"]] + v["timings_ms"].get("queue_wait", 0) / 1000
-                for v in verdicts if v["video"]["key"] in uploaded_at]
+    received = [uploaded_at[v.video.key] + (v.timings_ms.queue_wait or 0) / 1000
+                for v in verdicts if v.video.key in uploaded_at]
     return min(received, default=default)
 
 
