@@ -101,6 +101,7 @@ def test_status_after_a_worker_run_shows_the_group_and_the_last_verdict(stack, s
     assert (fleet["name"], fleet["desired"], fleet["in_service"]) == (group, 2, 2)
     verdict = report["last_verdict"]
     assert verdict["source"] == "cloudwatch" and verdict["age_s"] is not None
+    assert verdict["last_5_min"] >= 1  # the one verdict of this run, at least
     # This run's verdict: the newest period began no earlier than the minute the worker started.
     assert dt.datetime.fromisoformat(verdict["at"].replace("Z", "+00:00")) >= started
     table = run_cli("status", "--queue-url", stack.queue_url, "--asg", group).stdout
@@ -125,3 +126,19 @@ def test_status_of_a_group_that_is_not_there_is_the_operators_to_fix(stack, run_
     done = run_cli("status", "--queue-url", stack.queue_url, "--asg", "no-such-group")
     assert done.returncode == 2 and "no-such-group" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_emf_forwarder_puts_one_datum_per_metric_and_dimension_set(stack):
+    namespace = f"modfleet-{stack.bucket}"  # this test's own: moto's CloudWatch is shared
+    line = json.dumps({"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [
+        {"Namespace": namespace, "Dimensions": [[], ["Status"]],
+         "Metrics": [{"Name": "Videos", "Unit": "Count"}]}]}, "Status": "ok", "Videos": 1})
+    cloudwatch = boto3_client("cloudwatch", stack.region, stack.endpoint_url)
+    echoed: list[str] = []
+
+    assert forward(["plain text\n", line], cloudwatch, echo=echoed.append) == 2
+
+    assert echoed == ["plain text\n"]
+    metrics = cloudwatch.list_metrics(Namespace=namespace)["Metrics"]
+    dimension_sets = [m["Dimensions"] for m in metrics if m["MetricName"] == "Videos"]
+    assert sorted(dimension_sets, key=len) == [[], [{"Name": "Status", "Value": "ok"}]]

@@ -24,6 +24,7 @@ from worker.metrics import NAMESPACE
 
 VERDICT_METRIC = "Videos"
 VERDICT_WINDOW = dt.timedelta(hours=24)
+RECENT = dt.timedelta(minutes=5)  # the throughput shown beside the last verdict
 PERIOD_S = 60
 
 
@@ -51,6 +52,7 @@ class LastVerdict:
     source: str           # cloudwatch | none (no datapoint in the window) | unavailable
     window_s: int
     error: str | None = None  # why it is unavailable (no permission, CloudWatch failing)
+    last_5_min: float | None = None  # verdicts in the last five one-minute periods
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,12 +90,14 @@ def last_verdict(cloudwatch: Any, clock: Callable[[], float],
             ScanBy="TimestampDescending")
     except (ClientError, BotoCoreError) as exc:  # status shows the rest, and says so
         return LastVerdict(None, None, "unavailable", window_s, f"GetMetricData failed: {exc}")
-    stamps = [stamp for result in response.get("MetricDataResults", [])
+    points = [(stamp.astimezone(dt.timezone.utc), value)
+              for result in response.get("MetricDataResults", [])
               for stamp, value in zip(result.get("Timestamps", []), result.get("Values", []),
                                       strict=False) if value > 0]
-    if not stamps:
-        return LastVerdict(None, None, "none", window_s)
-    newest = max(stamps).astimezone(dt.timezone.utc)
-    age = max(0.0, (end - newest).total_seconds())
+    if not points:
+        return LastVerdict(None, None, "none", window_s, last_5_min=0)
+    newest = max(stamp for stamp, _ in points)
+    recent_from = (end - RECENT).replace(second=0, microsecond=0)
     return LastVerdict(newest.isoformat(timespec="seconds").replace("+00:00", "Z"),
-                       round(age, 1), "cloudwatch", window_s)
+                       round(max(0.0, (end - newest).total_seconds()), 1), "cloudwatch", window_s,
+                       last_5_min=sum(value for stamp, value in points if stamp > recent_from))

@@ -87,7 +87,8 @@ def _age(q) -> str:
 
 def _verdict_age(verdict) -> str:
     if verdict.source == "cloudwatch":
-        return f"{verdict.age_s:.0f}s ago (at {verdict.at}; CloudWatch modfleet/Videos)"
+        return (f"{verdict.age_s:.0f}s ago (at {verdict.at}; {verdict.last_5_min:.0f} in the last "
+                f"5 min; CloudWatch modfleet/Videos)")
     if verdict.source == "none":
         return f"none in the last {verdict.window_s // 3600} h (CloudWatch modfleet/Videos)"
     return f"unknown: {verdict.error}"
