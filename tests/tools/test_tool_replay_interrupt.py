@@ -164,3 +164,31 @@ def test_a_rotated_letter_keeps_its_original_age(stack, sqs, queues):
     aged = replay(sqs, ReplayPlan(stack.dlq_url, stack.queue_url, Selector.build(older_than="1h"),
                                   force=True), clock=lambda: an_hour_later)
     assert (aged.moved, aged.skipped) == (30, 0)
+
+
+def test_after_a_rotating_replay_the_next_one_reports_the_delayed_letters_until_they_are_back(
+        stack, sqs, queues, run_cli):
+    # The case, small: a DLQ three times --max-held; the first replay rotates what it
+    # cannot hold to the DLQ's back (delayed by --hold), so a second one right after cannot see
+    # those letters. It says how many and exits 1, until they are visible again.
+    letters = fill(queues, stack, 60)
+    hot = {x.id for x in letters if x.key and x.key.startswith("hot/")}
+    cold = {x.id for x in letters if x.key and x.key.startswith("cold/")}
+    args = ("replay-dlq", "--dlq-url", stack.dlq_url, "--max-held", "10", "--hold", "3s", "--json")
+
+    first = run_cli(*args, "--match", "^hot/")
+    report = json.loads(first.stdout)
+    assert first.returncode == 0, first.stderr
+    assert (report["moved"], report["unseen"]) == (len(hot), 0) and report["rotated"] > 0
+
+    second = run_cli(*args, "--match", "^cold/")
+    again = json.loads(second.stdout)
+    assert second.returncode == 1 and again["unseen"] > 0, second.stderr
+    assert again["moved"] + again["unseen"] + again["skipped"] == 60 - len(hot)
+
+    wait_until(lambda: depth(sqs, stack.dlq_url) == {
+        "visible": 60 - len(hot) - again["moved"], "in_flight": 0, "delayed": 0})
+    third = run_cli(*args, "--match", "^cold/")
+    last = json.loads(third.stdout)
+    assert third.returncode == 0 and last["unseen"] == 0, third.stderr
+    assert queues.ids(stack.queue_url) == Counter(hot | cold)  # each once, none lost
