@@ -159,10 +159,12 @@ class ScanReport:
 class DlqScan:
     """One scan of a DLQ under a plan; subclasses say what to do with the selected letters.
 
-    ``run()`` once and read its report.  Hooks: ``_act(letters)`` (returns nothing; records what
-    it did through ``_done``, ``_fail`` and ``_duplicate``), ``_refuses(letter)`` (a matching letter
-    to leave alone), ``_finish()`` (after the scan, before the account), ``mutates`` (whether the
-    action changes the DLQ, which decides between rotating and stopping at the held-message cap).
+    ``run()`` once and read its report.  ``plan`` is a ScanPlan or a plan with the same fields
+    (``ReplayPlan`` adds the destination and the rate).  Hooks: ``_act(letters)`` (records what it
+    did through ``_done``, ``_fail``, ``_delete_from_dlq`` and ``_hold_all``), ``_refuses(letter)``
+    (a matching letter to leave alone), ``_finish()`` (after the scan, before the account),
+    ``_target()`` (where the letters went, for the account), ``mutates`` (whether the action
+    changes the DLQ, which decides between rotating and stopping at the held-message cap).
     """
 
     command = "dlq"
