@@ -20,6 +20,7 @@ from typing import Any
 
 from worker import verdict as verdicts
 from worker.aws import AsyncClients
+from worker.fault_bound import BoundedPublishes, FaultBound
 from worker.logs import get_logger
 from worker.metrics import Metrics
 from worker.pipeline import Media, Stages, process_job
@@ -62,7 +63,8 @@ class WorkerService:
 
     async def serve(self, *, settings: Settings | None = None, metrics: Metrics | None = None,
                     install_signals: bool = False, keep_verdicts: bool = False) -> WorkerStats:
-        """Run one worker on the started pool until stopped or idle; ``ReplicaDied`` if one died.
+        """Run one worker on the started pool until stopped or idle; ``ReplicaDied`` if one died,
+        ``AwsUnavailable`` if AWS refused it past ``--fatal-after-s``.
 
         ``settings`` and ``metrics`` replace the service's for this run only (the benchmark runs
         phases with their own idle limit and metrics sink on one warm pool).
@@ -71,14 +73,16 @@ class WorkerService:
         settings.require("queue_url", "topic_arn")
         with tempfile.TemporaryDirectory(prefix="modfleet-spool-") as spool, \
                 ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as pool:
-            async with AsyncClients(settings.region, settings.endpoint_url) as aws:
+            async with AsyncClients(settings.region, settings.endpoint_url,
+                                    settings.profile) as aws:
                 stages = self._stages(settings, aws.s3, pool, Path(spool))
                 queue = SqsQueue(aws.sqs, str(settings.queue_url), settings.dlq_url)
-                publisher = Publisher(aws.sns, settings.topic_arn, settings.publish_retry_s,
-                                      metrics)
+                faults = FaultBound(settings.fatal_after_s)
+                publisher = Publisher(BoundedPublishes(aws.sns, faults), settings.topic_arn,
+                                      settings.publish_retry_s, metrics)
                 worker = Worker(settings, queue, publisher,
                                 lambda job, timings: process_job(job, stages, timings),
-                                metrics, keep_verdicts)
+                                metrics, keep_verdicts, faults=faults)
                 return await self._run(worker, install_signals)
 
     async def _run(self, worker: Worker, install_signals: bool) -> WorkerStats:

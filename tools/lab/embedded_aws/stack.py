@@ -3,8 +3,10 @@ that reads verdicts back.
 
 A versioned upload bucket whose object-created notifications feed the job queue, a dead-letter
 queue with a redrive policy, a verdict topic, and a "tap" queue subscribed to the topic (raw
-delivery) so that verdicts can be read back.  ``StartMessageMoveTask`` is not implemented by moto,
-which is why `replay-dlq` moves messages itself by default.
+delivery) so that verdicts can be read back.  Like the Terraform module, it writes where they are
+as SSM parameters under ``/modfleet/<name>/`` (``worker.resources``), so that ``--stack`` (or the
+region's one stack) points every command at them.  ``StartMessageMoveTask`` is not implemented by
+moto, which is why `replay-dlq` moves messages itself by default.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from tools.ops.queues import queue_arn
 from worker.aws import boto3_client
+from worker.resources import STACK_PARAMETERS, SSM_PREFIX
 from worker.settings import StackRefs
 
 
@@ -25,6 +28,7 @@ class StackInfo(StackRefs):
     verdicts back."""
 
     tap_queue_url: str
+    name: str = ""  # the stack's name: its SSM parameters are under /modfleet/<name>/
 
     def as_dict(self) -> dict[str, str | None]:
         return asdict(self)
@@ -65,8 +69,18 @@ def provision(endpoint_url: str, region: str = "us-east-1", name: str = "modflee
     tap_url = sqs.create_queue(QueueName=f"{name}-verdicts-tap")["QueueUrl"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn(sqs, tap_url),
                   Attributes={"RawMessageDelivery": "true"})
-    return StackInfo(endpoint_url=endpoint_url, region=region, bucket=bucket, queue_url=queue_url,
-                     dlq_url=dlq_url, topic_arn=topic_arn, tap_queue_url=tap_url)
+    info = StackInfo(endpoint_url=endpoint_url, region=region, bucket=bucket, queue_url=queue_url,
+                     dlq_url=dlq_url, topic_arn=topic_arn, tap_queue_url=tap_url, name=name)
+    write_stack_parameters(boto3_client("ssm", region, endpoint_url), name, {
+        parameter: getattr(info, setting) for setting, parameter in STACK_PARAMETERS.items()})
+    return info
+
+
+def write_stack_parameters(ssm: Any, name: str, values: dict[str, str]) -> None:
+    """``/modfleet/<name>/<parameter>`` for each value, as the Terraform module writes them."""
+    for parameter, value in values.items():
+        ssm.put_parameter(Name=f"{SSM_PREFIX}{name}/{parameter}", Value=value, Type="String",
+                          Overwrite=True)
 
 
 @dataclass(frozen=True)
