@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tools.lab.embedded_aws import free_port
 from tools.lab.letters import Letter, letter, letter_id
 from tools.ops.dead_letters import KNOWN_CODES
 from worker.settle import DEAD_LETTER_CODES, DeadLetter
@@ -182,3 +183,25 @@ def test_an_export_to_a_path_that_cannot_be_written_changes_nothing(stack, queue
                    str(tmp_path / "no-such-dir" / "x.jsonl"))
     assert done.returncode == 2 and "cannot write" in done.stderr
     assert queues.depth(stack.dlq_url) == {"visible": 3, "in_flight": 0}
+
+
+@pytest.mark.parametrize("action", [("export", "-o", "-"), ("delete", "--all"), ("replay",)])
+def test_dlq_commands_exit_by_the_table_for_settings_and_endpoints(action, embedded_aws,
+                                                                    run_cli, stack):
+    unknown_profile = run_cli("dlq", *action, "--dlq-url", stack.dlq_url, "--profile", "nope")
+    assert unknown_profile.returncode == 2 and "nope" in unknown_profile.stderr
+    missing = run_cli("dlq", *action, "--dlq-url", "no-such-dlq")
+    assert missing.returncode == 2 and "no-such-dlq" in missing.stderr
+    unreachable = run_cli("dlq", *action, "--dlq-url", stack.dlq_url, "--endpoint-url",
+                          f"http://127.0.0.1:{free_port('127.0.0.1')}")
+    assert unreachable.returncode == 3, unreachable.stderr
+    for done in (unknown_profile, missing, unreachable):
+        assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_a_dlq_given_by_name_or_by_stack(stack, queues, run_cli):
+    fill(queues, stack, 4)
+    by_name = run_cli("dlq", "export", "--dlq-url", stack.dlq_url.rsplit("/", 1)[-1], "-o", "-")
+    assert by_name.returncode == 0 and len(by_name.stdout.splitlines()) == 4
+    by_stack = run_cli("replay-dlq", "--stack", stack.name, "--dry-run", "--force", "--json")
+    assert json.loads(by_stack.stdout)["dlq_url"] == stack.dlq_url

@@ -122,6 +122,17 @@ def test_status_without_cloudwatch_is_done_in_part(stack, sqs):
     assert not report.complete  # the command exits 1
 
 
+def test_status_of_a_stack_finds_its_queue_and_group(stack, run_cli):
+    group = fleet_group(stack.endpoint_url, stack.region, f"{stack.bucket}-fleet", desired=1,
+                        stack=stack.name)
+    done = run_cli("status", "--stack", stack.name, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["queues"][0]["queue_url"] == stack.queue_url
+    assert (report["autoscaling_group"]["name"], report["autoscaling_group"]["desired"]) == (
+        group, 1)
+
+
 def test_status_of_a_group_that_is_not_there_is_the_operators_to_fix(stack, run_cli):
     done = run_cli("status", "--queue-url", stack.queue_url, "--asg", "no-such-group")
     assert done.returncode == 2 and "no-such-group" in done.stderr

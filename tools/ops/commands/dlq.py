@@ -49,7 +49,7 @@ def run_export(args: argparse.Namespace) -> int:
         raise InvalidRequest("dlq export needs --output PATH, - (stdout) or s3://bucket/key")
     sink = None
     if args.output and not args.dry_run:
-        s3 = _client("s3", settings) if args.output.startswith("s3://") else None
+        s3 = dlq_flags.client("s3", settings) if args.output.startswith("s3://") else None
         sink = LetterSink(args.output, s3)
     to_stdout = sink is not None and sink.to_stdout
     return dlq_flags.run_scan(
@@ -74,20 +74,12 @@ def run_delete(args: argparse.Namespace) -> int:
 
 def _prepare(args: argparse.Namespace):
     from tools.ops.dlq_scan import ScanPlan
-    from worker import settings as settings_mod
 
-    settings = settings_mod.from_sources(args)
-    settings.require("dlq_url")
+    settings = dlq_flags.resolved_settings(args)
     plan = ScanPlan(settings.dlq_url, dlq_flags.selector_from(args), limit=args.max,
                     dry_run=args.dry_run, hold_s=dlq_flags.hold_seconds(args),
                     max_held=args.max_held)
-    return settings, _client("sqs", settings), plan
-
-
-def _client(service: str, settings):
-    from worker.aws import boto3_client
-
-    return boto3_client(service, settings.region, settings.endpoint_url)
+    return settings, dlq_flags.client("sqs", settings), plan
 
 
 def _doc(action: str) -> str:

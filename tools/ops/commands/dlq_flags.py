@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from worker import settings as settings_mod
 
 TEXT_LIST_LIMIT = 100  # dry-run lines printed as text; --json lists every candidate
-SCAN_SETTINGS = ["dlq_url", "region", "endpoint_url", "log_level", "log_format"]
+SCAN_SETTINGS = ["dlq_url", *settings_mod.AWS_ACCESS, "log_level", "log_format"]
 INFINITIVE = {"moved": "move", "exported": "export", "deleted": "delete"}
 
 
@@ -50,6 +50,22 @@ def add_scan_arguments(parser: argparse.ArgumentParser, dry_run_help: str) -> No
     parser.add_argument("--dry-run", action="store_true", help=dry_run_help)
     parser.add_argument("--json", action="store_true",
                         help="Print the account as one JSON object (format: tools/README.md).")
+
+
+def resolved_settings(args: argparse.Namespace) -> Any:
+    """The settings, with the DLQ from the stack where no flag or variable names it (a name is
+    made a URL); an unknown DLQ fails here, one line, before anything is held."""
+    from worker import resources
+
+    settings = resources.resolve(settings_mod.from_sources(args), needs=["dlq_url"])
+    resources.check_access(settings, "dlq_url")
+    return settings
+
+
+def client(service: str, settings: Any, **options: Any) -> Any:
+    from worker.aws import settings_client
+
+    return settings_client(service, settings, **options)
 
 
 def selector_from(args: argparse.Namespace) -> Any:

@@ -37,18 +37,15 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tools.ops.queues import dead_letter_source, queue_attributes
     from tools.ops.replay import ReplayPlan, Replayer
-    from worker import settings as settings_mod
-    from worker.aws import boto3_client
 
-    settings = settings_mod.from_sources(args)
-    settings.require("dlq_url")
+    settings = dlq_flags.resolved_settings(args)
     selector = dlq_flags.selector_from(args)
     if args.native:
         return _run_native(args, settings, selector)
     plan_args = dict(selector=selector, limit=args.max, rate=args.rate, dry_run=args.dry_run,
                      force=args.force, hold_s=dlq_flags.hold_seconds(args),
                      max_held=args.max_held)
-    sqs = boto3_client("sqs", settings.region, settings.endpoint_url)
+    sqs = dlq_flags.client("sqs", settings)
     total = dlq_flags.dlq_depth(sqs, settings.dlq_url)
     destination = args.to or dead_letter_source(sqs, settings.dlq_url)
     queue_attributes(sqs, destination)  # a destination that is not there fails before anything
@@ -62,12 +59,11 @@ def run(args: argparse.Namespace) -> int:
 def _run_native(args: argparse.Namespace, settings, selector) -> int:
     from tools.ops.exceptions import InvalidRequest
     from tools.ops.native_move import start_native_move
-    from worker.aws import boto3_client
 
     if (not selector.is_empty or args.max is not None or args.dry_run or args.force):
         raise InvalidRequest("--native moves the whole queue: it cannot be combined with --match, "
                              "--error-code, --older-than, --max, --force or --dry-run")
-    sqs = boto3_client("sqs", settings.region, settings.endpoint_url, max_attempts=2)
+    sqs = dlq_flags.client("sqs", settings, max_attempts=2)
     move = start_native_move(sqs, settings.dlq_url, args.to, args.rate)
     if args.json:
         print(json.dumps(move.as_dict()))

@@ -18,7 +18,7 @@ HELP = ("Show, per queue and its dead-letter queue: messages visible, in flight 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue-url", dest="queue_urls", action="append", metavar="URL",
                         help="A queue to report; repeat for several (default: MODFLEET_QUEUE_URL).")
-    settings_mod.add_arguments(parser, ["region", "endpoint_url", "log_level", "log_format"])
+    settings_mod.add_arguments(parser, [*settings_mod.AWS_ACCESS, "log_level", "log_format"])
     parser.add_argument("--asg", "--autoscaling-group", dest="autoscaling_group", metavar="NAME",
                         help="The fleet's Auto Scaling group [env MODFLEET_AUTOSCALING_GROUP, or "
                              "the stack's autoscaling-group parameter; unset: not shown].")
@@ -31,17 +31,16 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tools.ops.exceptions import InvalidRequest
     from tools.ops.status import fleet_status
-    from worker.aws import boto3_client
+    from worker import resources
+    from worker.aws import settings_client
 
-    settings = settings_mod.from_sources(args)
-    urls = args.queue_urls or ([settings.queue_url] if settings.queue_url else [])
-    if not urls:
-        raise InvalidRequest("no queue given: pass --queue-url URL (or set MODFLEET_QUEUE_URL)")
+    settings = resources.resolve(settings_mod.from_sources(args),
+                                 needs=[] if args.queue_urls else ["queue_url"])
+    urls = args.queue_urls or [settings.queue_url]
 
     def client(service: str):
-        return boto3_client(service, settings.region, settings.endpoint_url)
+        return settings_client(service, settings)
 
     report = fleet_status(client("sqs"), urls, cloudwatch=client("cloudwatch"),
                           autoscaling=client("autoscaling"),
