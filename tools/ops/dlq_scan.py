@@ -40,8 +40,9 @@ from typing import Any, Protocol
 from more_itertools import chunked
 
 from tools.ops.dead_letters import DeadLetter, Selector
-from tools.ops.exceptions import AwsCallFailed, InvalidRequest, ScanLimitReached
+from tools.ops.exceptions import AwsCallFailed, ExitCode, InvalidRequest, ScanLimitReached
 from tools.ops.queues import BATCH_LIMIT, aws_call, call_batch, is_fifo, queue_depth
+from worker.errors_aws import is_incurable
 from worker.logs import get_logger
 
 log = get_logger(__name__)
@@ -133,7 +134,7 @@ class ScanReport:
     elapsed_s: float
     interrupted: str | None       # SIGINT | SIGTERM
     aborted: str | None
-    exit_code: int                # by the one table: 0, 1, 3, 130, 143
+    exit_code: int                # by the one table: 0, 1, 2, 3, 130, 143
     candidates: tuple[dict[str, Any], ...]  # dry run: the letters it would act on
     refused: tuple[dict[str, Any], ...]     # dry run: the permanent letters it would leave
     failures: tuple[ScanFailure, ...]
@@ -201,14 +202,14 @@ class DlqScan:
         except (AwsCallFailed, ScanLimitReached) as exc:
             # Stop, but still release and report: the operator needs to know what already happened.
             self._aborted = str(exc)
-            self._abort_code = 3 if isinstance(exc, AwsCallFailed) else 1
+            self._abort_code = _abort_code(exc)
             log.error("scan aborted", command=self.command, error=str(exc))
         finally:
             self._release_held()
         try:
             self._finish()
         except AwsCallFailed as exc:
-            self._aborted, self._abort_code = str(exc), 3
+            self._aborted, self._abort_code = str(exc), _abort_code(exc)
         return self._report(time.monotonic() - started, before, self._depth())
 
     def _scan(self) -> None:
@@ -422,12 +423,14 @@ class DlqScan:
         return max(0, after - left)
 
     def _exit_code(self, unseen: int | None) -> int:
-        signum_code = getattr(self.stop, "exit_code", None)
+        """By the one table (tools.ops.exceptions.ExitCode): interrupted, aborted, in part, done."""
         if self.stop.is_set():
-            return signum_code or 143
+            return getattr(self.stop, "exit_code", None) or ExitCode.TERMINATED
         if self._abort_code:
             return self._abort_code
-        return 1 if (self._counts["failed"] or self._counts["duplicated"] or unseen) else 0
+        if self._counts["failed"] or self._counts["duplicated"] or unseen:
+            return ExitCode.DONE_IN_PART
+        return ExitCode.DONE
 
     def _report(self, elapsed_s: float, before: int | None, after: int | None) -> ScanReport:
         unseen = self._unseen(after)
@@ -441,3 +444,11 @@ class DlqScan:
             aborted=self._aborted, exit_code=self._exit_code(unseen),
             candidates=tuple(self._candidates), refused=tuple(self._refused),
             failures=tuple(self._failures))
+
+
+def _abort_code(exc: Exception) -> int:
+    """What an aborted scan exits with: a queue gone or access refused is the operator's to fix
+    (2), AWS failing after retries is unavailable (3), a FIFO DLQ's cap is done in part (1)."""
+    if isinstance(exc, ScanLimitReached):
+        return ExitCode.DONE_IN_PART
+    return ExitCode.FIX_INPUT if is_incurable(exc) else ExitCode.UNAVAILABLE
