@@ -9,10 +9,16 @@ import subprocess
 import time
 from collections import Counter
 
+import pytest
+
+from tools.lab.chaos.fault_proxy import FaultProxy
 from tools.lab.harness import ROOT, modfleet
 from tools.lab.letters import Letter, cli_env, letter, letter_id
 from tools.ops.dead_letters import DeadLetter, Selector
+from tools.ops.dlq_delete import Deleter
+from tools.ops.dlq_scan import ScanPlan
 from tools.ops.replay import ReplayPlan, replay
+from worker.aws import boto3_client
 
 
 def fill(queues, stack, n: int, start: int = 0) -> list[Letter]:
@@ -192,3 +198,25 @@ def test_after_a_rotating_replay_the_next_one_reports_the_delayed_letters_until_
     last = json.loads(third.stdout)
     assert third.returncode == 0 and last["unseen"] == 0, third.stderr
     assert queues.ids(stack.queue_url) == Counter(hot | cold)  # each once, none lost
+
+
+@pytest.mark.parametrize("action", ["replay", "delete"])
+def test_deletes_failing_after_retries_abort_with_3_and_lose_nothing(stack, sqs, queues, action):
+    # The lab's fault proxy fails every DeleteMessageBatch (HTTP 500), as an SQS outage would;
+    # moto itself never fails one.
+    letters = fill(queues, stack, 20)
+    with FaultProxy(stack.endpoint_url, kinds=[]) as proxy:
+        proxy.outage("sqs:DeleteMessageBatch")
+        faulty = boto3_client("sqs", stack.region, proxy.url, max_attempts=2)
+        if action == "replay":
+            report = replay(faulty, ReplayPlan(stack.dlq_url, stack.queue_url, force=True,
+                                               hold_s=300))
+        else:
+            report = Deleter(faulty, ScanPlan(stack.dlq_url, hold_s=300)).run()
+
+    assert report.exit_code == 3 and "delete_message_batch" in report.aborted
+    assert report.done == 0 if action == "delete" else report.duplicated == 10
+    assert report.failed == (10 if action == "delete" else 0)
+    assert report.released == 10  # the ten it could not delete are not left hidden
+    assert depth(sqs, stack.dlq_url) == {"visible": 20, "in_flight": 0, "delayed": 0}
+    assert set(queues.ids(stack.dlq_url)) == {x.id for x in letters}  # all still there

@@ -302,7 +302,9 @@ class DlqScan:
         log.warning(f"{self.command}: failed", message_id=letter.message_id, code=code)
 
     def _duplicate(self, letter: DeadLetter, code: str, message: str) -> None:
-        # Acted on but not deleted: it is in the DLQ still and reappears when its hold lapses.
+        # Acted on but not deleted: it is in the DLQ still; released with the rest (over the cap
+        # if need be: rotating it would only make a third copy), so that nothing stays hidden.
+        self._held[letter.message_id] = letter.receipt_handle
         self._counts["done"] += 1
         self._counts["duplicated"] += 1
         self._failures.append(ScanFailure(letter.message_id, "delete", code, message))
