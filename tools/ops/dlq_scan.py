@@ -379,14 +379,23 @@ class DlqScan:
             return
         entries = [{"Id": f"d{i}", "ReceiptHandle": x.receipt_handle}
                    for i, x in enumerate(letters)]
-        deleted = call_batch(functools.partial(self.sqs.delete_message_batch,
-                                               QueueUrl=self.plan.dlq_url), entries)
+        try:
+            deleted = call_batch(functools.partial(self.sqs.delete_message_batch,
+                                                   QueueUrl=self.plan.dlq_url), entries)
+        except AwsCallFailed as exc:
+            for letter in letters:
+                self._rotation_not_deleted(letter, "DeleteMessageBatch", str(exc))
+            raise
         self._counts["rotated"] += len(deleted.succeeded)
-        for failure in deleted.failed:  # twice in the DLQ now: the original reappears later
-            letter = letters[int(failure.id[1:])]
-            self._extra_copies += 1
-            self._failures.append(ScanFailure(letter.message_id, "rotate", failure.code,
-                                              failure.message))
+        for failure in deleted.failed:
+            self._rotation_not_deleted(letters[int(failure.id[1:])], failure.code,
+                                       failure.message)
+
+    def _rotation_not_deleted(self, letter: DeadLetter, code: str, message: str) -> None:
+        # Twice in the DLQ now (the delayed copy and this one): release this one with the rest.
+        self._held[letter.message_id] = letter.receipt_handle
+        self._extra_copies += 1
+        self._failures.append(ScanFailure(letter.message_id, "rotate", code, message))
 
     def _release_held(self) -> None:
         """Make every held message visible again at once (batched ChangeMessageVisibility 0)."""
