@@ -23,7 +23,7 @@ from worker.settings import Settings, env_name
 SSM_PREFIX = "/modfleet/"
 # Settings a stack fills, by the name of their parameter under /modfleet/<stack>/.
 STACK_PARAMETERS = {"queue_url": "queue-url", "dlq_url": "dlq-url", "topic_arn": "topic-arn",
-                    "bucket": "bucket"}
+                    "bucket": "bucket", "autoscaling_group": "autoscaling-group"}
 QUEUE_SETTINGS = ("queue_url", "dlq_url")
 ClientFactory = Callable[..., Any]  # (service, settings) -> a boto3 client
 

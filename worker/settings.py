@@ -77,6 +77,9 @@ class Settings:
     dlq_url: str | None = _opt(
         "Dead-letter queue for poison bodies (URL or name); without it they are left for the "
         "queue's redrive.", None, group="aws")
+    autoscaling_group: str | None = _opt(
+        "The fleet's Auto Scaling group, for status (the stack's autoscaling-group parameter).",
+        None, group="aws")
     bucket: str | None = _opt("The upload bucket (submit; enqueue's bucket of the objects).", None,
                               group="bucket")
 

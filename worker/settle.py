@@ -23,6 +23,10 @@ from worker.queue_port import MAX_BATCH, BatchResult, QueuePort, ReceivedMessage
 
 log = get_logger(__name__)
 
+# Every code the worker writes in ATTR_ERROR_CODE (DeadLetter.code); `replay-dlq --error-code`
+# refuses any other, so a code added to a DeadLetter outcome must be added here.
+DEAD_LETTER_CODES = frozenset({"poison_body"})
+
 
 @dataclass(frozen=True)
 class Delete:

@@ -10,6 +10,7 @@ import pytest
 from tools.lab.harness import read_verdicts, upload, worker_command
 from tools.lab.letters import cli_env
 from tools.lab.harness import modfleet
+from tools.ops.dead_letters import DeadLetter
 from worker.messages import parse_body
 from tools.lab.sample_videos import VideoSpec, write_video
 
@@ -57,3 +58,30 @@ def test_replayed_dead_letters_become_verdicts(stack, sqs, queues, tmp_path):
     assert queues.depth(stack.queue_url) == {"visible": 0, "in_flight": 0}
     left = queues.drain(stack.dlq_url)  # the one that did not match is still dead-lettered
     assert [job.key for m in left for job in parse_body(m["Body"]).jobs] == ["other/c.mp4"]
+
+
+def test_a_forced_replay_of_a_poison_letter_keeps_its_age_when_it_dies_again(stack, sqs,
+                                                                             queues):
+    queues.drain(stack.queue_url)  # the stack's s3:TestEvent
+    sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="not a job at all", MessageAttributes={
+        "modfleet.error_code": {"DataType": "String", "StringValue": "poison_body"},
+        "modfleet.reason": {"DataType": "String", "StringValue": "test"}})
+    original = queues.drain(stack.dlq_url, delete=False)[0]
+    sqs.change_message_visibility(QueueUrl=stack.dlq_url, ReceiptHandle=original["ReceiptHandle"],
+                                  VisibilityTimeout=0)
+
+    refused = subprocess.run(modfleet("replay-dlq", "--dlq-url", stack.dlq_url, "--json"),
+                             env=cli_env(stack), capture_output=True, text=True, timeout=60)
+    assert json.loads(refused.stdout)["permanent"] == 1 and refused.returncode == 0
+    forced = subprocess.run(modfleet("replay-dlq", "--dlq-url", stack.dlq_url, "--force",
+                                     "--json"),
+                            env=cli_env(stack), capture_output=True, text=True, timeout=60)
+    assert json.loads(forced.stdout)["moved"] == 1, forced.stderr
+    worker = subprocess.run(worker_command(stack, "--exit-when-idle", "3"), capture_output=True,
+                            text=True, timeout=300)
+    assert worker.returncode == 0, worker.stderr[-3000:]
+
+    again = queues.drain(stack.dlq_url)
+    assert len(again) == 1 and again[0]["MessageId"] != original["MessageId"]
+    assert DeadLetter.from_sqs(again[0]).sent_at_s == DeadLetter.from_sqs(original).sent_at_s
+    assert again[0]["MessageAttributes"]["modfleet.replay_count"]["StringValue"] == "1"

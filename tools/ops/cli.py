@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "tools.ops.commands.submit",
     "tools.ops.commands.enqueue",
     "tools.ops.commands.replay_dlq",
+    "tools.ops.commands.dlq",
     "tools.ops.commands.status",
     "tools.ops.commands.synthetic_checkpoint",
     "tools.ops.commands.bench",

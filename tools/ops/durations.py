@@ -1,29 +1,24 @@
-"""Human durations for flags such as ``--older-than``: ``90``, ``90s``, ``15m``, ``1h30m``."""
+"""Human durations for flags such as ``--older-than``: ``90``, ``90s``, ``15m``, ``1h30m``, ``7d``.
+
+Parsed by pytimeparse2 (also ``1.5h``, ``1h 30m``, ``3 days``, ``1:30``); this module adds what
+a flag needs on top: a negative duration and text it cannot read are the operator's to fix.
+"""
 
 from __future__ import annotations
 
-import re
+import pytimeparse2
 
 from tools.ops.exceptions import InvalidRequest
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
 
 def parse_duration(text: str) -> float:
     """Seconds in a duration string; a bare number is seconds."""
-    cleaned = text.strip().lower().replace(" ", "")
     try:
-        return _non_negative(float(cleaned), text)
-    except ValueError:
-        pass
-    parts = _PART.findall(cleaned)
-    if not parts or "".join(n + u for n, u in parts) != cleaned:
+        seconds = pytimeparse2.parse(text.strip())
+    except (TypeError, ValueError, OverflowError):
+        seconds = None
+    if not isinstance(seconds, (int, float)):
         raise InvalidRequest(f"not a duration: {text!r} (use e.g. 90s, 15m, 2h, 1h30m, 7d)")
-    return _non_negative(sum(float(n) * _UNITS[u] for n, u in parts), text)
-
-
-def _non_negative(value: float, text: str) -> float:
-    if value < 0:
+    if seconds < 0:
         raise InvalidRequest(f"a duration cannot be negative: {text!r}")
-    return value
+    return float(seconds)

@@ -1,4 +1,6 @@
-"""What the queues hold now: depth, in flight, delayed, the dead-letter queue, the oldest message.
+"""What the fleet is doing now: per queue visible, in flight and delayed, the same for its
+dead-letter queue, the oldest message; the Auto Scaling group's desired and in-service instances;
+the age of the last verdict (tools/ops/fleet.py).
 
 Age of the oldest message: SQS only publishes it as the CloudWatch metric
 ApproximateAgeOfOldestMessage (per minute), so that is read first.  Where CloudWatch has no data
@@ -20,7 +22,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tools.ops.queues import aws_call, is_fifo, queue_attributes, queue_url_from_arn, redrive_target_arn
+from tools.ops.fleet import AutoScalingStatus, LastVerdict, autoscaling_status, last_verdict
+from tools.ops.queues import (
+    aws_call,
+    is_fifo,
+    queue_attributes,
+    queue_url_from_arn,
+    redrive_target_arn,
+)
 
 PEEK_MESSAGES = 10
 CLOUDWATCH_WINDOW = dt.timedelta(minutes=15)
@@ -47,21 +56,39 @@ class QueueStatus:
 
 @dataclass(frozen=True)
 class StatusReport:
+    """The queues, the Auto Scaling group (None: none named) and the last verdict (None: no
+    CloudWatch client given)."""
+
     generated_at: str
     queues: tuple[QueueStatus, ...]
+    autoscaling_group: AutoScalingStatus | None = None
+    last_verdict: LastVerdict | None = None
+
+    @property
+    def complete(self) -> bool:
+        """False when a part could not be read (CloudWatch refused): exit 1, done in part."""
+        return self.last_verdict is None or self.last_verdict.source != "unavailable"
 
     def as_dict(self) -> dict[str, Any]:
         return {"command": "status", "generated_at": self.generated_at,
-                "queues": [q.as_dict() for q in self.queues]}
+                "queues": [q.as_dict() for q in self.queues],
+                "autoscaling_group": (None if self.autoscaling_group is None
+                                      else self.autoscaling_group.as_dict()),
+                "last_verdict": None if self.last_verdict is None else self.last_verdict.as_dict()}
 
 
 def fleet_status(sqs: Any, queue_urls: Sequence[str], *, cloudwatch: Any | None = None,
+                 autoscaling: Any | None = None, group_name: str | None = None,
                  peek_all: bool = False, clock: Callable[[], float] = time.time) -> StatusReport:
-    """Status of each queue and of the dead-letter queue its redrive policy names."""
+    """Status of each queue and of the dead-letter queue its redrive policy names; of the Auto
+    Scaling group when ``group_name`` is given; of the last verdict when CloudWatch is."""
     now = dt.datetime.fromtimestamp(clock(), dt.timezone.utc)
     queues = tuple(queue_status(sqs, url, cloudwatch=cloudwatch, peek_all=peek_all, clock=clock)
                    for url in queue_urls)
-    return StatusReport(now.isoformat(timespec="seconds").replace("+00:00", "Z"), queues)
+    group = autoscaling_status(autoscaling, group_name) if group_name and autoscaling else None
+    verdict = last_verdict(cloudwatch, clock) if cloudwatch is not None else None
+    return StatusReport(now.isoformat(timespec="seconds").replace("+00:00", "Z"), queues, group,
+                        verdict)
 
 
 def queue_status(sqs: Any, queue_url: str, *, cloudwatch: Any | None = None,

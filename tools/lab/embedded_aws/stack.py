@@ -71,8 +71,9 @@ def provision(endpoint_url: str, region: str = "us-east-1", name: str = "modflee
                   Attributes={"RawMessageDelivery": "true"})
     info = StackInfo(endpoint_url=endpoint_url, region=region, bucket=bucket, queue_url=queue_url,
                      dlq_url=dlq_url, topic_arn=topic_arn, tap_queue_url=tap_url, name=name)
-    write_stack_parameters(boto3_client("ssm", region, endpoint_url), name, {
-        parameter: getattr(info, setting) for setting, parameter in STACK_PARAMETERS.items()})
+    write_stack_parameters(boto3_client("ssm", region, endpoint_url), name, {  # those it has:
+        parameter: getattr(info, setting) for setting, parameter in STACK_PARAMETERS.items()
+        if getattr(info, setting, None)})  # no autoscaling-group until fleet_group makes one
     return info
 
 

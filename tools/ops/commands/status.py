@@ -1,22 +1,27 @@
-"""`modfleet status`: depth, in flight, delayed, dead letters and oldest age of each queue."""
+"""`modfleet status`: per queue visible, in flight, delayed and oldest age, the same for its
+dead-letter queue; the Auto Scaling group's instances; the age of the last verdict."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from worker import settings as settings_mod
 
 NAME = "status"
-HELP = ("Show, per queue: messages visible, in flight and delayed, the depth of its dead-letter "
-        "queue, and the age of its oldest message (CloudWatch, else a peek).")
+HELP = ("Show, per queue and its dead-letter queue: messages visible, in flight and delayed, and "
+        "the oldest message's age (CloudWatch, else a peek); the Auto Scaling group's desired and "
+        "in-service instances (--asg); the age of the last verdict (the worker's CloudWatch "
+        "metrics).")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue-url", dest="queue_urls", action="append", metavar="URL",
                         help="A queue to report; repeat for several (default: MODFLEET_QUEUE_URL).")
-    settings_mod.add_arguments(parser, ["region", "endpoint_url", "log_level", "log_format"])
+    settings_mod.add_arguments(parser, [*settings_mod.AWS_ACCESS, "log_level", "log_format"])
+    parser.add_argument("--asg", "--autoscaling-group", dest="autoscaling_group", metavar="NAME",
+                        help="The fleet's Auto Scaling group [env MODFLEET_AUTOSCALING_GROUP, or "
+                             "the stack's autoscaling-group parameter; unset: not shown].")
     parser.add_argument("--peek", action="store_true",
                         help="Where CloudWatch has no age, peek at queues with a redrive policy "
                              "too (each peek counts one receive towards maxReceiveCount).")
@@ -26,40 +31,50 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.aws import boto3_client
-    from tools.ops.exceptions import AwsCallFailed, InvalidRequest
     from tools.ops.status import fleet_status
+    from worker import resources
+    from worker.aws import settings_client
 
-    settings = settings_mod.from_sources(args)
-    urls = args.queue_urls or ([settings.queue_url] if settings.queue_url else [])
-    if not urls:
-        raise InvalidRequest("no queue given: pass --queue-url URL (or set MODFLEET_QUEUE_URL)")
-    try:
-        report = fleet_status(boto3_client("sqs", settings.region, settings.endpoint_url), urls,
-                              cloudwatch=boto3_client("cloudwatch", settings.region, settings.endpoint_url), peek_all=args.peek)
-    except AwsCallFailed as exc:
-        print(f"modfleet status: {exc}", file=sys.stderr)
-        return 1
+    settings = resources.resolve(settings_mod.from_sources(args),
+                                 needs=[] if args.queue_urls else ["queue_url"])
+    urls = args.queue_urls or [settings.queue_url]
+
+    def client(service: str):
+        return settings_client(service, settings)
+
+    report = fleet_status(client("sqs"), urls, cloudwatch=client("cloudwatch"),
+                          autoscaling=client("autoscaling"),
+                          group_name=settings.autoscaling_group, peek_all=args.peek)
     if args.json:
         print(json.dumps(report.as_dict()))
     else:
         _print_table(report)
-    return 0
+    return 0 if report.complete else 1
 
 
 def _print_table(report) -> None:
     # Plain columns rather than a rich table: on-call greps and pastes this into tickets.
-    rows = [("queue", "visible", "in flight", "delayed", "oldest", "dead letters", "oldest dead")]
+    rows = [("queue", "visible", "in flight", "delayed", "oldest", "dlq visible", "dlq in flight",
+             "dlq delayed", "oldest dead")]
     for q in report.queues:
         dlq = q.dlq
-        rows.append((q.name, str(q.visible), str(q.in_flight), str(q.delayed), _age(q),
-                     "-" if dlq is None else str(dlq.visible + dlq.in_flight + dlq.delayed),
-                     "-" if dlq is None else _age(dlq)))
+        dead = ("-", "-", "-", "-") if dlq is None else (
+            str(dlq.visible), str(dlq.in_flight), str(dlq.delayed), _age(dlq))
+        rows.append((q.name, str(q.visible), str(q.in_flight), str(q.delayed), _age(q), *dead))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    print(f"queues at {report.generated_at}")
+    print(f"fleet at {report.generated_at}")
     for name, *numbers in rows:
         cells = [c.rjust(w) for c, w in zip(numbers, widths[1:], strict=True)]
         print("  ".join([name.ljust(widths[0]), *cells]))
+    group = report.autoscaling_group
+    if group is not None:
+        states = ", ".join(f"{n} {state}" for state, n in group.lifecycle.items()) or "none"
+        print(f"auto scaling group {group.name}: desired {group.desired}, in service "
+              f"{group.in_service} (min {group.min_size}, max {group.max_size}; instances: "
+              f"{states})")
+    verdict = report.last_verdict
+    if verdict is not None:
+        print(f"last verdict: {_verdict_age(verdict)}")
 
 
 def _age(q) -> str:
@@ -67,3 +82,12 @@ def _age(q) -> str:
         return "? (use --peek)" if q.max_receive_count else "?"
     prefix = ">=" if q.oldest_age_source == "peek" else ""
     return f"{prefix}{q.oldest_age_s:.0f}s"
+
+
+def _verdict_age(verdict) -> str:
+    if verdict.source == "cloudwatch":
+        return (f"{verdict.age_s:.0f}s ago (at {verdict.at}; {verdict.last_5_min:.0f} in the last "
+                f"5 min; CloudWatch modfleet/Videos)")
+    if verdict.source == "none":
+        return f"none in the last {verdict.window_s // 3600} h (CloudWatch modfleet/Videos)"
+    return f"unknown: {verdict.error}"
