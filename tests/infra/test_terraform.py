@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from tools.lab import terraform
-from tools.lab.exceptions import TerraformUnavailable
 
 INFRA = terraform.INFRA
 MODULE = "modules/region-stack"
