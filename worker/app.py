@@ -21,13 +21,18 @@ from typing import Any
 from worker import verdict as verdicts
 from worker.aws import AsyncClients
 from worker.decode import DecodeLimits
+from worker.evidence import EvidenceTarget
+from worker.hashlists import HashListStore
 from worker.logs import get_logger
 from worker.metrics import Metrics
 from worker.pipeline import Stages, process_job
 from worker.publish import Publisher
+from worker.near_duplicates import RecentIndex
 from worker.replicas import ReplicaPool
+from worker.reuse import RecordingPublisher, Reuse
 from worker.runner import Worker, WorkerStats
 from worker.settings import Settings
+from worker.verdict_cache import VerdictCache
 
 log = get_logger(__name__)
 
@@ -71,9 +76,12 @@ class WorkerService:
         with tempfile.TemporaryDirectory(prefix="modfleet-spool-") as spool, \
                 ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as pool:
             async with AsyncClients(settings.region, settings.endpoint_url) as aws:
-                stages = self._stages(settings, aws.s3, pool, Path(spool))
-                worker = Worker(settings, aws.sqs, Publisher(aws.sns, settings.topic_arn,
-                                                             settings.publish_retry_s),
+                reuse = await self._reuse(settings, aws)
+                stages = self._stages(settings, aws.s3, pool, Path(spool), reuse)
+                publisher = RecordingPublisher(
+                    Publisher(aws.sns, settings.topic_arn, settings.publish_retry_s), reuse,
+                    metrics)
+                worker = Worker(settings, aws.sqs, publisher,
                                 lambda job, timings: process_job(job, stages, timings),
                                 metrics, keep_verdicts)
                 return await self._run(worker, install_signals)
@@ -93,7 +101,31 @@ class WorkerService:
         finally:
             log.info("worker stopped", **dict(worker.stats.messages))
 
-    def _stages(self, settings: Settings, s3: Any, decoders: Executor, spool: Path) -> Stages:
+    @staticmethod
+    async def _reuse(settings: Settings, aws: AsyncClients) -> Reuse:
+        """The reuse parts the settings turn on; the known-content lists loaded before the first
+        message (a failed load is logged and retried at the refresh interval)."""
+        hashlists = None
+        if settings.records_bucket and settings.fingerprints:
+            hashlists = HashListStore(aws.s3, settings.records_bucket, settings.hashlist_prefix,
+                                      settings.hashlist_refresh_s)
+            await hashlists.current()
+        recent = (RecentIndex(settings.near_duplicate_index_size,
+                              settings.near_duplicate_threshold)
+                  if settings.fingerprints and settings.near_duplicate_index_size else None)
+        return Reuse(
+            cache=(VerdictCache(aws.dynamodb, settings.verdict_table,
+                                settings.verdict_cache_ttl_days * 86400)
+                   if settings.verdict_table else None),
+            hashlists=hashlists, recent=recent,
+            near_duplicate_reuse=settings.near_duplicate_reuse,
+            fingerprints=settings.fingerprints,
+            evidence=(EvidenceTarget(settings.records_bucket, settings.evidence_prefix,
+                                     settings.evidence_kms_key_id)
+                      if settings.records_bucket and settings.evidence else None))
+
+    def _stages(self, settings: Settings, s3: Any, decoders: Executor, spool: Path,
+                reuse: Reuse = Reuse()) -> Stages:
         limits = DecodeLimits(settings.frames_per_video, settings.frame_size,
                               settings.max_duration_s, settings.max_pixels,
                               settings.decode_deadline_s)
@@ -101,4 +133,4 @@ class WorkerService:
                                    model=self.pool.identity)
         return Stages(s3=s3, pool=self.pool, decode_pool=decoders, limits=limits,
                       max_object_bytes=settings.max_object_bytes, spool_dir=spool,
-                      context=context, ranged_min_bytes=settings.ranged_min_bytes)
+                      context=context, ranged_min_bytes=settings.ranged_min_bytes, reuse=reuse)

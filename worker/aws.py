@@ -42,7 +42,7 @@ def _is_loopback(url: str) -> bool:
 
 
 class AsyncClients:
-    """The worker's aiobotocore clients (SQS, S3, SNS) for one asyncio loop.
+    """The worker's aiobotocore clients (SQS, S3, SNS, DynamoDB) for one asyncio loop.
 
     Use as ``async with AsyncClients(region, endpoint_url) as clients:``; tests and the demo may
     pass clients of their own instead.
@@ -54,6 +54,7 @@ class AsyncClients:
         self.sqs: Any = None
         self.s3: Any = None
         self.sns: Any = None
+        self.dynamodb: Any = None  # the verdict cache (worker/verdict_cache.py)
 
     async def __aenter__(self) -> AsyncClients:
         from contextlib import AsyncExitStack
@@ -68,7 +69,7 @@ class AsyncClients:
         session = get_session()
         self._stack = AsyncExitStack()
         await self._stack.__aenter__()
-        for service in ("sqs", "s3", "sns"):
+        for service in ("sqs", "s3", "sns", "dynamodb"):
             client = await self._stack.enter_async_context(session.create_client(service, **kwargs))
             setattr(self, service, client)
         return self

@@ -1,7 +1,11 @@
-"""One job through the stages: fetch -> decode -> infer -> verdict.
+"""One job through the stages: [lookup] -> fetch -> decode -> [fingerprint, match] -> infer
+-> verdict [-> evidence].
 
-A ``SettleWithError`` anywhere becomes an error verdict; ``RetryLater`` (and anything unexpected)
-propagates so the message comes back, and so does ``ReplicaDied`` (the worker is stopping).
+The bracketed stages are worker/reuse.py's and run only where configured: an exact copy's cached
+verdict is published without a GET; a known-content match or a reusable near-duplicate is decided
+without the model.  A ``SettleWithError`` anywhere becomes an error verdict; ``RetryLater`` (and
+anything unexpected) propagates so the message comes back, and so does ``ReplicaDied`` (the worker
+is stopping).
 """
 
 from __future__ import annotations
@@ -16,12 +20,17 @@ from typing import Any
 
 from model.api import Clip
 from worker import verdict as verdicts
+from worker import verdict_reuse
+from worker.content_digest import ObjectDigest, full_object_id, head_digest, pinned
 from worker.decode import DecodeLimits, SampledVideo, sample_frames
+from worker.evidence import frame_times, with_evidence, write_evidence
 from worker.exceptions import ReplicaDied, RetryLater, SettleWithError
 from worker.fetch import FetchedObject, open_object
+from worker.fingerprints import FrameFingerprint, fingerprint_frames
 from worker.ranged import sample_remote
 from worker.records import Job
 from worker.replicas import Inference, ReplicaPool
+from worker.reuse import Reuse
 
 
 @dataclass(frozen=True)
@@ -37,28 +46,96 @@ class Stages:
     context: verdicts.Context
     # Objects above this are read by ranges (worker/ranged.py; README says how it was chosen).
     ranged_min_bytes: int = 8 * 1024 * 1024
+    reuse: Reuse = Reuse()
 
 
 async def process_job(job: Job, stages: Stages, timings: dict[str, float]) -> dict[str, Any]:
     """Return the verdict for one job; ``timings`` arrives with queue_wait and gains the stages."""
     facts = verdicts.VideoFacts()
+    ctx = stages.context
     try:
+        digest, cached = await _lookup(job, stages, timings)
+        if digest is not None:
+            job = pinned(job, digest)
+            facts = verdicts.VideoFacts(etag=digest.etag, size_bytes=digest.size_bytes,
+                                        version_id=digest.version_id, sha256=digest.content_id)
+        if cached is not None:  # the same bytes, model and policy: no GET, no decode
+            facts = dataclasses.replace(facts, duration_s=cached["video"].get("duration_s"))
+            return verdict_reuse.exact_hit(job, facts, cached, ctx, timings)
         with _timed(timings, "fetch"):
             fetched = await open_object(stages.s3, job, stages.max_object_bytes,
                                         stages.spool_dir, stages.ranged_min_bytes)
         facts = verdicts.VideoFacts(etag=fetched.etag, size_bytes=fetched.size_bytes,
-                                    version_id=fetched.version_id)
+                                    version_id=fetched.version_id,
+                                    sha256=_content_id(digest, fetched))
         try:
             with _timed(timings, "decode"):  # with ranged reads, the sampled packets' GETs too
                 video = await decode(stages.decode_pool, fetched, stages.limits, stages.spool_dir)
         finally:
             fetched.discard()
         facts = dataclasses.replace(facts, duration_s=video.duration_s)
+        prints = await _fingerprint(stages, video, timings)
+        known = await stages.reuse.known_content()
+        match = known.match(prints) if known is not None else None
+        if match is not None:  # known content: blocked before the model runs
+            verdict = verdict_reuse.known_content_block(job, facts, match, prints, ctx, timings)
+            return await _with_evidence(stages, verdict, video, timings)
+        near = stages.reuse.recent.find(prints) if stages.reuse.recent is not None else None
+        if near is not None and near.reusable(stages.reuse.near_duplicate_reuse):
+            return verdict_reuse.near_duplicate_hit(job, facts, near, prints, ctx, timings)
         inference = await _infer(stages.pool, job, video)
         timings.update(batch_wait=inference.wait_ms, infer=inference.run_ms)
     except SettleWithError as exc:
-        return verdicts.error_verdict(job, facts, exc.code, exc.message, stages.context, timings)
-    return verdicts.ok_verdict(job, facts, inference.output, stages.context, timings)
+        return verdicts.error_verdict(job, facts, exc.code, exc.message, ctx, timings)
+    verdict = verdict_reuse.model_verdict(job, facts, inference.output, prints, near, ctx,
+                                          timings)
+    return await _with_evidence(stages, verdict, video, timings)
+
+
+async def _lookup(job: Job, stages: Stages, timings: dict[str, float]
+                  ) -> tuple[ObjectDigest | None, dict[str, Any] | None]:
+    """S3's SHA-256 of the object (one HEAD) and the cached verdict for it, when the cache is on;
+    a failed HEAD or lookup is a miss (logged where it failed)."""
+    if stages.reuse.cache is None:
+        return None, None
+    with _timed(timings, "lookup"):
+        digest = await head_digest(stages.s3, job)
+        if digest is None or digest.content_id is None:
+            return digest, None
+        cached = await stages.reuse.cache.lookup(digest.content_id, stages.context.model)
+    return digest, cached.verdict if cached is not None else None
+
+
+def _content_id(digest: ObjectDigest | None, fetched: FetchedObject) -> str | None:
+    """The content id of the bytes fetched: S3's checksum when the HEAD saw this version, else
+    the SHA-256 hashed while spooling, else None (read by ranges, no checksum)."""
+    if digest is not None and digest.content_id and digest.etag == fetched.etag:
+        return digest.content_id
+    return full_object_id(fetched.sha256) if fetched.sha256 else None
+
+
+async def _fingerprint(stages: Stages, video: SampledVideo, timings: dict[str, float]
+                       ) -> tuple[FrameFingerprint, ...]:
+    if not stages.reuse.fingerprints:
+        return ()
+    with _timed(timings, "fingerprint"):
+        return await asyncio.get_running_loop().run_in_executor(
+            stages.decode_pool, fingerprint_frames, video.frames, video.timestamps_ms)
+
+
+async def _with_evidence(stages: Stages, verdict: dict[str, Any], video: SampledVideo,
+                         timings: dict[str, float]) -> dict[str, Any]:
+    """The verdict with its labels' evidence frames written and keyed (review and block only)."""
+    target = stages.reuse.evidence
+    if target is None or verdict["decision"] == "allow" or not verdict["labels"]:
+        return verdict
+    with _timed(timings, "evidence"):
+        keys = await write_evidence(stages.s3, target, stages.decode_pool,
+                                    verdict["idempotency_key"], video.frames,
+                                    video.timestamps_ms, frame_times(verdict["labels"]))
+    return {**verdict, "labels": with_evidence(verdict["labels"], keys),
+            "evidence_bucket": target.bucket,
+            "timings_ms": {**verdict["timings_ms"], "evidence": round(timings["evidence"], 1)}}
 
 
 async def decode(pool: Executor, fetched: FetchedObject, limits: DecodeLimits,

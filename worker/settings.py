@@ -125,6 +125,41 @@ class Settings:
         "Device time per batch of the paced backend, a stand-in accelerator [0-600000 ms].",
         _MODEL.paced_batch_ms, group="model")
 
+    # ---- Known content and re-uploads (issue 21; ARCHITECTURE.md) -----------------------------------
+    verdict_table: str | None = _opt(
+        "DynamoDB table of verdicts by content SHA-256, model and policy version (unset: the "
+        "exact-copy cache is off).", None, group="reuse")
+    verdict_cache_ttl_days: float = _opt(
+        "Days a cached verdict is reused (the table's TTL attribute expires_at) [> 0].", 30.0,
+        group="reuse")
+    records_bucket: str | None = _opt(
+        "The region's records bucket: known-content lists and evidence frames (unset: neither).",
+        None, group="reuse")
+    hashlist_prefix: str = _opt("Prefix of the known-content lists in the records bucket.",
+                                "hashlists/", group="reuse")
+    hashlist_refresh_s: float = _opt(
+        "Seconds between reloads of the known-content lists [> 0].", 300.0, group="reuse")
+    fingerprints: bool = _opt(
+        "PDQ fingerprints of the sampled frames, stored in verdicts and matched against the "
+        "known-content lists and recent verdicts.", True, group="reuse")
+    near_duplicate_reuse: str = _opt(
+        "Which decisions a re-encode of a recent verdict reuses instead of running the model.",
+        "review_block", group="reuse", choices=("none", "review_block", "all"))
+    near_duplicate_index_size: int = _opt(
+        "Recent model verdicts kept in memory for near-duplicate matching (0: none).", 2000,
+        group="reuse")
+    near_duplicate_threshold: int = _opt(
+        "PDQ distance (of 256 bits) within which two frames are the same picture [0-128].", 31,
+        group="reuse")
+    evidence: bool = _opt(
+        "Write the frames behind review and block labels as JPEG to the records bucket.", True,
+        group="reuse")
+    evidence_prefix: str = _opt("Prefix of the evidence frames in the records bucket.",
+                                "evidence/", group="reuse")
+    evidence_kms_key_id: str | None = _opt(
+        "KMS key for the evidence frames (SSEKMSKeyId; unset: the bucket's default key).", None,
+        group="reuse")
+
     # ---- Runtime -----------------------------------------------------------------------------------
     worker_id: str = _opt("Identity written into verdicts (default: host name and pid).", "",
                           group="runtime")
@@ -180,6 +215,14 @@ def _problems(s: Settings) -> Iterable[str]:
         yield "ranged-min-bytes must be 0 or more"
     if min(s.max_object_bytes, s.max_pixels) < 1 or s.max_duration_s <= 0:
         yield "max-object-bytes, max-pixels and max-duration-s must be positive"
+    if s.verdict_cache_ttl_days <= 0 or s.hashlist_refresh_s <= 0:
+        yield "verdict-cache-ttl-days and hashlist-refresh-s must be positive"
+    if s.near_duplicate_index_size < 0 or not 0 <= s.near_duplicate_threshold <= 128:
+        yield ("near-duplicate-index-size must be 0 or more and near-duplicate-threshold "
+               "within 0-128")
+    for name in ("hashlist_prefix", "evidence_prefix"):
+        if getattr(s, name) and not getattr(s, name).endswith("/"):
+            yield f"{name.replace('_', '-')} must end with '/', got {getattr(s, name)!r}"
     try:
         model_config(s)
     except ConfigInvalid as exc:  # the model layer's own limits, named by their flags

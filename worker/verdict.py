@@ -1,5 +1,10 @@
 """Build verdicts (DESIGN.md's contract), validate them against the shipped schema, and give the
-SNS message attributes that let subscribers filter on decision, status and schema."""
+SNS message attributes that let subscribers filter on decision, status, schema, cache and known
+content.
+
+The worker writes version 2 (worker/schemas/verdict-v2.json: v1 plus the cache, fingerprint,
+known-content and evidence fields of worker/verdict_reuse.py); ``validate`` still accepts version 1
+for readers of verdicts published before it."""
 
 from __future__ import annotations
 
@@ -14,25 +19,31 @@ from typing import Any
 from model.api import ModelIdentity, ModelOutput
 from worker.records import Job
 
-SCHEMA_ID = "modfleet.verdict/v1"
+SCHEMA_ID = "modfleet.verdict/v2"
+SCHEMA_IDS = ("modfleet.verdict/v1", SCHEMA_ID)
 
 
 @cache
-def schema() -> dict[str, Any]:
-    """The verdict JSON Schema that ships inside the package."""
-    return json.loads(resources.files("worker").joinpath("schemas/verdict-v1.json").read_text())
+def schema(schema_id: str = SCHEMA_ID) -> dict[str, Any]:
+    """The verdict JSON Schema of ``schema_id`` that ships inside the package."""
+    if schema_id not in SCHEMA_IDS:
+        raise ValueError(f"unknown verdict schema {schema_id!r}; known: {', '.join(SCHEMA_IDS)}")
+    name = f"schemas/verdict-{schema_id.rsplit('/', 1)[1]}.json"
+    return json.loads(resources.files("worker").joinpath(name).read_text())
 
 
 @cache
-def _validator():
+def _validator(schema_id: str):
     import jsonschema
 
-    return jsonschema.Draft202012Validator(schema())
+    return jsonschema.Draft202012Validator(schema(schema_id))
 
 
 def validate(verdict: dict[str, Any]) -> None:
-    """Raise jsonschema.ValidationError when a verdict breaks the published contract."""
-    _validator().validate(verdict)
+    """Raise jsonschema.ValidationError when a verdict breaks the contract its ``schema`` names
+    (version 1 or 2; an unknown or missing one is checked against the current version)."""
+    schema_id = verdict.get("schema") if isinstance(verdict, dict) else None
+    _validator(schema_id if schema_id in SCHEMA_IDS else SCHEMA_ID).validate(verdict)
 
 
 def idempotency_key(job: Job, version_id: str | None, etag: str | None,
@@ -53,6 +64,7 @@ class VideoFacts:
     size_bytes: int | None = None
     duration_s: float | None = None
     version_id: str | None = None
+    sha256: str | None = None  # the content id (worker/content_digest.py), when known
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,9 +92,12 @@ def error_verdict(job: Job, facts: VideoFacts, code: str, message: str, ctx: Con
 
 
 def message_attributes(verdict: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """SNS message attributes for subscription filter policies."""
-    return {name: {"DataType": "String", "StringValue": verdict[name]}
-            for name in ("decision", "status", "schema")}
+    """SNS message attributes for subscription filter policies: decision, status, schema, and
+    ``cache`` (exact | near_duplicate | none) and ``known_content`` (true | false)."""
+    values = {name: verdict[name] for name in ("decision", "status", "schema")}
+    values["cache"] = (verdict.get("cached_from") or {}).get("kind", "none")
+    values["known_content"] = "true" if verdict.get("known_content") else "false"
+    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
 
 
 def _base(job: Job, facts: VideoFacts, ctx: Context, timings_ms: dict[str, float]) -> dict[str, Any]:
@@ -95,7 +110,7 @@ def _base(job: Job, facts: VideoFacts, ctx: Context, timings_ms: dict[str, float
         "video": {"bucket": job.bucket, "key": job.key, "version_id": version_id,
                   "etag": etag,
                   "size_bytes": facts.size_bytes if facts.size_bytes is not None else job.size,
-                  "duration_s": facts.duration_s},
+                  "duration_s": facts.duration_s, "sha256": facts.sha256},
         "labels": [],
         "error": None,
         "reason": None,
@@ -105,7 +120,15 @@ def _base(job: Job, facts: VideoFacts, ctx: Context, timings_ms: dict[str, float
         "worker_id": ctx.worker_id,
         "processed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         "idempotency_key": idempotency_key(job, version_id, etag, ctx.model),
+        **NO_REUSE,
     }
+
+
+# Version 2's fields for a verdict the model (or an error) made with nothing reused; the pipeline
+# fills them through worker/verdict_reuse.py.
+NO_REUSE: dict[str, Any] = {"cache_hit": False, "cached_from": None, "fingerprints": None,
+                            "known_content": None, "near_duplicate": None,
+                            "evidence_bucket": None}
 
 
 def _label(label) -> dict[str, Any]:

@@ -21,7 +21,9 @@ def test_ok_verdict_validates_and_carries_filter_attributes():
     assert v.message_attributes(verdict) == {
         "decision": {"DataType": "String", "StringValue": "review"},
         "status": {"DataType": "String", "StringValue": "ok"},
-        "schema": {"DataType": "String", "StringValue": "modfleet.verdict/v1"}}
+        "schema": {"DataType": "String", "StringValue": "modfleet.verdict/v2"},
+        "cache": {"DataType": "String", "StringValue": "none"},
+        "known_content": {"DataType": "String", "StringValue": "false"}}
 
 
 def test_error_verdict_routes_to_review_without_labels():
@@ -48,3 +50,30 @@ def test_idempotency_key_depends_on_object_version_and_model_not_on_worker():
 
 def test_schema_ships_inside_the_package():
     assert v.schema()["properties"]["schema"]["const"] == v.SCHEMA_ID
+
+
+# A verdict as version 1 published it (before issue 21): readers still validate it.
+V1_VERDICT = {
+    "schema": "modfleet.verdict/v1", "status": "ok", "decision": "allow",
+    "video": {"bucket": "uploads", "key": "a.mp4", "version_id": None, "etag": "9b2c",
+              "size_bytes": 1024, "duration_s": 3.0},
+    "labels": [], "error": None, "reason": None,
+    "model": {"name": "m", "version": "s1", "backend": "torch", "quantization": "none",
+              "synthetic": True, "policy_version": "2026-11"},
+    "timings_ms": {"queue_wait": 1.0}, "region": "us-east-1", "worker_id": "w",
+    "processed_at": "2026-11-01T00:00:00.000Z", "idempotency_key": "sha256:" + "a" * 64}
+
+
+def test_a_version_1_verdict_still_validates_and_not_as_version_2():
+    v.validate(V1_VERDICT)
+    with pytest.raises(jsonschema.ValidationError):
+        v.validate({**V1_VERDICT, "schema": "modfleet.verdict/v2"})  # lacks v2's fields
+    with pytest.raises(jsonschema.ValidationError):
+        v.validate({**V1_VERDICT, "cache_hit": False})  # v1 has no such field
+
+
+def test_both_schema_versions_ship_and_an_unknown_one_is_refused():
+    assert v.schema("modfleet.verdict/v1")["properties"]["schema"]["const"] == \
+        "modfleet.verdict/v1"
+    with pytest.raises(ValueError):
+        v.schema("modfleet.verdict/v9")

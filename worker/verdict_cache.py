@@ -1,0 +1,90 @@
+"""The shared verdict cache: one DynamoDB item per (content, model version, policy version).
+
+``pk = "<content id>#<model name>@<model version>#<policy version>"`` (CONTRACTS.md; the content id
+is ``sha256:<hex>``, see worker/content_digest.py), the verdict as compact JSON in ``verdict``, and
+``expires_at`` (epoch seconds) for the table's TTL.  The worker's role may only GetItem and PutItem.
+
+The cache is an optimisation and never a reason to lose or delay a message: a lookup that fails is
+a miss (the model runs), and a write that fails is logged and dropped (the verdict was already
+published).  Only verdicts the model produced are written; cache hits, known-content blocks and
+error verdicts are not (their reasons are not properties of the bytes and this model alone).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from model.api import ModelIdentity
+from worker.logs import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class CachedVerdict:
+    """A verdict found in the table for the same content, model version and policy version."""
+
+    pk: str
+    verdict: dict[str, Any]
+
+
+def cache_key(content_id: str, model: ModelIdentity | dict[str, Any]) -> str:
+    """The table's partition key for ``content_id`` judged by ``model``."""
+    m = model if isinstance(model, dict) else {"name": model.name, "version": model.version,
+                                               "policy_version": model.policy_version}
+    return f"{content_id}#{m['name']}@{m['version']}#{m['policy_version']}"
+
+
+def cacheable(verdict: dict[str, Any]) -> bool:
+    """Whether a published verdict should be written to the table."""
+    return (verdict.get("status") == "ok" and not verdict.get("cache_hit")
+            and not verdict.get("known_content")
+            and bool((verdict.get("video") or {}).get("sha256")))
+
+
+class VerdictCache:
+    """GetItem / PutItem on the verdict table through the worker's aiobotocore client."""
+
+    def __init__(self, dynamodb: Any, table: str, ttl_s: float,
+                 clock: Any = time.time) -> None:
+        self.dynamodb, self.table, self.ttl_s, self.clock = dynamodb, table, ttl_s, clock
+
+    async def lookup(self, content_id: str, model: ModelIdentity) -> CachedVerdict | None:
+        """The cached verdict, or None on a miss, an expired item, or any failure (logged)."""
+        pk = cache_key(content_id, model)
+        try:
+            item = (await self.dynamodb.get_item(
+                TableName=self.table, Key={"pk": {"S": pk}},
+                ProjectionExpression="verdict, expires_at")).get("Item")
+        except Exception as exc:  # the table is a shortcut: without it the model runs
+            log.warning("verdict cache lookup failed; running the model", pk=pk, error=str(exc))
+            return None
+        # DynamoDB deletes expired items lazily (within days): an expired one is a miss.
+        if not item or float(item.get("expires_at", {}).get("N", "0")) <= self.clock():
+            return None
+        try:
+            return CachedVerdict(pk, json.loads(item["verdict"]["S"]))
+        except (KeyError, ValueError) as exc:
+            log.warning("verdict cache item unreadable; running the model", pk=pk, error=str(exc))
+            return None
+
+    async def store(self, verdict: dict[str, Any]) -> bool:
+        """Write a published verdict (if ``cacheable``); False when skipped or failed (logged)."""
+        if not cacheable(verdict):
+            return False
+        pk = cache_key(verdict["video"]["sha256"], verdict["model"])
+        now = self.clock()
+        try:
+            await self.dynamodb.put_item(TableName=self.table, Item={
+                "pk": {"S": pk},
+                "verdict": {"S": json.dumps(verdict, separators=(",", ":"))},
+                "idempotency_key": {"S": verdict["idempotency_key"]},
+                "created_at": {"N": str(int(now))},
+                "expires_at": {"N": str(int(now + self.ttl_s))}})
+        except Exception as exc:  # already published: a lost write only costs a model run later
+            log.warning("verdict cache write failed", pk=pk, error=str(exc))
+            return False
+        return True
