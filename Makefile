@@ -75,7 +75,7 @@ WHEELHOUSE ?= dist/wheelhouse
 DLAMI_PACKAGES ?=
 
 wheelhouse: $(STAMP)
-	$(PY) -m tools.wheelhouse --out $(WHEELHOUSE) $(if $(DLAMI_PACKAGES),--constraint $(DLAMI_PACKAGES))
+	$(PY) -m tools.ops.wheelhouse --out $(WHEELHOUSE) $(if $(DLAMI_PACKAGES),--constraint $(DLAMI_PACKAGES))
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) $(TNX_VENV) build *.egg-info

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import media_folder
+from tools.lab.sample_videos import media_folder
 from worker.decode import DecodeLimits, sample_frames
 
 EXPECTED = {  # name: (codec as decoded, width x height, seconds)

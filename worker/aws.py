@@ -31,9 +31,21 @@ def client_kwargs(region: str, endpoint_url: str | None) -> dict[str, Any]:
     return kwargs
 
 
-def boto3_client(service: str, region: str, endpoint_url: str | None = None) -> Any:
-    """A synchronous boto3 client for operator tools and tests."""
-    return boto3.session.Session().client(service, **client_kwargs(region, endpoint_url))
+def boto3_client(service: str, region: str, endpoint_url: str | None = None, *,
+                 max_attempts: int | None = None, verify: str | None = None) -> Any:
+    """A synchronous boto3 client: the one factory of the operator tools, the lab and the tests.
+
+    ``max_attempts`` lowers retries for calls where a refusal is an answer, not a transient fault
+    (StartMessageMoveTask on an endpoint that lacks it); ``verify`` is a CA bundle to trust (the
+    embedded stack over TLS).
+    """
+    kwargs = client_kwargs(region, endpoint_url)
+    if max_attempts is not None:
+        kwargs["config"] = kwargs["config"].merge(
+            Config(retries={"mode": "standard", "max_attempts": max_attempts}))
+    if verify is not None:
+        kwargs["verify"] = verify
+    return boto3.session.Session().client(service, **kwargs)
 
 
 def _is_loopback(url: str) -> bool:

@@ -185,12 +185,31 @@ class Settings:
         """A validated copy with some fields replaced."""
         return dataclasses.replace(self, **changes)
 
+    def for_stack(self, stack: StackRefs) -> Settings:
+        """A copy pointed at one region's stack: its region, endpoint, queue, DLQ and topic."""
+        return self.with_changes(region=stack.region, endpoint_url=stack.endpoint_url,
+                                 queue_url=stack.queue_url, dlq_url=stack.dlq_url,
+                                 topic_arn=stack.topic_arn)
+
     def require(self, *names: str) -> None:
         """Raise SettingsError unless every named field is set (for commands that need them)."""
         missing = [n for n in names if getattr(self, n) in (None, "")]
         if missing:
             flags = ", ".join(f"--{n.replace('_', '-')} (or {env_name(n)})" for n in missing)
             raise SettingsError(f"missing required setting: {flags}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackRefs:
+    """Where one region's stack lives, as its Terraform outputs or the embedded stack name it;
+    ``Settings.for_stack`` is the one projection of it onto the settings."""
+
+    region: str
+    bucket: str
+    queue_url: str
+    dlq_url: str
+    topic_arn: str
+    endpoint_url: str | None = None
 
 
 def _problems(s: Settings) -> Iterable[str]:

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import ROOT, modfleet
+from tools.lab.harness import ROOT, modfleet
 
 # A run takes about a minute on a quiet 2-core machine, many more on a loaded one.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

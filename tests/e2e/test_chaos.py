@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import ROOT, modfleet
+from tools.lab.harness import ROOT, modfleet
 
 pytestmark = pytest.mark.slow
 

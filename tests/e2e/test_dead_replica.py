@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from tests.e2e.test_resilience import upload_clips
-from tests.helpers import queue_depth, read_verdicts, start, wait_for_log, worker_command
+from tools.lab.harness import (queue_depth, read_verdicts, start, upload_clips, wait_for_log,
+                               worker_command)
 
 pytestmark = pytest.mark.slow
 

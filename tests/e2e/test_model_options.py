@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import queue_depth, read_verdicts, serve_until_idle, upload
+from tools.lab.harness import queue_depth, read_verdicts, serve_until_idle, upload
 from worker import verdict as verdicts
 from worker.replicas import ReplicaPool
-from tools.sample_videos import VideoSpec, write_video
+from tools.lab.sample_videos import VideoSpec, write_video
 from worker.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -31,9 +31,8 @@ def test_worker_end_to_end_with_model_options(stack, tmp_path, mode, batch_size,
                            tmp_path)
         upload(stack, path, f"opts/{i}.mp4")
         keys.add(f"opts/{i}.mp4")
-    settings = Settings(
-        endpoint_url=stack.endpoint_url, queue_url=stack.queue_url, topic_arn=stack.topic_arn,
-        dlq_url=stack.dlq_url, wait_time_s=1, exit_when_idle_s=3, frames_per_video=2,
+    settings = Settings().for_stack(stack).with_changes(
+        wait_time_s=1, exit_when_idle_s=3, frames_per_video=2,
         frame_size=56, batch_size=batch_size, batch_wait_ms=300, replicas=replicas,
         quantize=quantize, mode=mode, max_new_tokens=12, metrics=False)
     batches = []

@@ -16,8 +16,8 @@ import subprocess
 import pytest
 
 from model.synthetic import build_checkpoint
-from tests.helpers import ROOT, modfleet, queue_depth, read_verdicts, upload, worker_command
-from tools.sample_videos import write_demo_set
+from tools.lab.harness import ROOT, modfleet, queue_depth, read_verdicts, upload, worker_command
+from tools.lab.sample_videos import write_demo_set
 from worker.verdict import validate
 
 pytestmark = pytest.mark.slow

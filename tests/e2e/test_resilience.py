@@ -9,21 +9,11 @@ import time
 
 import pytest
 
-from tests.helpers import (FaultProxy, queue_depth, read_verdicts, start, upload, wait_for_log,
-                           worker_command)
-from tools.sample_videos import VideoSpec, write_video
+from tools.lab.chaos.fault_proxy import FaultProxy
+from tools.lab.harness import (queue_depth, read_verdicts, start, upload_clips, wait_for_log,
+                               worker_command)
 
 pytestmark = pytest.mark.slow
-
-
-def upload_clips(stack, tmp_path, count: int, seconds: float = 1.0) -> set[str]:
-    keys = set()
-    for i in range(count):
-        path = write_video(VideoSpec(f"c{i}.mp4", width=96, height=64, seconds=seconds, fps=8,
-                                     seed=i), tmp_path)
-        upload(stack, path, f"clips/{i:02d}.mp4")
-        keys.add(f"clips/{i:02d}.mp4")
-    return keys
 
 
 def test_sigkill_mid_batch_then_restart_settles_every_message_once(stack, tmp_path):

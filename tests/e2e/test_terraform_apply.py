@@ -20,12 +20,12 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.helpers import FAST_MODEL, ROOT, modfleet, queue_depth
-from tools import terraform
-from tools.embedded_aws import StackInfo, drain_tap
-from tools.exceptions import TerraformUnavailable
-from tools.sample_videos import write_demo_set
-from tools.terraform_local import stack_leftovers
+from tools.lab.harness import FAST_MODEL, ROOT, modfleet, queue_depth
+from tools.lab import terraform
+from tools.lab.embedded_aws import StackInfo, drain_tap
+from tools.lab.exceptions import TerraformUnavailable
+from tools.lab.sample_videos import write_demo_set
+from tools.lab.terraform_local import stack_leftovers
 from worker.aws import client_kwargs
 
 # An apply and a destroy take minutes on a loaded two-core machine: above the suite's 300 s.

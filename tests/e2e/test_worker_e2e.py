@@ -13,13 +13,13 @@ import subprocess
 
 import pytest
 
-from tests.helpers import (modfleet, queue_depth, read_verdicts, send, start, upload,
+from tools.lab.harness import (modfleet, queue_depth, read_verdicts, send, start, upload,
                            worker_command)
-from tests.worker.test_decode import make_undecodable
+from tools.lab.sample_videos import make_undecodable
 from worker import verdict as verdicts
 from worker.aws import boto3_client
-from tools.embedded_aws import StackInfo
-from tools.sample_videos import VideoSpec, write_video
+from tools.lab.embedded_aws import StackInfo
+from tools.lab.sample_videos import VideoSpec, write_video
 
 pytestmark = pytest.mark.slow
 

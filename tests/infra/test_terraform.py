@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import terraform
-from tools.exceptions import TerraformUnavailable
+from tools.lab import terraform
+from tools.lab.exceptions import TerraformUnavailable
 
 INFRA = terraform.INFRA
 MODULE = "modules/region-stack"
@@ -171,9 +171,9 @@ def _failures(output: str) -> str:
 def test_tagged_subnets_in_two_vpcs_are_refused_at_plan(tf_tools, tmp_path):
     """A plan of the us-east-1 root against the embedded AWS stack, with worker-tagged subnets in
     two VPCs: it stops, naming both VPCs and saying what to do."""
-    from tools.embedded_tls import TlsEmbeddedAws
-    from tools.exceptions import TerraformFailed
-    from tools.terraform_local import LocalApply
+    from tools.lab.embedded_aws import TlsEmbeddedAws
+    from tools.lab.exceptions import TerraformFailed
+    from tools.lab.terraform_local import LocalApply
 
     with TlsEmbeddedAws(tmp_path / "tls") as aws:
         local = LocalApply(tf_tools, aws, tmp_path)

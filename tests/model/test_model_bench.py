@@ -1,6 +1,6 @@
 from dataclasses import replace
 
-from tools.bench.model_only import (
+from tools.lab.bench.model_only import (
     END,
     MARKERS,
     START,

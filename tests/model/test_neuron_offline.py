@@ -27,8 +27,8 @@ from model.manifest import (
 )
 from model.neuron_backend import NeuronBackend, visible_cores
 from model.preprocess import LlavaVideoPreprocessor
-from tests.helpers import ROOT
-from tools.cli import main
+from tools.lab.harness import ROOT
+from tools.ops.cli import main
 
 without_sdk = pytest.mark.skipif(not neuron_sdk.missing(),
                                  reason="the Neuron SDK is installed here")

@@ -16,7 +16,7 @@ from model.policy import load_policy
 from model.screening.backend import ScreeningBackend
 from model.screening.nudenet import NudeNetScreener
 from model.torch_backend import TorchBackend
-from tests.helpers import read_verdicts, serve_until_idle, upload
+from tools.lab.harness import read_verdicts, serve_until_idle, upload
 from worker import verdict as verdicts
 from worker.replicas import ReplicaPool
 from worker.settings import Settings
@@ -53,9 +53,8 @@ def test_screening_labels_reach_the_verdict(stack, shared_media, model_cache, tm
         upload(stack, path, f"real/{path.name}")
         keys[f"real/{path.name}"] = path.name
     upload(stack, _white_clip(tmp_path / "white.mp4"), "white.mp4")
-    settings = Settings(
-        endpoint_url=stack.endpoint_url, queue_url=stack.queue_url, topic_arn=stack.topic_arn,
-        dlq_url=stack.dlq_url, wait_time_s=1, exit_when_idle_s=3, frames_per_video=4,
+    settings = Settings().for_stack(stack).with_changes(
+        wait_time_s=1, exit_when_idle_s=3, frames_per_video=4,
         frame_size=56, batch_size=2, batch_wait_ms=300, cache_dir=model_cache, screening=True,
         cascade=True, metrics=False)
     screeners = []

@@ -6,7 +6,7 @@ import pytest
 from model.checkpoints import resolve_checkpoint, synthetic_path
 from model.exceptions import CheckpointUnusable
 from model.synthetic import SPECIAL_TOKENS
-from tools.cli import main
+from tools.ops.cli import main
 from model.config import ModelConfig
 from tests.model.conftest import QWEN_NEEDS_5, transformers_major
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.tools.support import ROOT, Queues, cli_command, cli_env
+from tools.lab.letters import Queues, cli_env
+from tools.lab.harness import ROOT, modfleet
 from worker.aws import boto3_client
 
 
@@ -30,6 +31,6 @@ def queues(sqs) -> Queues:
 def run_cli(stack):
     """Run `modfleet ARGS...` as a subprocess against the stack; returns CompletedProcess."""
     def run(*args: str, timeout: float = 120, **kwargs: Any) -> subprocess.CompletedProcess:
-        return subprocess.run(cli_command(*args), env=cli_env(stack), cwd=ROOT, text=True,
+        return subprocess.run(modfleet(*args), env=cli_env(stack), cwd=ROOT, text=True,
                               capture_output=True, timeout=timeout, **kwargs)
     return run

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import threading
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tools.embedded_aws import _free_port
-from tools.embedded_tls import TlsEmbeddedAws, _SchemeAware
-from worker.aws import client_kwargs
+from tools.lab.embedded_aws import TlsEmbeddedAws, free_port
+from tools.lab.embedded_aws.moto_patches import SchemeAware
+from worker.aws import boto3_client
 
 TLS_ONLY = {"Version": "2012-10-17", "Statement": [{
     "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
@@ -36,8 +35,8 @@ def plain_endpoint(tls_aws):
     )
     from werkzeug.serving import make_server
 
-    port = _free_port("127.0.0.1")
-    server = make_server("127.0.0.1", port, _SchemeAware(DomainDispatcherApplication(
+    port = free_port("127.0.0.1")
+    server = make_server("127.0.0.1", port, SchemeAware(DomainDispatcherApplication(
         create_backend_app)), threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -47,8 +46,7 @@ def plain_endpoint(tls_aws):
 
 
 def _client(service, endpoint, ca=None):
-    return boto3.session.Session().client(service, verify=ca,
-                                          **client_kwargs("us-east-1", endpoint))
+    return boto3_client(service, "us-east-1", endpoint, verify=ca)
 
 
 def test_tls_only_bucket_policy_refuses_http_and_allows_https(tls_aws, plain_endpoint):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tools.chaos.fault_proxy import FaultProxy
+from tools.lab.chaos.fault_proxy import FaultProxy
 from worker.aws import boto3_client
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tools.enqueue import enqueue_jobs
+from tools.ops.enqueue import enqueue_jobs
 from worker.messages import parse_body
 
 

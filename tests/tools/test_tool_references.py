@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from tools.durations import parse_duration
-from tools.exceptions import InvalidRequest
-from tools.references import ObjectRef, object_refs
+from tools.ops.durations import parse_duration
+from tools.ops.exceptions import InvalidRequest
+from tools.ops.references import ObjectRef, object_refs
 
 
 def s3_event(*keys: str) -> dict:

@@ -11,13 +11,13 @@ from collections import Counter
 import pytest
 from botocore.stub import Stubber
 
-from tests.tools.support import ROOT, Letter, cli_command, cli_env, letter, letter_id
-from tools.clients import client
-from tools.dead_letters import Selector
-from tools.exceptions import InvalidRequest, UnsupportedByEndpoint
-from tools.native_move import start_native_move
-from tools.replay import ReplayPlan, replay
-from worker.settings import Settings
+from tools.lab.letters import Letter, cli_env, letter, letter_id
+from tools.lab.harness import ROOT, modfleet
+from tools.ops.dead_letters import Selector
+from tools.ops.exceptions import InvalidRequest, UnsupportedByEndpoint
+from tools.ops.native_move import start_native_move
+from tools.ops.replay import ReplayPlan, replay
+from worker.aws import boto3_client
 
 N_LETTERS = 1000
 
@@ -78,7 +78,7 @@ def test_replay_killed_halfway_then_rerun_loses_nothing(stack, queues):
     # A low rate so that the kill lands mid-way; a short hold so that what the killed run held
     # becomes visible again soon (as it would after --hold on a real crash).
     args = ("replay-dlq", "--dlq-url", stack.dlq_url, "--rate", "100", "--hold", "3s", "--json")
-    first = subprocess.Popen(cli_command(*args), env=cli_env(stack), cwd=ROOT,
+    first = subprocess.Popen(modfleet(*args), env=cli_env(stack), cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_until(lambda: queues.depth(stack.queue_url)["visible"] >= 200, first)
@@ -90,7 +90,7 @@ def test_replay_killed_halfway_then_rerun_loses_nothing(stack, queues):
     assert 200 <= in_source < N_LETTERS  # really killed half-way
     _wait_until(lambda: queues.depth(stack.dlq_url)["in_flight"] == 0)
 
-    second = subprocess.run(cli_command(*args[:-5], "--json"), env=cli_env(stack), cwd=ROOT,
+    second = subprocess.run(modfleet(*args[:-5], "--json"), env=cli_env(stack), cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
 
     assert second.returncode == 0, second.stderr
@@ -188,8 +188,7 @@ def test_native_start_parameters(stack, sqs):
 
 def test_native_refusal_is_typed(stack):
     # One attempt: the refusal is an HTTP 500 that the default client would retry for seconds.
-    sqs = client("sqs", Settings(region=stack.region, endpoint_url=stack.endpoint_url),
-                 max_attempts=1)
+    sqs = boto3_client("sqs", stack.region, stack.endpoint_url, max_attempts=1)
     with pytest.raises(UnsupportedByEndpoint, match="StartMessageMoveTask"):
         start_native_move(sqs, stack.dlq_url, None, None)
 

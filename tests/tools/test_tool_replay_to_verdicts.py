@@ -7,10 +7,11 @@ import subprocess
 
 import pytest
 
-from tests.helpers import read_verdicts, upload, worker_command
-from tests.tools.support import cli_command, cli_env
+from tools.lab.harness import read_verdicts, upload, worker_command
+from tools.lab.letters import cli_env
+from tools.lab.harness import modfleet
 from worker.messages import parse_body
-from tools.sample_videos import VideoSpec, write_video
+from tools.lab.sample_videos import VideoSpec, write_video
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,7 @@ def test_replayed_dead_letters_become_verdicts(stack, sqs, queues, tmp_path):
         "modfleet.reason": {"DataType": "String", "StringValue": "test"},
         "modfleet.source_queue": {"DataType": "String", "StringValue": stack.queue_url}})
 
-    replayed = subprocess.run(cli_command("replay-dlq", "--dlq-url", stack.dlq_url, "--match",
+    replayed = subprocess.run(modfleet("replay-dlq", "--dlq-url", stack.dlq_url, "--match",
                                           "^clips/", "--json"),
                               env=cli_env(stack), capture_output=True, text=True, timeout=60)
     assert replayed.returncode == 0, replayed.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from tools.status import fleet_status
+from tools.ops.status import fleet_status
 
 
 def test_status_reports_each_queue_and_its_dead_letter_queue(stack, sqs, queues, run_cli):

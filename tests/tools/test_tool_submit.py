@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from tools.exceptions import InvalidRequest
-from tools.submit import plan_uploads
+from tools.ops.exceptions import InvalidRequest
+from tools.ops.submit import plan_uploads
 from worker.messages import parse_body
 
 MIB = 1024 * 1024

@@ -7,13 +7,15 @@ The download itself needs PyPI and is not run here; `make wheelhouse` runs it.
 from __future__ import annotations
 
 import configparser
+import os
 import subprocess
 import sys
+import zipfile
 
 from packaging.requirements import Requirement
 
-from tools import wheelhouse
-from tools.wheelhouse import ROOT
+from tools.ops import wheelhouse
+from tools.ops.wheelhouse import ROOT
 
 
 def _setup_cfg_requirements() -> dict[str, str]:
@@ -63,6 +65,38 @@ def test_a_wheel_of_a_dlami_package_is_found(tmp_path):
 
 
 def test_help():
-    done = subprocess.run([sys.executable, "-m", "tools.wheelhouse", "--help"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "tools.ops.wheelhouse", "--help"], cwd=ROOT,
                           capture_output=True, text=True, check=True)
     assert "--constraint" in done.stdout and "aws s3 sync" in done.stdout
+
+
+def test_the_wheel_leaves_the_lab_out_and_its_cli_says_so(tmp_path):
+    subprocess.run(wheelhouse.build_command(tmp_path), check=True, capture_output=True)
+    [wheel] = tmp_path.glob("modfleet-*-py3-none-any.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    packages = {name.split("/")[0] for name in names if name.endswith(".py")}
+    assert packages == {"model", "worker", "tools"}
+    assert not [name for name in names if name.startswith("tools/lab/")]
+    assert {"tools/ops/cli.py", "tools/ops/commands/replay_dlq.py", "tools/ops/wheelhouse.py",
+            "worker/schemas/verdict-v1.json", "model/policies/default.json"} <= set(names)
+    # Installed alone (its dependencies are this environment's), the CLI works and a lab command
+    # refuses in one line.
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+                    str(site), str(wheel)], check=True, capture_output=True)
+    # This venv has modfleet installed editable, and its import hook would serve tools.lab from
+    # the checkout; an instance has no such hook, so the run drops it first.
+    as_on_an_instance = (
+        "import runpy, sys; sys.meta_path[:] = [f for f in sys.meta_path "
+        "if 'Editable' not in getattr(f, '__name__', type(f).__name__)]; "
+        "runpy.run_module('tools.ops.cli', run_name='__main__')")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", as_on_an_instance, *args], cwd=tmp_path, env=env, text=True,
+        capture_output=True, timeout=60)
+    assert "replay-dlq" in run("--help").stdout
+    assert "--presets" not in run("bench", "--help").stdout  # the lab's flags are absent
+    done = run("demo")
+    assert done.returncode == 2, done.stderr
+    assert "needs the lab" in done.stderr and "Traceback" not in done.stderr

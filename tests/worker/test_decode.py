@@ -1,5 +1,4 @@
 from dataclasses import replace
-from pathlib import Path
 
 import av
 import numpy as np
@@ -7,7 +6,7 @@ import pytest
 
 from worker.decode import DecodeLimits, sample_frames
 from worker.exceptions import SettleWithError
-from tools.sample_videos import VideoSpec, write_video
+from tools.lab.sample_videos import VideoSpec, make_undecodable, write_video
 
 LIMITS = DecodeLimits(frames=8, size=112, max_duration_s=3600, max_pixels=4096 * 2304)
 
@@ -111,18 +110,6 @@ def test_not_a_video_and_audio_only(tmp_path):
     with pytest.raises(SettleWithError, match="no video stream") as exc:
         sample_frames(audio, LIMITS)
     assert exc.value.code == "not_a_video"
-
-
-def make_undecodable(tmp_path: Path) -> Path:
-    """A valid MP4 container whose H.264 payload has been zeroed: opens, but no frame decodes."""
-    path = write_video(VideoSpec("broken.mp4", width=64, height=64, seconds=1), tmp_path)
-    data = bytearray(path.read_bytes())
-    start = data.index(b"mdat") + 4
-    with av.open(str(path)) as container:
-        payload = sum(p.size for p in container.demux(video=0) if p.size)
-    data[start:start + payload] = bytes(payload)
-    path.write_bytes(bytes(data))
-    return path
 
 
 def test_zeroed_payload_is_undecodable(tmp_path):

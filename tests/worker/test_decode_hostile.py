@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tools.chaos.mutants import KINDS, boxes, elementary_stream, kind_of, write_mutants
-from tools.sample_videos import VideoSpec, write_video
+from tools.lab.chaos.mutants import KINDS, boxes, elementary_stream, kind_of, write_mutants
+from tools.lab.sample_videos import VideoSpec, write_video
 from worker import pipeline as process
 from worker.decode import DecodeLimits, sample_frames
 from worker.fetch import FetchedObject

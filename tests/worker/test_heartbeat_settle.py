@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.helpers import queue_depth, send
+from tools.lab.harness import queue_depth, send
 from worker.aws import AsyncClients
 from worker.heartbeat import Heartbeat
 from worker.settle import BatchDeleter

@@ -15,7 +15,7 @@ import av
 import numpy as np
 import pytest
 
-from tools.bench.corpus import CorpusSpec, encode_clip
+from tools.lab.bench.corpus import CorpusSpec, encode_clip
 from worker.aws import AsyncClients, boto3_client
 from worker.decode import DecodeLimits, sample_frames
 from worker.exceptions import RetryLater, SettleWithError

@@ -49,7 +49,7 @@ def test_derived_in_flight_limit_gives_backpressure():
 
 def test_worker_cli_refuses_bad_settings_at_start():
     result = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "worker", "--queue-url", "http://q", "--topic-arn",
+        [sys.executable, "-m", "tools.ops.cli", "worker", "--queue-url", "http://q", "--topic-arn",
          "arn:t", "--heartbeat-interval-s", "30", "--visibility-timeout-s", "20"],
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
@@ -57,7 +57,7 @@ def test_worker_cli_refuses_bad_settings_at_start():
 
 
 def test_worker_cli_names_missing_queue():
-    result = subprocess.run([sys.executable, "-m", "tools.cli", "worker"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "tools.ops.cli", "worker"], capture_output=True,
                             text=True, timeout=60, env={"PATH": "", "HOME": "/tmp"})
     assert result.returncode == 2
     assert "--queue-url (or MODFLEET_QUEUE_URL)" in result.stderr
