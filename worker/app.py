@@ -112,7 +112,8 @@ class WorkerService:
             await hashlists.current()
         recent = (RecentIndex(settings.near_duplicate_index_size,
                               settings.near_duplicate_threshold)
-                  if settings.fingerprints and settings.near_duplicate_index_size else None)
+                  if settings.verdict_table and settings.fingerprints
+                  and settings.near_duplicate_index_size else None)
         return Reuse(
             cache=(VerdictCache(aws.dynamodb, settings.verdict_table,
                                 settings.verdict_cache_ttl_days * 86400)

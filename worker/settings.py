@@ -146,8 +146,8 @@ class Settings:
         "Which decisions a re-encode of a recent verdict reuses instead of running the model.",
         "review_block", group="reuse", choices=("none", "review_block", "all"))
     near_duplicate_index_size: int = _opt(
-        "Recent model verdicts kept in memory for near-duplicate matching (0: none).", 2000,
-        group="reuse")
+        "Recent model verdicts kept in memory for near-duplicate matching (0: none; only with "
+        "a verdict table: reuse is on where the cache is).", 2000, group="reuse")
     near_duplicate_threshold: int = _opt(
         "PDQ distance (of 256 bits) within which two frames are the same picture [0-128].", 31,
         group="reuse")
@@ -185,11 +185,14 @@ class Settings:
         """A validated copy with some fields replaced."""
         return dataclasses.replace(self, **changes)
 
-    def for_stack(self, stack: StackRefs) -> Settings:
-        """A copy pointed at one region's stack: its region, endpoint, queue, DLQ and topic."""
+    def for_stack(self, stack: StackRefs, reuse: bool = False) -> Settings:
+        """A copy pointed at one region's stack: its region, endpoint, queue, DLQ and topic, and
+        with ``reuse`` its verdict table and records bucket (the cache, lists and evidence)."""
+        extra = ({"verdict_table": stack.verdict_table, "records_bucket": stack.records_bucket}
+                 if reuse else {})
         return self.with_changes(region=stack.region, endpoint_url=stack.endpoint_url,
                                  queue_url=stack.queue_url, dlq_url=stack.dlq_url,
-                                 topic_arn=stack.topic_arn)
+                                 topic_arn=stack.topic_arn, **extra)
 
     def require(self, *names: str) -> None:
         """Raise SettingsError unless every named field is set (for commands that need them)."""
@@ -210,6 +213,8 @@ class StackRefs:
     dlq_url: str
     topic_arn: str
     endpoint_url: str | None = None
+    verdict_table: str | None = None  # the verdict cache (issue 21)
+    records_bucket: str | None = None  # known-content lists and evidence frames (issue 21)
 
 
 def _problems(s: Settings) -> Iterable[str]:

@@ -31,6 +31,11 @@ def worker_command(stack: StackInfo, *extra: str, endpoint_url: str | None = Non
                     "--no-metrics", *FAST_MODEL, *extra)
 
 
+def reuse_flags(stack: StackInfo) -> list[str]:
+    """Worker flags that turn on the verdict cache, known-content lists and evidence (issue 21)."""
+    return ["--verdict-table", stack.verdict_table, "--records-bucket", stack.records_bucket]
+
+
 def start(command: list[str], **kwargs) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     kwargs = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE} | kwargs

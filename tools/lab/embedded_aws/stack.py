@@ -3,8 +3,12 @@ that reads verdicts back.
 
 A versioned upload bucket whose object-created notifications feed the job queue, a dead-letter
 queue with a redrive policy, a verdict topic, and a "tap" queue subscribed to the topic (raw
-delivery) so that verdicts can be read back.  ``StartMessageMoveTask`` is not implemented by moto,
-which is why `replay-dlq` moves messages itself by default.
+delivery) so that verdicts can be read back; the verdict cache table (on demand, TTL on
+``expires_at``) and the records bucket (``evidence/``, ``hashlists/``) of issue 21; and the SSM
+parameters ``/modfleet/<name>/...`` that name them all (CONTRACTS.md).  Unlike infra/, no KMS keys:
+moto's S3 would accept SSE-KMS headers without encrypting, so the worker's evidence writes are
+tested without a key.  ``StartMessageMoveTask`` is not implemented by moto, which is why
+`replay-dlq` moves messages itself by default.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from typing import Any
 from tools.ops.queues import queue_arn
 from worker.aws import boto3_client
 from worker.settings import StackRefs
+
+SSM_ROOT = "/modfleet/"
+EVIDENCE_PREFIX = "evidence/"
+HASHLIST_PREFIX = "hashlists/"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,9 +39,14 @@ class StackInfo(StackRefs):
 
     def env(self) -> dict[str, str]:
         """MODFLEET_* variables that point a worker or tool at this stack."""
-        return {"MODFLEET_ENDPOINT_URL": self.endpoint_url or "", "MODFLEET_REGION": self.region,
-                "MODFLEET_QUEUE_URL": self.queue_url, "MODFLEET_DLQ_URL": self.dlq_url,
-                "MODFLEET_TOPIC_ARN": self.topic_arn}
+        env = {"MODFLEET_ENDPOINT_URL": self.endpoint_url or "", "MODFLEET_REGION": self.region,
+               "MODFLEET_QUEUE_URL": self.queue_url, "MODFLEET_DLQ_URL": self.dlq_url,
+               "MODFLEET_TOPIC_ARN": self.topic_arn}
+        if self.verdict_table:
+            env["MODFLEET_VERDICT_TABLE"] = self.verdict_table
+        if self.records_bucket:
+            env["MODFLEET_RECORDS_BUCKET"] = self.records_bucket
+        return env
 
 
 def provision(endpoint_url: str, region: str = "us-east-1", name: str = "modfleet",
@@ -65,8 +78,44 @@ def provision(endpoint_url: str, region: str = "us-east-1", name: str = "modflee
     tap_url = sqs.create_queue(QueueName=f"{name}-verdicts-tap")["QueueUrl"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn(sqs, tap_url),
                   Attributes={"RawMessageDelivery": "true"})
-    return StackInfo(endpoint_url=endpoint_url, region=region, bucket=bucket, queue_url=queue_url,
-                     dlq_url=dlq_url, topic_arn=topic_arn, tap_queue_url=tap_url)
+    table = _verdict_table(boto3_client("dynamodb", region, endpoint_url), name)
+    records = f"{name}-records-{region}"
+    s3.create_bucket(**{**create_args, "Bucket": records})
+    info = StackInfo(endpoint_url=endpoint_url, region=region, bucket=bucket, queue_url=queue_url,
+                     dlq_url=dlq_url, topic_arn=topic_arn, tap_queue_url=tap_url,
+                     verdict_table=table, records_bucket=records)
+    write_parameters(boto3_client("ssm", region, endpoint_url), name, info)
+    return info
+
+
+def _verdict_table(dynamodb: Any, name: str) -> str:
+    """The verdict cache table as infra/ makes it: key ``pk``, on demand, TTL on ``expires_at``."""
+    table = f"{name}-verdicts"
+    try:
+        dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    except dynamodb.exceptions.ResourceInUseException:
+        return table  # provisioned before: reused, as every other resource here
+    dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification={
+        "Enabled": True, "AttributeName": "expires_at"})
+    return table
+
+
+def parameter_values(info: StackRefs) -> dict[str, str]:
+    """The SSM parameters of one stack, by name below ``/modfleet/<stack>/`` (CONTRACTS.md)."""
+    values = {"queue-url": info.queue_url, "dlq-url": info.dlq_url, "topic-arn": info.topic_arn,
+              "bucket": info.bucket, "verdict-table": info.verdict_table,
+              "records-bucket": info.records_bucket, "evidence-prefix": EVIDENCE_PREFIX,
+              "hashlist-prefix": HASHLIST_PREFIX}
+    return {key: value for key, value in values.items() if value}
+
+
+def write_parameters(ssm: Any, name: str, info: StackRefs) -> None:
+    """Write (or overwrite) the stack's SSM String parameters."""
+    for key, value in parameter_values(info).items():
+        ssm.put_parameter(Name=f"{SSM_ROOT}{name}/{key}", Value=value, Type="String",
+                          Overwrite=True)
 
 
 @dataclass(frozen=True)
