@@ -1,0 +1,132 @@
+"""The parts of issue 21's reuse, each on its own: content ids from S3's checksums, hash lists,
+the recent near-duplicate index, and the verdict cache on the embedded DynamoDB."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from model.api import ModelIdentity
+from worker.aws import AsyncClients
+from worker.content_digest import content_id
+from worker.evidence import encode_jpeg, frame_times, with_evidence
+from worker.fingerprints import FrameFingerprint, fingerprint_frames
+from worker.hashlists import HashEntry, HashList, KnownContent, parse_entries
+from worker.near_duplicates import RecentIndex
+from worker.verdict_cache import VerdictCache, cache_key
+
+MODEL = ModelIdentity("m", "s1", "torch", "none", True, "2026-11")
+DATA = b"same bytes"
+B64 = base64.b64encode(hashlib.sha256(DATA).digest()).decode()
+HEX = hashlib.sha256(DATA).hexdigest()
+
+
+def test_content_id_is_s3s_sha256_never_the_etag():
+    assert content_id({"ChecksumSHA256": B64, "ETag": '"abc"'}) == f"sha256:{HEX}"
+    # A multipart upload's checksum is a composite: kept apart, with the part count.
+    assert content_id({"ChecksumSHA256": f"{B64}-3", "ETag": '"abc-3"'}) == \
+        f"sha256-composite:{HEX}-3"
+    assert content_id({"ChecksumSHA256": B64, "ETag": '"abc-2"'}) == f"sha256-composite:{HEX}-2"
+    assert content_id({"ChecksumSHA256": B64, "ChecksumType": "COMPOSITE", "ETag": '"a"'}) == \
+        f"sha256-composite:{HEX}-0"
+    assert content_id({"ChecksumCRC32": "O0HJ5g==", "ETag": '"abc"'}) is None
+    assert content_id({"ChecksumSHA256": "not base64!"}) is None
+
+
+def test_cache_key_follows_the_contract():
+    assert cache_key(f"sha256:{HEX}", MODEL) == f"sha256:{HEX}#m@s1#2026-11"
+    assert cache_key(f"sha256:{HEX}", {"name": "m", "version": "s1",
+                                       "policy_version": "2026-11"}) == cache_key(
+        f"sha256:{HEX}", MODEL)
+
+
+def _frames(seed: int, n: int = 4) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(n, 8, 8, 3), dtype=np.uint8)
+    return small.repeat(7, axis=1).repeat(7, axis=2)  # 56 px, blocky: distinct PDQ per seed
+
+
+def test_import_formats_and_a_list_round_trip():
+    pdq = "0f" * 32
+    lines = parse_entries(f"# comment\n{pdq.upper()} case-1\n\n{'a' * 64},x-2\n{'b' * 64}\n",
+                          source="l")
+    assert lines == [HashEntry("case-1", pdq), HashEntry("x-2", "a" * 64),
+                     HashEntry("l:5", "b" * 64)]
+    exported = json.dumps({"data": [{"id": "99", "type": "HASH_PDQ", "raw_indicator": pdq},
+                                    {"id": "7", "type": "HASH_MD5", "raw_indicator": "d41d"}]})
+    assert parse_entries(exported) == [HashEntry("te:99", pdq)]
+    with pytest.raises(ValueError, match="line 1"):
+        parse_entries("123\n")
+    stored = HashList("l", 20, tuple(lines), "2026-12-05T00:00:00Z")
+    assert HashList.from_json(stored.to_json()) == stored
+
+
+def test_known_content_matches_within_the_threshold_and_never_on_flat_frames():
+    prints = fingerprint_frames(_frames(1), (0, 250, 500, 750))
+    other = fingerprint_frames(_frames(2), (0, 250, 500, 750))
+    known = KnownContent([HashList("bad", 31, (HashEntry("e1", prints[2].pdq),))])
+    match = known.match(other[:2] + prints[2:3])
+    assert (match.list, match.entry, match.distance, match.timestamp_ms) == ("bad", "e1", 0, 500)
+    assert known.match(other) is None
+    flat = fingerprint_frames(np.zeros((2, 56, 56, 3), np.uint8), (0, 1))
+    assert known.match(flat) is None
+    assert KnownContent([HashList("flat", 31, (HashEntry("f", flat[0].pdq),))]).match(flat) is None
+
+
+def _verdict(prints, decision: str, key: str) -> dict:
+    return {"decision": decision, "idempotency_key": key,
+            "fingerprints": {"algorithm": "pdq", "frames": [p.as_dict() for p in prints]}}
+
+
+def test_recent_index_finds_the_video_with_most_frames_in_reach():
+    times = (0, 250, 500, 750)
+    index = RecentIndex(capacity=2)
+    a, b = fingerprint_frames(_frames(1), times), fingerprint_frames(_frames(2), times)
+    index.add(_verdict(a, "review", "sha256:" + "a" * 64))
+    index.add(_verdict(b, "allow", "sha256:" + "b" * 64))
+    match = index.find(a)
+    assert match.idempotency_key == "sha256:" + "a" * 64 and match.matched_frames == 4
+    assert match.reusable("review_block") and not match.reusable("none")
+    assert not index.find(b).reusable("review_block") and index.find(b).reusable("all")
+    # Two frames of four (under 75%) are not a near-duplicate.
+    assert index.find(a[:2] + fingerprint_frames(_frames(3), times)[:2]) is None
+    index.add(_verdict(fingerprint_frames(_frames(4), times), "block", "sha256:" + "c" * 64))
+    assert index.find(a) is None and len(index) == 2  # the oldest was dropped
+
+
+def test_evidence_keys_stand_beside_the_timestamps():
+    labels = [{"name": "V", "timestamps_ms": [0, 500]}, {"name": "W", "timestamps_ms": [500]}]
+    assert frame_times(labels) == [0, 500]
+    keyed = with_evidence(labels, {500: "evidence/k/500ms.jpg"})
+    assert keyed[0]["evidence_keys"] == [None, "evidence/k/500ms.jpg"]
+    assert encode_jpeg(_frames(1)[0])[:2] == b"\xff\xd8"
+
+
+def test_verdict_cache_on_the_embedded_table(stack):
+    clock = [1000.0]
+    verdict = {"status": "ok", "cache_hit": False, "known_content": None,
+               "video": {"sha256": f"sha256:{HEX}"}, "idempotency_key": "sha256:" + "1" * 64,
+               "model": {"name": "m", "version": "s1", "policy_version": "2026-11"}}
+
+    async def run():
+        async with AsyncClients(stack.region, stack.endpoint_url) as aws:
+            cache = VerdictCache(aws.dynamodb, stack.verdict_table, ttl_s=60,
+                                 clock=lambda: clock[0])
+            assert await cache.lookup(f"sha256:{HEX}", MODEL) is None
+            assert await cache.store(verdict)
+            assert not await cache.store({**verdict, "cache_hit": True})  # never re-stored
+            hit = await cache.lookup(f"sha256:{HEX}", MODEL)
+            clock[0] += 61
+            expired = await cache.lookup(f"sha256:{HEX}", MODEL)
+            broken = VerdictCache(aws.dynamodb, "no-such-table", ttl_s=60)
+            return hit, expired, await broken.lookup(f"sha256:{HEX}", MODEL), \
+                await broken.store(verdict)
+
+    hit, expired, failed_lookup, failed_store = asyncio.run(run())
+    assert hit.verdict == verdict and expired is None
+    assert failed_lookup is None and failed_store is False  # a miss and a logged loss
