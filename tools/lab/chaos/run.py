@@ -61,6 +61,9 @@ class ChaosPlan:
     media_dir: Path | None = None
     log_dir: Path | None = None
     worker_args: tuple[str, ...] = ()
+    # The workers use the stack's verdict table and records bucket (issue 21): uploads carry a
+    # SHA-256 checksum, reuploads of a clip hit the cache, and DynamoDB calls meet faults too.
+    reuse: bool = True
 
     def __post_init__(self) -> None:
         if self.uploads < 0 or self.hostile < 0 or self.poison < 0 or self.workers < 1:
@@ -124,8 +127,12 @@ def _command_for(plan: ChaosPlan, stack: Any, endpoint: str) -> Callable[[int, i
                 "--topic-arn", stack.topic_arn, "--dlq-url", stack.dlq_url, "--endpoint-url",
                 endpoint, "--region", stack.region, "--visibility-timeout-s",
                 str(plan.visibility_timeout_s), "--worker-id", f"chaos-{slot}.{generation}",
-                *WORKER_FLAGS, *plan.worker_args]
+                *WORKER_FLAGS, *(_reuse_flags(stack) if plan.reuse else ()), *plan.worker_args]
     return command
+
+
+def _reuse_flags(stack: Any) -> tuple[str, ...]:
+    return ("--verdict-table", stack.verdict_table, "--records-bucket", stack.records_bucket)
 
 
 def _until_idle(plan: ChaosPlan, stack: Any, fleet: Fleet, uploader: _Uploader,
@@ -179,7 +186,8 @@ class _Uploader(threading.Thread):
     def run(self) -> None:
         s3 = boto3_client("s3", self.stack.region, self.stack.endpoint_url)
         for item in self.planned:
-            response = s3.put_object(Bucket=self.stack.bucket, Key=item.key, Body=item.data)
+            response = s3.put_object(Bucket=self.stack.bucket, Key=item.key, Body=item.data,
+                                     ChecksumAlgorithm="SHA256")
             self.uploaded.append(Uploaded(self.stack.bucket, item.key, response.get("VersionId"),
                                           item.kind))
 
