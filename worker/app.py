@@ -45,6 +45,8 @@ class WorkerService:
         self.settings, self.metrics = settings, metrics
         self.pool = pool or ReplicaPool(settings, on_batch=lambda r: metrics.batch(
             r.replica, r.real_rows, r.batch_size, r.seconds))
+        # The near-duplicate index outlives one serve() (the benchmark serves phases on one pool).
+        self._recent: RecentIndex | None = None
 
     def start(self) -> None:
         """Load and warm every replica (``AbortStartup`` if one cannot)."""
@@ -101,8 +103,7 @@ class WorkerService:
         finally:
             log.info("worker stopped", **dict(worker.stats.messages))
 
-    @staticmethod
-    async def _reuse(settings: Settings, aws: AsyncClients) -> Reuse:
+    async def _reuse(self, settings: Settings, aws: AsyncClients) -> Reuse:
         """The reuse parts the settings turn on; the known-content lists loaded before the first
         message (a failed load is logged and retried at the refresh interval)."""
         hashlists = None
@@ -110,10 +111,13 @@ class WorkerService:
             hashlists = HashListStore(aws.s3, settings.records_bucket, settings.hashlist_prefix,
                                       settings.hashlist_refresh_s)
             await hashlists.current()
-        recent = (RecentIndex(settings.near_duplicate_index_size,
-                              settings.near_duplicate_threshold)
-                  if settings.verdict_table and settings.fingerprints
-                  and settings.near_duplicate_index_size else None)
+        recent = None
+        if settings.verdict_table and settings.fingerprints and settings.near_duplicate_index_size:
+            if self._recent is None or (self._recent.capacity, self._recent.threshold) != (
+                    settings.near_duplicate_index_size, settings.near_duplicate_threshold):
+                self._recent = RecentIndex(settings.near_duplicate_index_size,
+                                           settings.near_duplicate_threshold)
+            recent = self._recent
         return Reuse(
             cache=(VerdictCache(aws.dynamodb, settings.verdict_table,
                                 settings.verdict_cache_ttl_days * 86400)
