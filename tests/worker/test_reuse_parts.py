@@ -130,3 +130,31 @@ def test_verdict_cache_on_the_embedded_table(stack):
     hit, expired, failed_lookup, failed_store = asyncio.run(run())
     assert hit.verdict == verdict and expired is None
     assert failed_lookup is None and failed_store is False  # a miss and a logged loss
+
+
+class _Inner:
+    def __init__(self):
+        self.published = []
+
+    async def publish(self, verdict, budget_s):
+        self.published.append(verdict["idempotency_key"])
+        return "m-1"
+
+
+def test_recording_publisher_counts_hits_and_indexes_only_published_model_verdicts():
+    from worker.metrics import Metrics
+    from worker.reuse import RecordingPublisher, Reuse
+
+    lines = []
+    recent = RecentIndex(capacity=4)
+    publisher = RecordingPublisher(_Inner(), Reuse(recent=recent), Metrics(True, "r", lines.append))
+    prints = fingerprint_frames(_frames(1), (0, 250, 500, 750))
+    model = {**_verdict(prints, "review", "sha256:" + "a" * 64), "status": "ok"}
+    hit = {**model, "idempotency_key": "sha256:" + "b" * 64,
+           "cached_from": {"kind": "exact"}}
+    assert asyncio.run(publisher.publish(model, 1.0)) == "m-1"
+    asyncio.run(publisher.publish(hit, 1.0))
+    assert len(recent) == 1  # the model's verdict, not the hit
+    records = [json.loads(line) for line in lines]
+    assert [r["_aws"]["CloudWatchMetrics"][0]["Dimensions"] for r in records] == [[[]], [["Kind"]]]
+    assert records[1]["Kind"] == "exact" and all(r["CacheHits"] == 1 for r in records)
