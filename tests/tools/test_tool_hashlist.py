@@ -40,8 +40,9 @@ def test_a_bad_file_or_name_is_one_line_and_exit_2(stack, run_cli, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("not-a-hash\n")
     for args in (["import", "x", str(bad)], ["import", "bad name!", str(bad)],
-                 ["import", "x", str(tmp_path / "missing.txt")], ["list"]):
-        flags = ["--records-bucket", stack.records_bucket] if args != ["list"] else []
+                 ["import", "x", str(tmp_path / "missing.txt")], ["list"],
+                 ["list", "--records-bucket", "no-such-bucket"]):
+        flags = ["--records-bucket", stack.records_bucket] if args[0] == "import" else []
         done = run_cli("hashlist", *args, *flags)
         assert done.returncode == 2, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

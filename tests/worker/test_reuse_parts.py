@@ -158,3 +158,26 @@ def test_recording_publisher_counts_hits_and_indexes_only_published_model_verdic
     records = [json.loads(line) for line in lines]
     assert [r["_aws"]["CloudWatchMetrics"][0]["Dimensions"] for r in records] == [[[]], [["Kind"]]]
     assert records[1]["Kind"] == "exact" and all(r["CacheHits"] == 1 for r in records)
+
+
+def test_evidence_frames_are_written_with_the_evidence_key(stack):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from worker.aws import boto3_client
+    from worker.evidence import EvidenceTarget, write_evidence
+
+    kms = boto3_client("kms", stack.region, stack.endpoint_url)
+    key_id = kms.create_key(Description="evidence")["KeyMetadata"]["KeyId"]
+    target = EvidenceTarget(stack.records_bucket, "evidence/", key_id)
+
+    async def run():
+        async with AsyncClients(stack.region, stack.endpoint_url) as aws:
+            with ThreadPoolExecutor(1) as pool:
+                return await write_evidence(aws.s3, target, pool, "sha256:" + "e" * 64,
+                                            _frames(1), (0, 250, 500, 750), [250, 750, 999])
+
+    keys = asyncio.run(run())
+    assert keys == {250: f"evidence/{'e' * 64}/250ms.jpg", 750: f"evidence/{'e' * 64}/750ms.jpg"}
+    head = boto3_client("s3", stack.region, stack.endpoint_url).head_object(
+        Bucket=stack.records_bucket, Key=keys[250])
+    assert head["ServerSideEncryption"] == "aws:kms" and key_id in head["SSEKMSKeyId"]

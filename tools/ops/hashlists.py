@@ -66,7 +66,7 @@ def list_lists(s3: Any, bucket: str, prefix: str) -> list[ListSummary]:
                     if stored is not None:
                         summaries.append(_summary(stored, item["Key"]))
     except (ClientError, BotoCoreError) as exc:
-        raise AwsCallFailed(f"s3:ListObjectsV2 failed: {exc}") from exc
+        raise _failure("s3:ListObjectsV2", bucket, exc) from exc
     return sorted(summaries, key=lambda s: s.name)
 
 
@@ -88,9 +88,9 @@ def _read(s3: Any, bucket: str, key: str) -> HashList | None:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             return None
-        raise AwsCallFailed(f"s3:GetObject {key} failed: {exc}") from exc
+        raise _failure(f"s3:GetObject {key}", bucket, exc) from exc
     except BotoCoreError as exc:
-        raise AwsCallFailed(f"s3:GetObject {key} failed: {exc}") from exc
+        raise _failure(f"s3:GetObject {key}", bucket, exc) from exc
     try:
         return HashList.from_json(body)
     except (ValueError, KeyError, TypeError) as exc:
@@ -101,7 +101,15 @@ def _call(operation: str, method: Any, **kwargs: Any) -> Any:
     try:
         return method(**kwargs)
     except (ClientError, BotoCoreError) as exc:
-        raise AwsCallFailed(f"{operation} failed: {exc}") from exc
+        raise _failure(operation, kwargs.get("Bucket", ""), exc) from exc
+
+
+def _failure(operation: str, bucket: str, exc: Exception) -> Exception:
+    """A missing bucket is the operator's to fix (exit 2); anything else is the service's (3)."""
+    code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+    if code == "NoSuchBucket":
+        return InvalidRequest(f"no records bucket named {bucket!r} (--records-bucket)")
+    return AwsCallFailed(f"{operation} failed: {exc}")
 
 
 def _unique(entries: list[HashEntry]) -> tuple[HashEntry, ...]:
