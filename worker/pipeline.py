@@ -27,6 +27,7 @@ from worker.evidence import frame_times, with_evidence, write_evidence
 from worker.exceptions import ReplicaDied, RetryLater, SettleWithError
 from worker.fetch import FetchedObject, open_object
 from worker.fingerprints import FrameFingerprint, fingerprint_frames
+from worker.near_duplicates import NearMatch
 from worker.ranged import sample_remote
 from worker.records import Job
 from worker.replicas import Inference, ReplicaPool
@@ -52,16 +53,12 @@ class Stages:
 async def process_job(job: Job, stages: Stages, timings: dict[str, float]) -> dict[str, Any]:
     """Return the verdict for one job; ``timings`` arrives with queue_wait and gains the stages."""
     facts = verdicts.VideoFacts()
-    ctx = stages.context
     try:
         digest, cached = await _lookup(job, stages, timings)
-        if digest is not None:
-            job = pinned(job, digest)
-            facts = verdicts.VideoFacts(etag=digest.etag, size_bytes=digest.size_bytes,
-                                        version_id=digest.version_id, sha256=digest.content_id)
+        job, facts = _seen_by_head(job, digest, facts)
         if cached is not None:  # the same bytes, model and policy: no GET, no decode
             facts = dataclasses.replace(facts, duration_s=cached["video"].get("duration_s"))
-            return verdict_reuse.exact_hit(job, facts, cached, ctx, timings)
+            return verdict_reuse.exact_hit(job, facts, cached, stages.context, timings)
         with _timed(timings, "fetch"):
             fetched = await open_object(stages.s3, job, stages.max_object_bytes,
                                         stages.spool_dir, stages.ranged_min_bytes)
@@ -75,20 +72,15 @@ async def process_job(job: Job, stages: Stages, timings: dict[str, float]) -> di
             fetched.discard()
         facts = dataclasses.replace(facts, duration_s=video.duration_s)
         prints = await _fingerprint(stages, video, timings)
-        known = await stages.reuse.known_content()
-        match = known.match(prints) if known is not None else None
-        if match is not None:  # known content: blocked before the model runs
-            verdict = verdict_reuse.known_content_block(job, facts, match, prints, ctx, timings)
-            return await _with_evidence(stages, verdict, video, timings)
-        near = stages.reuse.recent.find(prints) if stages.reuse.recent is not None else None
-        if near is not None and near.reusable(stages.reuse.near_duplicate_reuse):
-            return verdict_reuse.near_duplicate_hit(job, facts, near, prints, ctx, timings)
+        shortcut, near = await _without_model(job, facts, video, prints, stages, timings)
+        if shortcut is not None:
+            return shortcut
         inference = await _infer(stages.pool, job, video)
         timings.update(batch_wait=inference.wait_ms, infer=inference.run_ms)
     except SettleWithError as exc:
-        return verdicts.error_verdict(job, facts, exc.code, exc.message, ctx, timings)
-    verdict = verdict_reuse.model_verdict(job, facts, inference.output, prints, near, ctx,
-                                          timings)
+        return verdicts.error_verdict(job, facts, exc.code, exc.message, stages.context, timings)
+    verdict = verdict_reuse.model_verdict(job, facts, inference.output, prints, near,
+                                          stages.context, timings)
     return await _with_evidence(stages, verdict, video, timings)
 
 
@@ -104,6 +96,35 @@ async def _lookup(job: Job, stages: Stages, timings: dict[str, float]
             return digest, None
         cached = await stages.reuse.cache.lookup(digest.content_id, stages.context.model)
     return digest, cached.verdict if cached is not None else None
+
+
+def _seen_by_head(job: Job, digest: ObjectDigest | None, facts: verdicts.VideoFacts
+                  ) -> tuple[Job, verdicts.VideoFacts]:
+    """The job pinned to the version the HEAD saw, and what the HEAD said about it."""
+    if digest is None:
+        return job, facts
+    return pinned(job, digest), verdicts.VideoFacts(
+        etag=digest.etag, size_bytes=digest.size_bytes, version_id=digest.version_id,
+        sha256=digest.content_id)
+
+
+async def _without_model(job: Job, facts: verdicts.VideoFacts, video: SampledVideo,
+                         prints: tuple[FrameFingerprint, ...], stages: Stages,
+                         timings: dict[str, float]
+                         ) -> tuple[dict[str, Any] | None, NearMatch | None]:
+    """A verdict decided without the model (a known-content block, a reusable near-duplicate),
+    or None; and the near-duplicate found, to record when the model runs."""
+    known = await stages.reuse.known_content()
+    match = known.match(prints) if known is not None else None
+    if match is not None:  # known content: blocked before the model runs
+        verdict = verdict_reuse.known_content_block(job, facts, match, prints, stages.context,
+                                                    timings)
+        return await _with_evidence(stages, verdict, video, timings), None
+    near = stages.reuse.recent.find(prints) if stages.reuse.recent is not None else None
+    if near is not None and near.reusable(stages.reuse.near_duplicate_reuse):
+        return verdict_reuse.near_duplicate_hit(job, facts, near, prints, stages.context,
+                                                timings), near
+    return None, near
 
 
 def _content_id(digest: ObjectDigest | None, fetched: FetchedObject) -> str | None:
