@@ -20,18 +20,18 @@ from typing import Any
 
 from worker import verdict as verdicts
 from worker.aws import AsyncClients
-from worker.decode import DecodeLimits
 from worker.evidence import EvidenceTarget
 from worker.hashlists import HashListStore
 from worker.logs import get_logger
 from worker.metrics import Metrics
-from worker.pipeline import Stages, process_job
-from worker.publish import Publisher
+from worker.pipeline import Media, Stages, process_job
 from worker.near_duplicates import RecentIndex
+from worker.publish import Publisher
 from worker.replicas import ReplicaPool
 from worker.reuse import RecordingPublisher, Reuse
 from worker.runner import Worker, WorkerStats
 from worker.settings import Settings
+from worker.sqs_queue import SqsQueue
 from worker.verdict_cache import VerdictCache
 
 log = get_logger(__name__)
@@ -45,8 +45,7 @@ class WorkerService:
         self.settings, self.metrics = settings, metrics
         self.pool = pool or ReplicaPool(settings, on_batch=lambda r: metrics.batch(
             r.replica, r.real_rows, r.batch_size, r.seconds))
-        # The near-duplicate index outlives one serve() (the benchmark serves phases on one pool).
-        self._recent: RecentIndex | None = None
+        self._recent: RecentIndex | None = None  # see _recent_index
 
     def start(self) -> None:
         """Load and warm every replica (``AbortStartup`` if one cannot)."""
@@ -75,15 +74,17 @@ class WorkerService:
         phases with their own idle limit and metrics sink on one warm pool).
         """
         settings, metrics = settings or self.settings, metrics or self.metrics
+        settings.require("queue_url", "topic_arn")
         with tempfile.TemporaryDirectory(prefix="modfleet-spool-") as spool, \
                 ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as pool:
             async with AsyncClients(settings.region, settings.endpoint_url) as aws:
                 reuse = await self._reuse(settings, aws)
                 stages = self._stages(settings, aws.s3, pool, Path(spool), reuse)
+                queue = SqsQueue(aws.sqs, str(settings.queue_url), settings.dlq_url)
                 publisher = RecordingPublisher(
-                    Publisher(aws.sns, settings.topic_arn, settings.publish_retry_s), reuse,
-                    metrics)
-                worker = Worker(settings, aws.sqs, publisher,
+                    Publisher(aws.sns, settings.topic_arn, settings.publish_retry_s, metrics),
+                    reuse, metrics)
+                worker = Worker(settings, queue, publisher,
                                 lambda job, timings: process_job(job, stages, timings),
                                 metrics, keep_verdicts)
                 return await self._run(worker, install_signals)
@@ -93,7 +94,7 @@ class WorkerService:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, worker.request_stop)
-        log.info("worker polling", queue_url=worker.queue_url, replicas=len(self.pool.replicas),
+        log.info("worker polling", queue_url=worker.queue.url, replicas=len(self.pool.replicas),
                  batch_size=worker.settings.batch_size,
                  in_flight_limit=worker.settings.in_flight_limit,
                  model=self.pool.identity.name, synthetic=self.pool.identity.synthetic)
@@ -111,31 +112,31 @@ class WorkerService:
             hashlists = HashListStore(aws.s3, settings.records_bucket, settings.hashlist_prefix,
                                       settings.hashlist_refresh_s)
             await hashlists.current()
-        recent = None
-        if settings.verdict_table and settings.fingerprints and settings.near_duplicate_index_size:
-            if self._recent is None or (self._recent.capacity, self._recent.threshold) != (
-                    settings.near_duplicate_index_size, settings.near_duplicate_threshold):
-                self._recent = RecentIndex(settings.near_duplicate_index_size,
-                                           settings.near_duplicate_threshold)
-            recent = self._recent
         return Reuse(
             cache=(VerdictCache(aws.dynamodb, settings.verdict_table,
                                 settings.verdict_cache_ttl_days * 86400)
                    if settings.verdict_table else None),
-            hashlists=hashlists, recent=recent,
+            hashlists=hashlists, recent=self._recent_index(settings),
             near_duplicate_reuse=settings.near_duplicate_reuse,
             fingerprints=settings.fingerprints,
             evidence=(EvidenceTarget(settings.records_bucket, settings.evidence_prefix,
                                      settings.evidence_kms_key_id)
                       if settings.records_bucket and settings.evidence else None))
 
+    def _recent_index(self, settings: Settings) -> RecentIndex | None:
+        """The near-duplicate index, only with a verdict table; it outlives one serve() (the
+        benchmark serves phases on one pool)."""
+        if not (settings.verdict_table and settings.fingerprints
+                and settings.near_duplicate_index_size):
+            return None
+        wanted = (settings.near_duplicate_index_size, settings.near_duplicate_threshold)
+        if self._recent is None or (self._recent.capacity, self._recent.threshold) != wanted:
+            self._recent = RecentIndex(*wanted)
+        return self._recent
+
     def _stages(self, settings: Settings, s3: Any, decoders: Executor, spool: Path,
                 reuse: Reuse = Reuse()) -> Stages:
-        limits = DecodeLimits(settings.frames_per_video, settings.frame_size,
-                              settings.max_duration_s, settings.max_pixels,
-                              settings.decode_deadline_s)
         context = verdicts.Context(region=settings.region, worker_id=settings.worker_id,
                                    model=self.pool.identity)
-        return Stages(s3=s3, pool=self.pool, decode_pool=decoders, limits=limits,
-                      max_object_bytes=settings.max_object_bytes, spool_dir=spool,
-                      context=context, ranged_min_bytes=settings.ranged_min_bytes, reuse=reuse)
+        return Stages(media=Media.from_settings(settings, s3, decoders, spool), pool=self.pool,
+                      context=context, reuse=reuse)

@@ -11,6 +11,7 @@ evidence helps a reviewer, and its absence must not hold a verdict back.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 from collections.abc import Sequence
 from concurrent.futures import Executor
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from worker import verdict as verdicts
 from worker.logs import get_logger
 
 log = get_logger(__name__)
@@ -34,9 +36,9 @@ class EvidenceTarget:
     kms_key_id: str | None = None
 
 
-def frame_times(labels: Sequence[dict[str, Any]]) -> list[int]:
+def frame_times(labels: Sequence[verdicts.Label]) -> list[int]:
     """Every timestamp some label points at, once, in order."""
-    return sorted({int(t) for label in labels for t in label.get("timestamps_ms", [])})
+    return sorted({int(t) for label in labels for t in label.timestamps_ms})
 
 
 def encode_jpeg(frame: np.ndarray) -> bytes:
@@ -75,7 +77,9 @@ async def write_evidence(s3: Any, target: EvidenceTarget, pool: Executor, verdic
     return {t: key for t, key in written if key}
 
 
-def with_evidence(labels: list[dict[str, Any]], keys: dict[int, str]) -> list[dict[str, Any]]:
-    """Labels with ``evidence_keys`` beside ``timestamps_ms`` (null where no frame was written)."""
-    return [{**label, "evidence_keys": [keys.get(int(t)) for t in label["timestamps_ms"]]}
-            for label in labels]
+def with_evidence(labels: Sequence[verdicts.Label], keys: dict[int, str]
+                  ) -> tuple[verdicts.Label, ...]:
+    """Labels with ``evidence_keys`` beside ``timestamps_ms`` (None where no frame was written)."""
+    return tuple(dataclasses.replace(label, evidence_keys=tuple(keys.get(int(t))
+                                                                 for t in label.timestamps_ms))
+                 for label in labels)

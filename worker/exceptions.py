@@ -1,6 +1,7 @@
 """Errors of the worker package, named for what the caller must do.
 
 - ``RetryLater``: transient (throttling, 5xx, a dropped connection); leave the message to come back.
+  ``QueueCallFailed``, its branch for the job queue: a call to the queue or its DLQ failed.
 - ``SettleWithError``: the video can never succeed; publish an error verdict with ``code`` and delete.
 - ``PoisonMessage``: the body is not a job at all; send it to the dead-letter queue and delete.
 - ``AbortStartup``: configuration or environment is wrong; stop before receiving anything.
@@ -25,6 +26,19 @@ class SettingsError(AbortStartup):
 
 class RetryLater(ModfleetError):
     """A transient failure: do not delete the message, let its visibility lapse or release it."""
+
+
+class QueueCallFailed(RetryLater):
+    """A call to the queue failed as a whole (unreachable, throttled, a stale receipt handle).
+
+    ``operation`` names the call and ``code`` the queue's error code ("" when no answer came);
+    whatever the call was about comes back when its visibility lapses.
+    """
+
+    def __init__(self, operation: str, code: str, message: str) -> None:
+        super().__init__(f"{operation} failed: {code or 'no answer'}: {message}")
+        self.operation = operation
+        self.code = code
 
 
 class SettleWithError(ModfleetError):

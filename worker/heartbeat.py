@@ -1,8 +1,9 @@
 """Visibility heartbeats: keep every in-flight message invisible while the worker holds it.
 
-One task for all messages: each second it renews, in batches of ten, the messages whose last
-renewal is ``interval`` old, and gives up on those held past the processing deadline (they come back
-for another worker, or for the dead-letter queue after maxReceiveCount).
+One task for all messages: each second it renews, in batches of ten through the queue port
+(``worker.queue_port``), the messages whose last renewal is ``interval`` old, and gives up on those
+held past the processing deadline (they come back for another worker, or for the dead-letter queue
+after maxReceiveCount).
 """
 
 from __future__ import annotations
@@ -11,31 +12,36 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+
+from more_itertools import chunked
 
 from worker.logs import get_logger
+from worker.queue_port import MAX_BATCH, QueuePort, ReceivedMessage
 
 log = get_logger(__name__)
 
 
 @dataclass
 class _Held:
-    receipt_handle: str
+    message: ReceivedMessage
     received_at: float
     renewed_at: float
     on_expired: Callable[[], None]
 
 
 class Heartbeat:
-    def __init__(self, sqs: Any, queue_url: str, visibility_s: int, interval_s: int,
-                 deadline_s: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.sqs, self.queue_url, self.clock = sqs, queue_url, clock
+    """Renews the visibility of every message held, through ``queue``, on ``clock``'s time."""
+
+    def __init__(self, queue: QueuePort, visibility_s: int, interval_s: int, deadline_s: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.queue, self.clock = queue, clock
         self.visibility_s, self.interval_s, self.deadline_s = visibility_s, interval_s, deadline_s
         self._held: dict[str, _Held] = {}
 
-    def hold(self, message_id: str, receipt_handle: str, on_expired: Callable[[], None]) -> None:
+    def hold(self, message: ReceivedMessage, on_expired: Callable[[], None]) -> None:
+        """Keep ``message`` invisible until ``drop``; past the deadline, call ``on_expired``."""
         now = self.clock()
-        self._held[message_id] = _Held(receipt_handle, now, now, on_expired)
+        self._held[message.message_id] = _Held(message, now, now, on_expired)
 
     def drop(self, message_id: str) -> None:
         self._held.pop(message_id, None)
@@ -52,21 +58,19 @@ class Heartbeat:
                 log.warning("processing deadline passed; releasing", message_id=message_id)
                 self.drop(message_id)
                 held.on_expired()
-        due = [(mid, h) for mid, h in self._held.items() if now - h.renewed_at >= self.interval_s]
-        for start in range(0, len(due), 10):
-            await self._renew(due[start:start + 10], now)
+        due = [h for h in self._held.values() if now - h.renewed_at >= self.interval_s]
+        for chunk in chunked(due, MAX_BATCH):
+            await self._renew(chunk, now)
 
-    async def _renew(self, chunk: list[tuple[str, _Held]], now: float) -> None:
-        entries = [{"Id": str(i), "ReceiptHandle": held.receipt_handle,
-                    "VisibilityTimeout": self.visibility_s} for i, (_, held) in enumerate(chunk)]
+    async def _renew(self, chunk: list[_Held], now: float) -> None:
         try:
-            result = await self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url,
-                                                                    Entries=entries)
+            result = await self.queue.extend_visibility([h.message for h in chunk],
+                                                        self.visibility_s)
         except Exception as exc:  # a missed beat is retried next second; the timeout has slack
-            log.warning("heartbeat failed", error=str(exc), messages=len(entries))
+            log.warning("heartbeat failed", error=str(exc), messages=len(chunk))
             return
-        for _, held in chunk:
+        for held in chunk:
             held.renewed_at = now
-        for failure in result.get("Failed", []):
-            log.warning("heartbeat refused", message_id=chunk[int(failure["Id"])][0],
-                        code=failure.get("Code"))
+            if not result.ok(held.message):
+                log.warning("heartbeat refused", message_id=held.message.message_id,
+                            code=result.failed[held.message.receipt_handle])

@@ -22,11 +22,10 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
 from worker import fingerprints as fp
+from worker import verdict as verdicts
 
 MIN_SHARE = 0.75
 REUSE_POLICIES = ("none", "review_block", "all")
@@ -36,24 +35,24 @@ REUSE_POLICIES = ("none", "review_block", "all")
 class NearMatch:
     """An earlier verdict whose frames match this video's."""
 
-    verdict: dict[str, Any]
+    verdict: verdicts.Verdict
     matched_frames: int
     frames: int
     max_distance: int
 
     @property
     def idempotency_key(self) -> str:
-        return self.verdict["idempotency_key"]
+        return self.verdict.idempotency_key
 
     def reusable(self, policy: str) -> bool:
         """Whether ``policy`` (one of REUSE_POLICIES) lets this match's verdict stand in."""
-        decision = self.verdict["decision"]
+        decision = self.verdict.decision
         return policy == "all" or (policy == "review_block" and decision in ("review", "block"))
 
-    def as_dict(self, reused: bool) -> dict[str, Any]:
-        return {"of": self.idempotency_key, "decision": self.verdict["decision"],
-                "matched_frames": self.matched_frames, "frames": self.frames,
-                "max_distance": self.max_distance, "reused": reused}
+    def record(self, reused: bool) -> verdicts.NearDuplicate:
+        """The verdict's ``near_duplicate`` field for this match."""
+        return verdicts.NearDuplicate(self.idempotency_key, self.verdict.decision,
+                                      self.matched_frames, self.frames, self.max_distance, reused)
 
 
 class RecentIndex:
@@ -68,10 +67,9 @@ class RecentIndex:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add(self, verdict: dict[str, Any]) -> None:
+    def add(self, verdict: verdicts.Verdict) -> None:
         """Index a published model verdict by its fingerprints (no-op without matchable ones)."""
-        prints = [fp.FrameFingerprint(**f) for f in (verdict.get("fingerprints") or {}).get(
-            "frames", [])]
+        prints = verdict.fingerprints.frames if verdict.fingerprints else ()
         hashes = [p.pdq for p in prints if p.matchable]
         if not hashes or self.capacity <= 0:
             return

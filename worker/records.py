@@ -1,8 +1,9 @@
-"""The small frozen records that pass between the worker's stages."""
+"""The small frozen records that pass between the worker's stages (a received message is the
+queue port's: ``worker.queue_port.ReceivedMessage``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -14,18 +15,6 @@ class Job:
     version_id: str | None = None
     etag: str | None = None
     size: int | None = None
-
-
-@dataclass(frozen=True)
-class ReceivedMessage:
-    """An SQS message as received: identity, body and timing for the queue-wait metric."""
-
-    message_id: str
-    receipt_handle: str
-    body: str
-    sent_at_ms: int
-    receive_count: int
-    attributes: dict = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)

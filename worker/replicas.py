@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from model.api import Backend, Batch, Clip, DeviceSlot, ModelIdentity, ModelOutput
 from model.config import ModelConfig
 from model.exceptions import RejectClip, RetryBatch
-from worker.exceptions import AbortStartup, ReplicaDied, RetryLater, SettleWithError
+from worker.exceptions import (AbortStartup, ModfleetError, ReplicaDied, RetryLater,
+                               SettleWithError)
 from worker.logs import get_logger
 from worker.settings import Settings, model_config
 
@@ -122,17 +123,16 @@ class Replica(threading.Thread):
         started = time.perf_counter()
         try:
             outputs = self.backend.infer(Batch(rows=rows))
-        except RejectClip as exc:  # the model layer's errors become worker outcomes here
+        except RejectClip as exc:
             rejected = [r for r in batch if exc.ref == r.clip.ref]
             for request in rejected or batch:
-                request.future.set_exception(SettleWithError("model_error", exc.message))
+                request.future.set_exception(worker_error(exc))
             if rejected and len(rejected) < len(batch):  # the rest of the batch is fine
                 self._infer([r for r in batch if r not in rejected])
             return
         except Exception as exc:  # RetryBatch, or any fault of the device or runtime
-            reason = "transient device failure" if isinstance(exc, RetryBatch) else "failed"
             for request in batch:
-                request.future.set_exception(RetryLater(f"model replica {reason}: {exc}"))
+                request.future.set_exception(worker_error(exc))
             return
         run_s = time.perf_counter() - started
         self.on_batch(BatchReport(self.slot.index, len(batch), self.settings.batch_size, run_s))
@@ -232,6 +232,19 @@ class ReplicaPool:
         for replica in self.replicas:
             if replica.is_alive():
                 replica.join(max(0.0, deadline - time.monotonic()))
+
+
+def worker_error(exc: Exception) -> ModfleetError:
+    """What a failed batch means for its clips' messages: the one place where the model layer's
+    errors become worker outcomes (a ``FixModelSetup`` while loading is ``start()``'s abort).
+
+    ``RejectClip``: the clip can never run, it settles with a ``model_error`` verdict.
+    ``RetryBatch`` or any other fault of the device or runtime: the message comes back later.
+    """
+    if isinstance(exc, RejectClip):
+        return SettleWithError("model_error", exc.message)
+    reason = "transient device failure" if isinstance(exc, RetryBatch) else "failed"
+    return RetryLater(f"model replica {reason}: {exc}")
 
 
 def _fail(requests: list[_Request], error: BaseException) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from worker import verdict as verdicts
 from worker.evidence import EvidenceTarget
 from worker.hashlists import HashListStore, KnownContent
 from worker.logs import get_logger
@@ -42,11 +43,11 @@ class Reuse:
         return await self.hashlists.current() if self.hashlists is not None else None
 
 
-def reuse_kind(verdict: dict[str, Any]) -> str | None:
+def reuse_kind(verdict: verdicts.Verdict) -> str | None:
     """exact | near_duplicate | known_content for a verdict the model did not make, else None."""
-    if verdict.get("known_content"):
+    if verdict.known_content is not None:
         return "known_content"
-    return (verdict.get("cached_from") or {}).get("kind")
+    return verdict.cached_from.kind if verdict.cached_from else None
 
 
 class RecordingPublisher:
@@ -55,14 +56,13 @@ class RecordingPublisher:
     def __init__(self, publisher: Any, reuse: Reuse, metrics: Metrics) -> None:
         self.publisher, self.reuse, self.metrics = publisher, reuse, metrics
 
-    async def publish(self, verdict: dict[str, Any], budget_s: float) -> str:
+    async def publish(self, verdict: verdicts.Verdict, budget_s: float) -> str:
         """Publish (``RetryLater`` as the inner publisher raises it), then record."""
         message_id = await self.publisher.publish(verdict, budget_s)
         kind = reuse_kind(verdict)
-        if kind is not None:  # dimension sets [] and [Kind] (CONTRACTS.md), one record each
-            self.metrics.count("CacheHits")
-            self.metrics.count("CacheHits", Kind=kind)
-        elif verdict.get("status") == "ok":
+        if kind is not None:
+            self.metrics.count("CacheHits", Kind=kind)  # dimension sets [] and [Kind]
+        elif verdict.status == "ok":
             if self.reuse.recent is not None:
                 self.reuse.recent.add(verdict)
             if self.reuse.cache is not None:

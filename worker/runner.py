@@ -1,8 +1,9 @@
 """The run loop: long-poll, hand each message to its own task, settle it, drain on a stop.
 
-One asyncio loop does the network (SQS, S3, SNS through aiobotocore); decoding runs in a thread pool
-and inference in the replica threads.  The poller receives only while fewer than the in-flight
-limit of messages are held (backpressure), and every held message has a visibility heartbeat.
+One asyncio loop does the network (the job queue through its port, ``worker.queue_port``; S3 and
+SNS through aiobotocore); decoding runs in a thread pool and inference in the replica threads.
+The poller receives only while fewer than the in-flight limit of messages are held
+(backpressure), and every held message has a visibility heartbeat.
 Each message's handling ends in one outcome (``worker.settle``): deleted only after every verdict
 it asked for has been published, released for a retry, or dead-lettered.  A stop (SIGTERM, the idle
 limit, a dead replica) ends receiving; work in flight finishes or is released by the shutdown
@@ -17,22 +18,23 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from worker import settle
 from worker.exceptions import PoisonMessage, ReplicaDied, RetryLater
 from worker.heartbeat import Heartbeat
-from worker.records import Job, ReceivedMessage
+from worker.records import Job
 from worker.logs import get_logger
 from worker.messages import parse_body
 from worker.metrics import Metrics
 from worker.publish import Publisher
+from worker.queue_port import QueuePort, ReceivedMessage
 from worker.settings import Settings
 from worker.settle import DeadLetter, Delete, Outcome, Release, Settler
+from worker.verdict import Verdict
 
 log = get_logger(__name__)
 # One job through the stages: (job, timings so far) -> its verdict (worker.pipeline.process_job).
-RunJob = Callable[[Job, dict[str, float]], Awaitable[dict[str, Any]]]
+RunJob = Callable[[Job, dict[str, float]], Awaitable[Verdict]]
 
 
 @dataclass(frozen=True)
@@ -51,29 +53,28 @@ class WorkerStats:
     """What a run settled, by outcome; the demo and the benchmark read it."""
 
     messages: collections.Counter = field(default_factory=collections.Counter)
-    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
 
 
 class Worker:
-    """Polls ``settings.queue_url`` until ``request_stop()``, ``abort()`` or the idle limit.
+    """Polls ``queue`` until ``request_stop()``, ``abort()`` or the idle limit.
 
     Built inside the running event loop that will ``run()`` it; its clock is that loop's.
     """
 
-    def __init__(self, settings: Settings, sqs: Any, publisher: Publisher, run_job: RunJob,
-                 metrics: Metrics, keep_verdicts: bool = False,
+    def __init__(self, settings: Settings, queue: QueuePort, publisher: Publisher,
+                 run_job: RunJob, metrics: Metrics, keep_verdicts: bool = False,
                  pause: PollPause = PollPause()) -> None:
-        settings.require("queue_url", "topic_arn")
-        self.settings, self.sqs, self.publisher, self.run_job = settings, sqs, publisher, run_job
-        self.metrics, self.keep_verdicts, self.pause = metrics, keep_verdicts, pause
-        self.queue_url: str = settings.queue_url  # type: ignore[assignment]
+        settings.require("topic_arn")
+        self.settings, self.queue, self.publisher = settings, queue, publisher
+        self.run_job, self.metrics, self.keep_verdicts, self.pause = (run_job, metrics,
+                                                                      keep_verdicts, pause)
         self._loop = asyncio.get_running_loop()
-        self.heartbeat = Heartbeat(sqs, self.queue_url, settings.visibility_timeout_s,
+        self.heartbeat = Heartbeat(queue, settings.visibility_timeout_s,
                                    settings.heartbeat_interval_s, settings.processing_deadline_s,
                                    clock=self._loop.time)
         self.stats = WorkerStats()
-        self.settler = Settler(sqs, self.queue_url, settings.dlq_url, metrics,
-                               self.stats.messages, settings.visibility_timeout_s)
+        self.settler = Settler(queue, metrics, self.stats.messages, settings.visibility_timeout_s)
         self.failure: ReplicaDied | None = None
         self._tasks: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
@@ -142,7 +143,8 @@ class Worker:
     async def _receive_or_pause(self, count: int) -> list[ReceivedMessage] | None:
         """The messages received, or None after a failed receive and the pause that follows."""
         try:
-            messages = await self._receive(count)
+            messages = await self.queue.receive(count, self._wait_s(),
+                                                self.settings.visibility_timeout_s)
         except Exception as exc:  # credentials, DNS, a dropped connection: pause, not spin
             self._pause_s = self.pause.after(self._pause_s)
             log.error("receive failed; pausing", error=str(exc), pause_s=self._pause_s)
@@ -150,14 +152,6 @@ class Worker:
             return None
         self._pause_s = 0.0
         return messages
-
-    async def _receive(self, count: int) -> list[ReceivedMessage]:
-        response = await self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=count, WaitTimeSeconds=self._wait_s(),
-            VisibilityTimeout=self.settings.visibility_timeout_s,
-            MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
-            MessageAttributeNames=["All"])
-        return [_received(m) for m in response.get("Messages", [])]
 
     def _wait_s(self) -> int:
         wait = self.settings.wait_time_s
@@ -182,7 +176,7 @@ class Worker:
         task = asyncio.create_task(self._handle(message), name=message.message_id)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        self.heartbeat.hold(message.message_id, message.receipt_handle, task.cancel)
+        self.heartbeat.hold(message, task.cancel)
 
     # ---- one message ---------------------------------------------------------------------------
 
@@ -223,22 +217,20 @@ class Worker:
             await self._publish(verdict, received_at, message)
         return Delete()
 
-    async def _publish(self, verdict: dict[str, Any], received_at: float,
+    async def _publish(self, verdict: Verdict, received_at: float,
                        message: ReceivedMessage) -> None:
         started = time.perf_counter()
         budget_s = self.settings.processing_deadline_s - (self._loop.time() - received_at)
         await self.publisher.publish(verdict, budget_s)
         self._record(verdict, (time.perf_counter() - started) * 1000, message)
 
-    def _record(self, verdict: dict[str, Any], publish_ms: float,
-                message: ReceivedMessage) -> None:
-        timings = dict(verdict["timings_ms"], publish=round(publish_ms, 1))
-        error_code = verdict["error"]["code"] if verdict["error"] else None
-        log.info("verdict", message_id=message.message_id, bucket=verdict["video"]["bucket"],
-                 key=verdict["video"]["key"], status=verdict["status"],
-                 decision=verdict["decision"], error_code=error_code, timings_ms=timings,
-                 receive_count=message.receive_count, idempotency_key=verdict["idempotency_key"])
-        self.metrics.verdict(verdict["status"], verdict["decision"], error_code, timings)
+    def _record(self, verdict: Verdict, publish_ms: float, message: ReceivedMessage) -> None:
+        timings = {**verdict.timings_ms.stages(), "publish": round(publish_ms, 1)}
+        log.info("verdict", message_id=message.message_id, bucket=verdict.video.bucket,
+                 key=verdict.video.key, status=verdict.status, decision=verdict.decision,
+                 error_code=verdict.error_code, timings_ms=timings,
+                 receive_count=message.receive_count, idempotency_key=verdict.idempotency_key)
+        self.metrics.verdict(verdict, publish_ms)
         if self.keep_verdicts:
             self.stats.verdicts.append(verdict)
 
@@ -257,12 +249,3 @@ class Worker:
     async def _release_unstarted(self, messages: list[ReceivedMessage]) -> None:
         for message in messages:  # received as the stop came: handed back untouched
             await self.settler.settle(message, Release())
-
-
-def _received(raw: dict[str, Any]) -> ReceivedMessage:
-    attrs = raw.get("Attributes", {})
-    return ReceivedMessage(message_id=raw["MessageId"], receipt_handle=raw["ReceiptHandle"],
-                           body=raw.get("Body", ""),
-                           sent_at_ms=int(attrs.get("SentTimestamp", time.time() * 1000)),
-                           receive_count=int(attrs.get("ApproximateReceiveCount", 1)),
-                           attributes=raw.get("MessageAttributes", {}))

@@ -15,12 +15,15 @@ import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model import config as model_cfg
 from model.config import ModelConfig
 from model.exceptions import ConfigInvalid
 from worker.exceptions import SettingsError
+
+if TYPE_CHECKING:
+    from worker.decode import DecodeLimits
 
 ENV_PREFIX = "MODFLEET_"
 _MODEL = ModelConfig()  # the model layer's defaults are the flags' defaults
@@ -266,6 +269,16 @@ def model_config(s: Settings) -> ModelConfig:
         screening=s.screening, cascade=s.cascade, cache_dir=s.cache_dir,
         frames_per_video=s.frames_per_video, frame_size=s.frame_size,
         reserved_cpu_cores=s.decode_threads, paced_batch_ms=s.paced_batch_ms)
+
+
+def decode_limits(s: Settings) -> DecodeLimits:
+    """The decoder's limits: the one place worker settings reach the frame sampler."""
+    # Imported here: settings are read by every command, PyAV and numpy only by those that decode.
+    from worker.decode import DecodeLimits
+
+    return DecodeLimits(frames=s.frames_per_video, size=s.frame_size,
+                        max_duration_s=s.max_duration_s, max_pixels=s.max_pixels,
+                        deadline_s=s.decode_deadline_s)
 
 
 # ---- Building from flags and environment -----------------------------------------------------------

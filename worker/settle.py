@@ -1,10 +1,11 @@
 """Settling a message: its handling decides one outcome, and one settler applies it.
 
 ``Delete``, ``Release`` and ``DeadLetter`` say what a message deserves; ``Settler.settle`` does
-the SQS call, the run's counter, the metric and the log line for each, so every way a message can
-end is written down once (as dramatiq acknowledges in one place and Powertools builds one batch
-response).  Deletes are batched; releases are best effort, since a message whose release fails
-comes back when its visibility lapses anyway.
+the queue call (through the queue port, ``worker.queue_port``), the run's counter, the metric and
+the log line for each, so every way a message can end is written down once (as dramatiq
+acknowledges in one place and Powertools builds one batch response).  Deletes are batched;
+releases are best effort, since a message whose release fails comes back when its visibility
+lapses anyway.
 """
 
 from __future__ import annotations
@@ -14,17 +15,11 @@ import collections
 from dataclasses import dataclass
 from typing import Any
 
-from worker.records import ReceivedMessage
 from worker.logs import get_logger
 from worker.metrics import Metrics
+from worker.queue_port import MAX_BATCH, BatchResult, QueuePort, ReceivedMessage
 
 log = get_logger(__name__)
-
-ATTR_ERROR_CODE = "modfleet.error_code"
-ATTR_REASON = "modfleet.reason"
-ATTR_SOURCE_QUEUE = "modfleet.source_queue"
-MAX_REASON = 1024
-MAX_VISIBILITY_S = 43200  # SQS's limit on a visibility timeout
 
 
 @dataclass(frozen=True)
@@ -50,7 +45,8 @@ class Release:
 class DeadLetter:
     """It can never succeed: to the dead-letter queue with ``code`` and ``reason``, then delete.
 
-    Without a DLQ URL the message is released at once, for the queue's redrive policy to move.
+    Without a dead-letter queue the message is released at once, for the queue's redrive policy
+    to move.
     """
 
     reason: str
@@ -71,16 +67,16 @@ def retry(message: ReceivedMessage, reason: str, cap_s: int) -> Release:
 
 
 class Settler:
-    """Applies each message's outcome: the SQS call, then the counter, the metric, the log."""
+    """Applies each message's outcome: the queue call, then the counter, the metric, the log."""
 
-    def __init__(self, sqs: Any, queue_url: str, dlq_url: str | None, metrics: Metrics,
-                 counts: collections.Counter, retry_cap_s: int) -> None:
-        self.sqs, self.queue_url, self.dlq_url = sqs, queue_url, dlq_url
-        self.metrics, self.counts, self.retry_cap_s = metrics, counts, retry_cap_s
-        self.deleter = BatchDeleter(sqs, queue_url)
+    def __init__(self, queue: QueuePort, metrics: Metrics, counts: collections.Counter,
+                 retry_cap_s: int) -> None:
+        self.queue, self.metrics = queue, metrics
+        self.counts, self.retry_cap_s = counts, retry_cap_s
+        self.deleter = BatchDeleter(queue)
 
     async def settle(self, message: ReceivedMessage, outcome: Outcome) -> None:
-        """Apply ``outcome``; an SQS failure is logged, never raised (the message comes back)."""
+        """Apply ``outcome``; a queue failure is logged, never raised (the message comes back)."""
         log_ = log.bind(message_id=message.message_id)
         match outcome:
             case Delete():
@@ -95,7 +91,7 @@ class Settler:
                 await self._dead_letter(message, outcome, log_)
 
     async def _delete(self, message: ReceivedMessage, outcome: Delete, log_: Any) -> None:
-        deleted = await self.deleter.delete(message.receipt_handle)
+        deleted = await self.deleter.delete(message)
         if outcome.test_event:
             self.counts["test_event"] += 1
             log_.info("acknowledged s3:TestEvent")
@@ -110,7 +106,7 @@ class Settler:
                      delay_s=outcome.delay_s, receive_count=message.receive_count)
 
     async def _dead_letter(self, message: ReceivedMessage, outcome: DeadLetter, log_: Any) -> None:
-        if not self.dlq_url:
+        if not self.queue.has_dead_letter_queue:
             # No DLQ known: leave it for the queue's redrive policy (maxReceiveCount), soon.
             await self._release(message, 0)
             self.counts["poison_left"] += 1
@@ -118,39 +114,36 @@ class Settler:
                        reason=outcome.reason)
             return
         try:
-            await send_dead_letter(self.sqs, self.dlq_url, self.queue_url, message,
-                                   outcome.reason, outcome.code)
+            await self.queue.dead_letter(message, outcome.reason, outcome.code)
         except Exception as exc:  # the DLQ is unreachable: the message comes back to try again
             log_.exception("unexpected failure; message will be retried")
             await self.settle(message, retry(message, repr(exc), self.retry_cap_s))
             return
-        await self.deleter.delete(message.receipt_handle)
+        await self.deleter.delete(message)
         self.counts["dead_lettered"] += 1
         self.metrics.count("DeadLettered", Reason=outcome.code)
         log_.warning("poison message dead-lettered", reason=outcome.reason)
 
     async def _release(self, message: ReceivedMessage, delay_s: int) -> None:
         try:
-            await self.sqs.change_message_visibility(
-                QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle,
-                VisibilityTimeout=max(0, min(delay_s, MAX_VISIBILITY_S)))
+            await self.queue.release(message, delay_s)
         except Exception as exc:  # it comes back when its visibility lapses anyway
             log.warning("release failed", message_id=message.message_id, error=str(exc))
 
 
 class BatchDeleter:
-    """Collects deletes for up to ``linger_s`` or ten entries, then sends one DeleteMessageBatch."""
+    """Collects deletes for up to ``linger_s`` or MAX_BATCH messages, then makes one batch call."""
 
-    def __init__(self, sqs: Any, queue_url: str, linger_s: float = 0.05) -> None:
-        self.sqs, self.queue_url, self.linger_s = sqs, queue_url, linger_s
-        self._pending: list[tuple[str, asyncio.Future]] = []
+    def __init__(self, queue: QueuePort, linger_s: float = 0.05) -> None:
+        self.queue, self.linger_s = queue, linger_s
+        self._pending: list[tuple[ReceivedMessage, asyncio.Future]] = []
         self._flush_task: asyncio.Task | None = None
 
-    async def delete(self, receipt_handle: str) -> bool:
-        """Delete one message; True when SQS confirmed it."""
+    async def delete(self, message: ReceivedMessage) -> bool:
+        """Delete one message; True when the queue confirmed it."""
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((receipt_handle, future))
-        if len(self._pending) >= 10:
+        self._pending.append((message, future))
+        if len(self._pending) >= MAX_BATCH:
             await self._flush()
         elif self._flush_task is None:
             self._flush_task = asyncio.create_task(self._flush_later())
@@ -162,33 +155,17 @@ class BatchDeleter:
         await self._flush()
 
     async def _flush(self) -> None:
-        chunk, self._pending = self._pending[:10], self._pending[10:]
+        chunk, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
         if not chunk:
             return
-        entries = [{"Id": str(i), "ReceiptHandle": handle} for i, (handle, _) in enumerate(chunk)]
+        messages = [message for message, _ in chunk]
         try:
-            result = await self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            result = await self.queue.delete(messages)
         except Exception as exc:  # the messages come back; their verdicts repeat with one key
             log.warning("delete batch failed", error=str(exc), messages=len(chunk))
-            result = {"Failed": [{"Id": e["Id"], "Code": "RequestFailed"} for e in entries]}
-        failed = {f["Id"]: f.get("Code") for f in result.get("Failed", [])}
-        for i, (_, future) in enumerate(chunk):
+            result = BatchResult({m.receipt_handle: "RequestFailed" for m in messages})
+        for message, future in chunk:
             if not future.done():
-                future.set_result(str(i) not in failed)
+                future.set_result(result.ok(message))
         if self._pending:
             await self._flush()
-
-
-async def send_dead_letter(sqs: Any, dlq_url: str, source_queue_url: str,
-                           message: ReceivedMessage, reason: str, code: str) -> None:
-    """Send the original body to the DLQ with why; the caller deletes it from the source."""
-    attributes = {name: {k: v for k, v in value.items() if k in ("DataType", "StringValue",
-                                                                   "BinaryValue")}
-                  for name, value in list(message.attributes.items())[:7]}
-    attributes |= {
-        ATTR_ERROR_CODE: {"DataType": "String", "StringValue": code},
-        ATTR_REASON: {"DataType": "String", "StringValue": reason[:MAX_REASON] or "unknown"},
-        ATTR_SOURCE_QUEUE: {"DataType": "String", "StringValue": source_queue_url},
-    }
-    await sqs.send_message(QueueUrl=dlq_url, MessageBody=message.body or " ",
-                           MessageAttributes=attributes)

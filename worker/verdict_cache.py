@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from model.api import ModelIdentity
+from worker import verdict as verdicts
 from worker.logs import get_logger
 
 log = get_logger(__name__)
@@ -28,21 +29,18 @@ class CachedVerdict:
     """A verdict found in the table for the same content, model version and policy version."""
 
     pk: str
-    verdict: dict[str, Any]
+    verdict: verdicts.Verdict
 
 
-def cache_key(content_id: str, model: ModelIdentity | dict[str, Any]) -> str:
+def cache_key(content_id: str, model: ModelIdentity) -> str:
     """The table's partition key for ``content_id`` judged by ``model``."""
-    m = model if isinstance(model, dict) else {"name": model.name, "version": model.version,
-                                               "policy_version": model.policy_version}
-    return f"{content_id}#{m['name']}@{m['version']}#{m['policy_version']}"
+    return f"{content_id}#{model.name}@{model.version}#{model.policy_version}"
 
 
-def cacheable(verdict: dict[str, Any]) -> bool:
+def cacheable(verdict: verdicts.Verdict) -> bool:
     """Whether a published verdict should be written to the table."""
-    return (verdict.get("status") == "ok" and not verdict.get("cache_hit")
-            and not verdict.get("known_content")
-            and bool((verdict.get("video") or {}).get("sha256")))
+    return (verdict.status == "ok" and not verdict.cache_hit and verdict.known_content is None
+            and bool(verdict.video.sha256))
 
 
 class VerdictCache:
@@ -65,23 +63,24 @@ class VerdictCache:
         # DynamoDB deletes expired items lazily (within days): an expired one is a miss.
         if not item or float(item.get("expires_at", {}).get("N", "0")) <= self.clock():
             return None
-        try:
-            return CachedVerdict(pk, json.loads(item["verdict"]["S"]))
-        except (KeyError, ValueError) as exc:
+        try:  # validated against its schema: an item from another release may not fit
+            return CachedVerdict(pk, verdicts.from_json(json.loads(item["verdict"]["S"])))
+        except Exception as exc:  # unreadable, or off its schema: a miss, never a wrong verdict
             log.warning("verdict cache item unreadable; running the model", pk=pk, error=str(exc))
             return None
 
-    async def store(self, verdict: dict[str, Any]) -> bool:
+    async def store(self, verdict: verdicts.Verdict) -> bool:
         """Write a published verdict (if ``cacheable``); False when skipped or failed (logged)."""
         if not cacheable(verdict):
             return False
-        pk = cache_key(verdict["video"]["sha256"], verdict["model"])
+        pk = cache_key(str(verdict.video.sha256), verdict.model)
         now = self.clock()
+        body = json.dumps(verdicts.to_json(verdict), separators=(",", ":"))
         try:
             await self.dynamodb.put_item(TableName=self.table, Item={
                 "pk": {"S": pk},
-                "verdict": {"S": json.dumps(verdict, separators=(",", ":"))},
-                "idempotency_key": {"S": verdict["idempotency_key"]},
+                "verdict": {"S": body},
+                "idempotency_key": {"S": verdict.idempotency_key},
                 "created_at": {"N": str(int(now))},
                 "expires_at": {"N": str(int(now + self.ttl_s))}})
         except Exception as exc:  # already published: a lost write only costs a model run later

@@ -11,14 +11,14 @@ verdict and in the SNS attributes (worker/verdict.py ``message_attributes``):
 - ``near_duplicate_hit``: a re-encode of a recent verdict that the reuse policy lets stand in.
 
 Each builds on ``verdict.ok_verdict`` and then sets the version-2 fields, so these functions are the
-only place that knows how the fields are filled.
+only place that knows how the fields are filled.  Known content's stage is ``known_content``: the
+label comes from a list, not from the model.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Sequence
-from typing import Any
+import dataclasses
+from collections.abc import Mapping, Sequence
 
 from model.api import Label, ModelOutput
 from worker import verdict as verdicts
@@ -28,68 +28,58 @@ from worker.near_duplicates import NearMatch
 from worker.records import Job
 
 KNOWN_CONTENT_LABEL = "Known Content"
+Timings = Mapping[str, float]
 
 
-def fingerprint_field(prints: Sequence[FrameFingerprint]) -> dict[str, Any] | None:
-    """The verdict's ``fingerprints`` object (None when no frame was hashed)."""
-    if not prints:
-        return None
-    return {"algorithm": ALGORITHM, "frames": [p.as_dict() for p in prints]}
+def fingerprint_field(prints: Sequence[FrameFingerprint]) -> verdicts.Fingerprints | None:
+    """The verdict's ``fingerprints`` (None when no frame was hashed)."""
+    return verdicts.Fingerprints(ALGORITHM, tuple(prints)) if prints else None
 
 
-def with_fields(verdict: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """``verdict`` with version-2 fields set (names checked against verdict.NO_REUSE)."""
-    unknown = set(fields) - set(verdicts.NO_REUSE)
-    if unknown:
-        raise ValueError(f"not a version-2 field: {sorted(unknown)}")
-    return {**verdict, **fields}
-
-
-def exact_hit(job: Job, facts: verdicts.VideoFacts, original: dict[str, Any],
-              ctx: verdicts.Context, timings_ms: dict[str, float]) -> dict[str, Any]:
+def exact_hit(job: Job, facts: verdicts.VideoFacts, original: verdicts.Verdict,
+              ctx: verdicts.Context, timings_ms: Timings) -> verdicts.Verdict:
     """The cached ``original`` published for ``job``'s object (same content, another key)."""
     return _reused(job, facts, original, ctx, timings_ms, "exact",
-                   fingerprints=original.get("fingerprints"))
+                   fingerprints=original.fingerprints)
 
 
 def near_duplicate_hit(job: Job, facts: verdicts.VideoFacts, match: NearMatch,
                        prints: Sequence[FrameFingerprint], ctx: verdicts.Context,
-                       timings_ms: dict[str, float]) -> dict[str, Any]:
+                       timings_ms: Timings) -> verdicts.Verdict:
     """A recent verdict reused for a re-encode of its video (the reuse policy allowed it)."""
     return _reused(job, facts, match.verdict, ctx, timings_ms, "near_duplicate",
-                   fingerprints=fingerprint_field(prints), near_duplicate=match.as_dict(True))
+                   fingerprints=fingerprint_field(prints), near_duplicate=match.record(True))
 
 
 def known_content_block(job: Job, facts: verdicts.VideoFacts, match: KnownMatch,
                         prints: Sequence[FrameFingerprint], ctx: verdicts.Context,
-                        timings_ms: dict[str, float]) -> dict[str, Any]:
+                        timings_ms: Timings) -> verdicts.Verdict:
     """A ``block`` for a frame within a known-content list's threshold; the model did not run."""
     label = Label(name=KNOWN_CONTENT_LABEL, parent_name="", taxonomy_level=1, confidence=100.0,
                   timestamps_ms=(match.timestamp_ms,), stage="known_content")
     reason = (f"frame at {match.timestamp_ms} ms matches entry {match.entry} of known-content "
               f"list {match.list} (distance {match.distance}, threshold {match.threshold})")
     output = ModelOutput(labels=(label,), decision="block", reason=reason)
-    return with_fields(verdicts.ok_verdict(job, facts, output, ctx, timings_ms),
-                       fingerprints=fingerprint_field(prints), known_content=match.as_dict())
+    return dataclasses.replace(verdicts.ok_verdict(job, facts, output, ctx, timings_ms),
+                               fingerprints=fingerprint_field(prints), known_content=match)
 
 
 def model_verdict(job: Job, facts: verdicts.VideoFacts, output: ModelOutput,
                   prints: Sequence[FrameFingerprint], near: NearMatch | None,
-                  ctx: verdicts.Context, timings_ms: dict[str, float]) -> dict[str, Any]:
+                  ctx: verdicts.Context, timings_ms: Timings) -> verdicts.Verdict:
     """The model's verdict with its fingerprints and, when one was found but not reused, the
     near-duplicate it resembles."""
-    return with_fields(verdicts.ok_verdict(job, facts, output, ctx, timings_ms),
-                       fingerprints=fingerprint_field(prints),
-                       near_duplicate=near.as_dict(False) if near else None)
+    return dataclasses.replace(verdicts.ok_verdict(job, facts, output, ctx, timings_ms),
+                               fingerprints=fingerprint_field(prints),
+                               near_duplicate=near.record(False) if near else None)
 
 
-def _reused(job: Job, facts: verdicts.VideoFacts, original: dict[str, Any],
-            ctx: verdicts.Context, timings_ms: dict[str, float], kind: str,
-            **fields: Any) -> dict[str, Any]:
-    output = ModelOutput(labels=(), decision=original["decision"], reason=original.get("reason"))
-    body = verdicts.ok_verdict(job, facts, output, ctx, timings_ms)
-    body["labels"] = copy.deepcopy(original["labels"])
-    body["model"] = dict(original["model"])
-    return with_fields(body, cache_hit=True, evidence_bucket=original.get("evidence_bucket"),
-                       cached_from={"kind": kind, "idempotency_key": original["idempotency_key"],
-                                    "processed_at": original["processed_at"]}, **fields)
+def _reused(job: Job, facts: verdicts.VideoFacts, original: verdicts.Verdict,
+            ctx: verdicts.Context, timings_ms: Timings, kind: str,
+            **fields: object) -> verdicts.Verdict:
+    output = ModelOutput(labels=(), decision=original.decision, reason=original.reason)
+    return dataclasses.replace(
+        verdicts.ok_verdict(job, facts, output, ctx, timings_ms), labels=original.labels,
+        model=original.model, cache_hit=True, evidence_bucket=original.evidence_bucket,
+        cached_from=verdicts.CachedFrom(kind, original.idempotency_key, original.processed_at),
+        **fields)

@@ -17,6 +17,7 @@ import signal
 
 import pytest
 
+from model.api import ModelIdentity
 from tools.lab.harness import (modfleet, read_verdicts, reuse_flags, start, wait_for_log,
                                worker_command)
 from tools.lab.sample_videos import VideoSpec, transcode, write_video
@@ -151,7 +152,8 @@ def test_known_content_exact_copy_near_duplicate_and_evidence(stack, tmp_path):
     # The table holds the model's verdict under S3's SHA-256, model and policy version.
     item = boto3_client("dynamodb", stack.region, stack.endpoint_url).get_item(
         TableName=stack.verdict_table,
-        Key={"pk": {"S": cache_key(first["video"]["sha256"], first["model"])}})["Item"]
+        Key={"pk": {"S": cache_key(first["video"]["sha256"],
+                                   ModelIdentity(**first["model"]))}})["Item"]
     assert json.loads(item["verdict"]["S"])["idempotency_key"] == first["idempotency_key"]
     assert int(item["expires_at"]["N"]) > 0
 

@@ -61,7 +61,7 @@ def test_a_decode_past_the_deadline_settles_as_decode_timeout(sources, monkeypat
     with ThreadPoolExecutor(1) as pool:
         started = time.monotonic()
         with pytest.raises(SettleWithError) as exc:
-            asyncio.run(process.decode(pool, _spooled(sources[0]), limits, sources[0].parent))
+            asyncio.run(process.decode(_spooled(sources[0]), _media(pool, limits, sources[0])))
         assert time.monotonic() - started < 5
         release.set()
     assert exc.value.code == "decode_timeout"
@@ -69,11 +69,16 @@ def test_a_decode_past_the_deadline_settles_as_decode_timeout(sources, monkeypat
 
 def test_a_decode_within_the_deadline_returns_the_frames(sources):
     with ThreadPoolExecutor(1) as pool:
-        video = asyncio.run(process.decode(pool, _spooled(sources[0]), LIMITS,
-                                           sources[0].parent))
+        video = asyncio.run(process.decode(_spooled(sources[0]), _media(pool, LIMITS, sources[0])))
     assert video.frames.shape == (4, 56, 56, 3)
 
 
 def _spooled(path):
     """The worker's view of an object fetched whole to ``path``."""
     return FetchedObject(path=path, etag=None, size_bytes=path.stat().st_size, version_id=None)
+
+
+def _media(pool, limits, path):
+    """The decode stage's inputs (no S3 client: these objects are already spooled)."""
+    return process.Media(s3=None, decode_pool=pool, limits=limits, max_object_bytes=10**9,
+                         spool_dir=path.parent)

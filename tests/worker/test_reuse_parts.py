@@ -5,22 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import json
 
 import numpy as np
 import pytest
 
-from model.api import ModelIdentity
+from model.api import Label, ModelIdentity, ModelOutput
+from worker import verdict as v
 from worker.aws import AsyncClients
 from worker.content_digest import content_id
 from worker.evidence import encode_jpeg, frame_times, with_evidence
 from worker.fingerprints import FrameFingerprint, fingerprint_frames
 from worker.hashlists import HashEntry, HashList, KnownContent, parse_entries
 from worker.near_duplicates import RecentIndex
+from worker.records import Job
 from worker.verdict_cache import VerdictCache, cache_key
+from worker.verdict_reuse import fingerprint_field, known_content_block, model_verdict
 
 MODEL = ModelIdentity("m", "s1", "torch", "none", True, "2026-11")
+CTX = v.Context(region="us-east-1", worker_id="w", model=MODEL)
 DATA = b"same bytes"
 B64 = base64.b64encode(hashlib.sha256(DATA).digest()).decode()
 HEX = hashlib.sha256(DATA).hexdigest()
@@ -40,9 +45,6 @@ def test_content_id_is_s3s_sha256_never_the_etag():
 
 def test_cache_key_follows_the_contract():
     assert cache_key(f"sha256:{HEX}", MODEL) == f"sha256:{HEX}#m@s1#2026-11"
-    assert cache_key(f"sha256:{HEX}", {"name": "m", "version": "s1",
-                                       "policy_version": "2026-11"}) == cache_key(
-        f"sha256:{HEX}", MODEL)
 
 
 def _frames(seed: int, n: int = 4) -> np.ndarray:
@@ -78,9 +80,12 @@ def test_known_content_matches_within_the_threshold_and_never_on_flat_frames():
     assert KnownContent([HashList("flat", 31, (HashEntry("f", flat[0].pdq),))]).match(flat) is None
 
 
-def _verdict(prints, decision: str, key: str) -> dict:
-    return {"decision": decision, "idempotency_key": key,
-            "fingerprints": {"algorithm": "pdq", "frames": [p.as_dict() for p in prints]}}
+def _verdict(prints, decision: str, key: str, sha256: str | None = None) -> v.Verdict:
+    output = ModelOutput(labels=(Label("Violence", "", 1, 60.0, (0, 250), "llm"),),
+                         decision=decision)
+    verdict = model_verdict(Job("b", key[-6:] + ".mp4"), v.VideoFacts("e", 10, 1.0, None, sha256),
+                            output, prints, None, CTX, {"fetch": 1.0})
+    return dataclasses.replace(verdict, idempotency_key=key)
 
 
 def test_recent_index_finds_the_video_with_most_frames_in_reach():
@@ -100,18 +105,17 @@ def test_recent_index_finds_the_video_with_most_frames_in_reach():
 
 
 def test_evidence_keys_stand_beside_the_timestamps():
-    labels = [{"name": "V", "timestamps_ms": [0, 500]}, {"name": "W", "timestamps_ms": [500]}]
+    labels = (v.Label("V", "", 1, 50.0, (0, 500), "llm"), v.Label("W", "", 1, 50.0, (500,), "llm"))
     assert frame_times(labels) == [0, 500]
     keyed = with_evidence(labels, {500: "evidence/k/500ms.jpg"})
-    assert keyed[0]["evidence_keys"] == [None, "evidence/k/500ms.jpg"]
+    assert keyed[0].evidence_keys == (None, "evidence/k/500ms.jpg")
     assert encode_jpeg(_frames(1)[0])[:2] == b"\xff\xd8"
 
 
 def test_verdict_cache_on_the_embedded_table(stack):
     clock = [1000.0]
-    verdict = {"status": "ok", "cache_hit": False, "known_content": None,
-               "video": {"sha256": f"sha256:{HEX}"}, "idempotency_key": "sha256:" + "1" * 64,
-               "model": {"name": "m", "version": "s1", "policy_version": "2026-11"}}
+    prints = fingerprint_frames(_frames(1), (0, 250, 500, 750))
+    verdict = _verdict(prints, "review", "sha256:" + "1" * 64, sha256=f"sha256:{HEX}")
 
     async def run():
         async with AsyncClients(stack.region, stack.endpoint_url) as aws:
@@ -119,7 +123,7 @@ def test_verdict_cache_on_the_embedded_table(stack):
                                  clock=lambda: clock[0])
             assert await cache.lookup(f"sha256:{HEX}", MODEL) is None
             assert await cache.store(verdict)
-            assert not await cache.store({**verdict, "cache_hit": True})  # never re-stored
+            assert not await cache.store(dataclasses.replace(verdict, cache_hit=True))
             hit = await cache.lookup(f"sha256:{HEX}", MODEL)
             clock[0] += 61
             expired = await cache.lookup(f"sha256:{HEX}", MODEL)
@@ -137,7 +141,7 @@ class _Inner:
         self.published = []
 
     async def publish(self, verdict, budget_s):
-        self.published.append(verdict["idempotency_key"])
+        self.published.append(verdict.idempotency_key)
         return "m-1"
 
 
@@ -149,15 +153,15 @@ def test_recording_publisher_counts_hits_and_indexes_only_published_model_verdic
     recent = RecentIndex(capacity=4)
     publisher = RecordingPublisher(_Inner(), Reuse(recent=recent), Metrics(True, "r", lines.append))
     prints = fingerprint_frames(_frames(1), (0, 250, 500, 750))
-    model = {**_verdict(prints, "review", "sha256:" + "a" * 64), "status": "ok"}
-    hit = {**model, "idempotency_key": "sha256:" + "b" * 64,
-           "cached_from": {"kind": "exact"}}
+    model = _verdict(prints, "review", "sha256:" + "a" * 64)
+    hit = dataclasses.replace(model, idempotency_key="sha256:" + "b" * 64, cache_hit=True,
+                              cached_from=v.CachedFrom("exact", model.idempotency_key, "t"))
     assert asyncio.run(publisher.publish(model, 1.0)) == "m-1"
     asyncio.run(publisher.publish(hit, 1.0))
     assert len(recent) == 1  # the model's verdict, not the hit
     records = [json.loads(line) for line in lines]
-    assert [r["_aws"]["CloudWatchMetrics"][0]["Dimensions"] for r in records] == [[[]], [["Kind"]]]
-    assert records[1]["Kind"] == "exact" and all(r["CacheHits"] == 1 for r in records)
+    assert [r["_aws"]["CloudWatchMetrics"][0]["Dimensions"] for r in records] == [[[], ["Kind"]]]
+    assert records[0]["Kind"] == "exact" and records[0]["CacheHits"] == 1
 
 
 def test_evidence_frames_are_written_with_the_evidence_key(stack):
@@ -181,3 +185,20 @@ def test_evidence_frames_are_written_with_the_evidence_key(stack):
     head = boto3_client("s3", stack.region, stack.endpoint_url).head_object(
         Bucket=stack.records_bucket, Key=keys[250])
     assert head["ServerSideEncryption"] == "aws:kms" and key_id in head["SSEKMSKeyId"]
+
+
+def test_version_2_fields_round_trip_through_the_json():
+    prints = fingerprint_frames(_frames(1), (0, 250, 500, 750))
+    known = KnownContent([HashList("bad", 31, (HashEntry("e1", prints[1].pdq),))])
+    job = Job("b", "k.mp4")
+    block = known_content_block(job, v.VideoFacts("e", 10, 1.0, None, f"sha256:{HEX}"),
+                                known.match(prints), prints, CTX, {"fingerprint": 0.4})
+    block = dataclasses.replace(block, evidence_bucket="records", labels=tuple(
+        dataclasses.replace(label, evidence_keys=("evidence/x/250ms.jpg",))
+        for label in block.labels))
+    body = v.to_json(block)
+    v.validate(body)
+    assert body["known_content"]["entry"] == "e1" and body["labels"][0]["stage"] == \
+        "known_content"
+    assert v.from_json(body) == block
+    assert fingerprint_field(()) is None

@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from worker.exceptions import SettingsError
-from worker.settings import Settings, env_var_names, from_sources
+from worker.settings import Settings, decode_limits, env_var_names, from_sources
 
 
 def test_flags_beat_environment_beat_defaults():
@@ -40,6 +40,14 @@ def test_every_field_has_one_environment_variable():
     names = env_var_names()
     assert "MODFLEET_QUEUE_URL" in names and "MODFLEET_HEARTBEAT_INTERVAL_S" in names
     assert len(names) == len(Settings.__dataclass_fields__)
+
+
+def test_decode_limits_carry_every_media_setting_the_sampler_reads():
+    s = Settings(frames_per_video=4, frame_size=56, max_duration_s=60.0, max_pixels=10**6,
+                 decode_deadline_s=7.5)
+    limits = decode_limits(s)
+    assert (limits.frames, limits.size, limits.max_duration_s, limits.max_pixels,
+            limits.deadline_s) == (4, 56, 60.0, 10**6, 7.5)
 
 
 def test_derived_in_flight_limit_gives_backpressure():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tools.lab.embedded_aws import StackInfo, drain_tap
 from tools.lab.sample_videos import VideoSpec, write_video
+from tools.ops import queues
 from worker.aws import boto3_client
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository root
@@ -69,10 +70,7 @@ def read_verdicts(stack: StackInfo, expect_at_least: int = 0, timeout: float = 3
 def queue_depth(stack: StackInfo, url: str | None = None) -> int:
     """Visible plus in-flight plus delayed messages."""
     sqs = boto3_client("sqs", stack.region, stack.endpoint_url)
-    attrs = sqs.get_queue_attributes(QueueUrl=url or stack.queue_url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed"])["Attributes"]
-    return sum(int(v) for v in attrs.values())
+    return queues.queue_depth(sqs, url or stack.queue_url).total
 
 
 def upload(stack: StackInfo, path: Path, key: str) -> None:

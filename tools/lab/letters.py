@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
+from more_itertools import chunked
+
+from tools.ops.queues import queue_depth
+
 ID_PATTERN = re.compile(r"id-\d{5}")
 
 
@@ -63,9 +67,9 @@ class Queues:
 
     def dead_letter(self, dlq_url: str, letters: list[Letter], source_url: str) -> None:
         """Put letters in the DLQ, ten per SendMessageBatch, attributes as the worker sets them."""
-        for start in range(0, len(letters), 10):
+        for chunk in chunked(letters, 10):
             entries = []
-            for n, item in enumerate(letters[start:start + 10]):
+            for n, item in enumerate(chunk):
                 attrs = {"test.origin": {"DataType": "String", "StringValue": "fixture"}}
                 if item.error_code:
                     worker_set = (("modfleet.error_code", item.error_code),
@@ -99,10 +103,8 @@ class Queues:
         return Counter(letter_id(m["Body"]) for m in self.drain(queue_url, delete=False))
 
     def depth(self, queue_url: str) -> dict[str, int]:
-        attrs = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])
-        a = attrs["Attributes"]
-        return {"visible": int(a["ApproximateNumberOfMessages"]),
-                "in_flight": int(a["ApproximateNumberOfMessagesNotVisible"])}
+        depth = queue_depth(self.sqs, queue_url)
+        return {"visible": depth.visible, "in_flight": depth.in_flight}
 
 
 def cli_env(stack) -> dict[str, str]:

@@ -130,7 +130,7 @@ class Terraform:
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``terraform ARGS`` in the directory; TerraformFailed on a non-zero exit if check."""
-        command = [str(self.tools.lab.terraform), *args]
+        command = [str(self.tools.terraform), *args]
         # A session of its own, so that a timeout kills the provider processes too: they hold
         # the output pipes open, and a hung provider start was seen on a loaded machine.
         process = subprocess.Popen(command, cwd=self.directory, env=self._env, text=True,

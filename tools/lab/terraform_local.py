@@ -305,7 +305,7 @@ class AppliedStack:
         self._aws = TlsEmbeddedAws(self.work_dir / "tls").start()
         local = self._local = LocalApply(tools, self._aws, self.work_dir, self.region_root)
         local.add_worker_network()
-        self.say(f"terraform init ({tools.lab.terraform}, Terraform {tools.version}, providers from "
+        self.say(f"terraform init ({tools.terraform}, Terraform {tools.version}, providers from "
                  f"{tools.plugin_dir})")
         local.prepare()
         self.say(f"terraform apply of infra/regions/{self.region_root} to "

@@ -11,10 +11,10 @@ from typing import Any
 from tools.ops.durations import parse_duration
 from tools.ops.exceptions import InvalidRequest
 from tools.ops.references import ObjectRef, object_refs
-from worker.settle import ATTR_ERROR_CODE as ERROR_CODE
-from worker.settle import ATTR_REASON as REASON
+from worker.queue_port import ATTR_ERROR_CODE as ERROR_CODE
+from worker.queue_port import ATTR_REASON as REASON
 
-# Set by replay-dlq on what it hands back (the worker's own attributes come from worker.settle).
+# Set by replay-dlq on what it hands back (the worker's own attributes come from worker.queue_port).
 REPLAY_COUNT = "modfleet.replay_count"
 # Set when replay-dlq rotates a message to the back of the DLQ: its original SentTimestamp (ms).
 FIRST_SENT_AT = "modfleet.first_sent_at"

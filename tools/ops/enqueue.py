@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
+from more_itertools import chunked
 
 from tools.ops.exceptions import AwsCallFailed
-from tools.ops.queues import call_batch, chunks, is_fifo
+from tools.ops.queues import BATCH_LIMIT, call_batch, is_fifo
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def enqueue_jobs(sqs: Any, queue_url: str, bucket: str, keys: Iterable[str],
     """Send one direct job per key, ten per batch; report entries that failed after retries."""
     fifo, sent, failed = is_fifo(queue_url), 0, []
     send = functools.partial(sqs.send_message_batch, QueueUrl=queue_url)
-    for chunk in chunks(DirectJob(bucket, key) for key in keys):
+    for chunk in chunked((DirectJob(bucket, key) for key in keys), BATCH_LIMIT):
         by_id = {f"j{i}": job for i, job in enumerate(chunk)}
         try:
             outcome = call_batch(send, [_entry(i, job, fifo) for i, job in by_id.items()])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -36,18 +36,6 @@ class BatchOutcome:
 
     succeeded: tuple[dict[str, Any], ...]
     failed: tuple[EntryFailure, ...]
-
-
-def chunks(items: Iterable[T], size: int = BATCH_LIMIT) -> Iterator[list[T]]:
-    """Consecutive lists of at most ``size`` items."""
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def call_batch(call: Callable[..., dict[str, Any]], entries: Sequence[dict[str, Any]], *,
@@ -94,6 +82,36 @@ def queue_attributes(sqs: Any, queue_url: str) -> dict[str, str]:
     """All attributes of a queue."""
     response = aws_call(sqs.get_queue_attributes, QueueUrl=queue_url, AttributeNames=["All"])
     return response.get("Attributes", {})
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """A queue's approximate message counts, as SQS reports them."""
+
+    visible: int
+    in_flight: int  # received, not yet deleted or visible again
+    delayed: int
+
+    @property
+    def total(self) -> int:
+        return self.visible + self.in_flight + self.delayed
+
+
+DEPTH_ATTRIBUTES = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed")
+
+
+def depth_of(attributes: dict[str, str]) -> QueueDepth:
+    """The counts in a GetQueueAttributes answer (missing ones count 0)."""
+    visible, in_flight, delayed = (int(attributes.get(name, 0)) for name in DEPTH_ATTRIBUTES)
+    return QueueDepth(visible, in_flight, delayed)
+
+
+def queue_depth(sqs: Any, queue_url: str) -> QueueDepth:
+    """A queue's counts: the one place the tools and the lab read them."""
+    response = aws_call(sqs.get_queue_attributes, QueueUrl=queue_url,
+                        AttributeNames=list(DEPTH_ATTRIBUTES))
+    return depth_of(response["Attributes"])
 
 
 def queue_arn(sqs: Any, queue_url: str) -> str:

@@ -31,9 +31,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from more_itertools import chunked
+
 from tools.ops.dead_letters import DeadLetter, Selector
 from tools.ops.exceptions import AwsCallFailed, InvalidRequest, ScanLimitReached
-from tools.ops.queues import BATCH_LIMIT, aws_call, call_batch, chunks, is_fifo
+from tools.ops.queues import BATCH_LIMIT, aws_call, call_batch, is_fifo
 from worker.logs import get_logger
 
 log = get_logger(__name__)
@@ -232,7 +234,7 @@ class Replayer:
             raise ScanLimitReached(
                 f"{len(self._held)} messages held (--max-held {self.plan.max_held}) and a FIFO "
                 "queue cannot delay a message to its back: replay what matched, then run again")
-        for chunk in chunks(pending):
+        for chunk in chunked(pending, BATCH_LIMIT):
             by_id = {f"r{i}": letter for i, letter in enumerate(chunk)}
             entries = [letter.rotation_entry(entry_id, min(self.plan.hold_s, MAX_DELAY_S))
                        for entry_id, letter in by_id.items()]
@@ -312,7 +314,7 @@ class Replayer:
         """Make every held message visible again at once (batched ChangeMessageVisibility 0)."""
         items = list(self._held.items())
         self._held.clear()
-        for chunk in chunks(items):
+        for chunk in chunked(items, BATCH_LIMIT):
             entries = [{"Id": f"r{i}", "ReceiptHandle": handle, "VisibilityTimeout": 0}
                        for i, (_, handle) in enumerate(chunk)]
             try:

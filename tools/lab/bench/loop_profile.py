@@ -2,7 +2,7 @@
 
 The loop runs every stage's network I/O in one thread, so thread CPU alone cannot split it.  While
 installed, every callback the loop runs is timed (thread CPU) and charged to the innermost
-``worker.*`` module of the coroutine chain it resumes: a task suspended in worker.fetch or
+module of ``STAGES`` in the coroutine chain it resumes: a task suspended in worker.fetch or
 worker.ranged is fetching; in worker.publish or worker.settle, publishing and settling.  Callbacks
 that are not task steps (socket readiness: reading responses and parsing HTTP for every request,
 timers) are charged to ``event_loop``.  Bench-only: it wraps ``asyncio.events.Handle._run``.
@@ -15,12 +15,19 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any
 
-STAGES = {"worker.fetch": "fetch", "worker.ranged": "fetch", "worker.publish": "publish_settle",
-          "worker.settle": "publish_settle", "worker.heartbeat": "heartbeat",
-          "worker.runner": "receive_dispatch", "worker.pipeline": "pipeline_waits",
-          "worker.app": "receive_dispatch"}
+from worker import app, fetch, heartbeat, pipeline, publish, ranged, runner, settle
+
+# Module objects, not names: renaming one of these modules breaks this import (or an editor's
+# rename follows it here) instead of silently moving its CPU into "other_tasks".  A module not
+# named here is charged to the nearest named module that awaits it.
+STAGES: dict[ModuleType, str] = {
+    fetch: "fetch", ranged: "fetch", publish: "publish_settle", settle: "publish_settle",
+    heartbeat: "heartbeat", runner: "receive_dispatch", app: "receive_dispatch",
+    pipeline: "pipeline_waits"}
+_STAGE_BY_NAME = {module.__name__: stage for module, stage in STAGES.items()}
 
 
 class LoopProfile:
@@ -59,6 +66,6 @@ def stage_of(handle: asyncio.events.Handle) -> str:
     while coro is not None:
         frame = getattr(coro, "cr_frame", None)
         module = frame.f_globals.get("__name__", "") if frame is not None else ""
-        stage = STAGES.get(module, stage)
+        stage = _STAGE_BY_NAME.get(module, stage)
         coro = getattr(coro, "cr_await", None)
     return stage

@@ -32,10 +32,8 @@ from tools.lab.bench.loop_profile import LoopProfile
 from tools.lab.embedded_aws import StackInfo, drain_tap
 from worker.app import WorkerService
 from worker.aws import AsyncClients, boto3_client
-from worker.decode import DecodeLimits
-from worker.fetch import open_object
 from worker.metrics import Metrics
-from worker.pipeline import decode_fetched
+from worker.pipeline import Media, decode, fetch
 from worker.records import Job
 from worker.replicas import BatchReport, ReplicaPool
 from worker.settings import Settings
@@ -185,23 +183,21 @@ def run_regime(settings: Settings, options: PacedOptions, stack: StackInfo, buck
 
 def measure_fetching(settings: Settings, stack: StackInfo, bucket: str,
                      objects: Sequence[StoredObject], ranged_min_bytes: int) -> dict[str, Any]:
-    """Bytes and GET requests per object through the worker's fetch and sampler (as in a run)."""
-    limits = DecodeLimits(settings.frames_per_video, settings.frame_size,
-                          settings.max_duration_s, settings.max_pixels)
+    """Bytes and GET requests per object through the worker's own fetch and decode stages."""
+    settings = settings.with_changes(ranged_min_bytes=ranged_min_bytes)
+    spool = Path(settings.cache_dir) / "bench-spool"
+    spool.mkdir(parents=True, exist_ok=True)
 
     async def run() -> list[dict[str, Any]]:
         rows = []
         async with AsyncClients(stack.region, stack.endpoint_url) as aws:
             with ThreadPoolExecutor(1) as pool:
+                media = Media.from_settings(settings, aws.s3, pool, spool)
                 for o in objects:
-                    spool = Path(settings.cache_dir) / "bench-spool"
-                    spool.mkdir(parents=True, exist_ok=True)
                     job = Job(bucket, o.key, etag=o.etag, size=o.size)
-                    fetched = await open_object(aws.s3, job, settings.max_object_bytes, spool,
-                                                ranged_min_bytes)
+                    fetched = await fetch(job, media)
                     try:
-                        await asyncio.get_running_loop().run_in_executor(
-                            pool, decode_fetched, fetched, limits, spool)
+                        await decode(fetched, media)
                     finally:
                         fetched.discard()
                     rows.append({"file": o.path.name, "size": o.size,

@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.ops.queues import queue_depth
 from worker.app import WorkerService
 from worker.aws import boto3_client
 from tools.lab.embedded_aws import StackInfo, drain_tap
 from worker.metrics import Metrics
 from worker.settings import Settings
+from worker.verdict import Verdict
 
 Advance = Callable[[float], None]
 
@@ -124,14 +126,15 @@ def _serve_and_collect(settings: Settings, service: WorkerService, stack: StackI
                        messages=dict(stats.messages))
 
 
-def _first_receive(verdicts: list[dict], uploaded_at: dict[str, float], default: float) -> float:
+def _first_receive(verdicts: list[Verdict], uploaded_at: dict[str, float],
+                   default: float) -> float:
     """When the worker received its first message: upload time plus that verdict's queue wait.
 
     Counting from here leaves out the worker's start-up (clients, first long poll), which a
     long-running worker pays once, not per video.
     """
-    received = [uploaded_at[v["video"]["key"]] + v["timings_ms"].get("queue_wait", 0) / 1000
-                for v in verdicts if v["video"]["key"] in uploaded_at]
+    received = [uploaded_at[v.video.key] + (v.timings_ms.queue_wait or 0) / 1000
+                for v in verdicts if v.video.key in uploaded_at]
     return min(received, default=default)
 
 
@@ -148,9 +151,7 @@ def _wait_for_depth(stack: StackInfo, expected: int, timeout_s: float = 60) -> N
     sqs = boto3_client("sqs", stack.region, stack.endpoint_url)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        attrs = sqs.get_queue_attributes(QueueUrl=stack.queue_url,
-                                         AttributeNames=["ApproximateNumberOfMessages"])
-        if int(attrs["Attributes"]["ApproximateNumberOfMessages"]) >= expected:
+        if queue_depth(sqs, stack.queue_url).visible >= expected:
             return
         time.sleep(0.1)
     raise RuntimeError(f"the queue did not reach {expected} notifications in {timeout_s} s")

@@ -18,7 +18,7 @@ from tools.lab.bench.pipeline import PipelineRun, Upload, run_backlog, run_paced
 from tools.lab.bench.results import BenchResult, percentile
 from tools.ops.progress import progress_bar
 from worker.decode import DecodeLimits
-from worker.settings import Settings, model_config
+from worker.settings import Settings, decode_limits, model_config
 
 Say = Callable[[str], None]
 SETTINGS_SHOWN = ("synthetic_preset", "backend", "device", "quantize", "mode", "batch_size",
@@ -30,8 +30,7 @@ def run_bench(settings: Settings, options: BenchOptions, say: Say) -> BenchResul
     """Every measurement of the end-to-end bench on one corpus and one model; returns the result."""
     machine = describe_machine()  # first, so the load average is the one the run started with
     corpus = _corpus(settings, options, say)
-    limits = DecodeLimits(settings.frames_per_video, settings.frame_size,
-                          settings.max_duration_s, settings.max_pixels)
+    limits = decode_limits(settings)
     decode, clips = _decode(corpus, limits, say)
     keyframe_s = _keyframe_seconds(corpus, limits)
     worker = _worker_phases(settings, options, corpus, clips, say)

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from worker.verdict import Verdict
+
 ObjectVersion = tuple[str, str, str | None]  # bucket, key, version id
 
 
@@ -79,16 +81,15 @@ class ChaosReport:
         return {"command": "chaos", "ok": self.ok, **asdict(self)}
 
 
-def analyse(uploaded: Iterable[Uploaded], verdicts: Iterable[Mapping[str, Any]],
+def analyse(uploaded: Iterable[Uploaded], verdicts: Iterable[Verdict],
             leftovers: Iterable[Leftover], poison_sent: int, **run_facts: Any) -> ChaosReport:
     """Hold the verdicts and leftovers against the uploads; ``run_facts`` are the other fields."""
     uploads = {u.version: u for u in uploaded}
     leftovers = list(leftovers)
-    by_version: dict[ObjectVersion, list[Mapping[str, Any]]] = collections.defaultdict(list)
+    by_version: dict[ObjectVersion, list[Verdict]] = collections.defaultdict(list)
     unknown = 0
     for verdict in verdicts:
-        video = verdict["video"]
-        version = (video["bucket"], video["key"], video.get("version_id"))
+        version = version_of(verdict)
         if version in uploads:
             by_version[version].append(verdict)
         else:
@@ -96,7 +97,7 @@ def analyse(uploaded: Iterable[Uploaded], verdicts: Iterable[Mapping[str, Any]],
     waiting = {ref for left in leftovers for ref in left.refs}
     lost = [v for v in uploads if v not in by_version and v[:2] not in waiting]
     inconsistent = [v for v, got in by_version.items()
-                    if len({x["idempotency_key"] for x in got}) > 1
+                    if len({x.idempotency_key for x in got}) > 1
                     or len({_outcome(x) for x in got}) > 1]
     outcomes = collections.Counter(_outcome(got[0]) for got in by_version.values())
     by_kind: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -108,7 +109,7 @@ def analyse(uploaded: Iterable[Uploaded], verdicts: Iterable[Mapping[str, Any]],
         uploads=len(uploads),
         uploads_by_kind=dict(collections.Counter(u.kind for u in uploads.values())),
         poison_sent=poison_sent, verdicts=total + unknown,
-        idempotency_keys=len({x["idempotency_key"] for got in by_version.values() for x in got}),
+        idempotency_keys=len({x.idempotency_key for got in by_version.values() for x in got}),
         settled=len(by_version), duplicates=total - len(by_version),
         inconsistent=len(inconsistent), lost=len(lost), unknown_verdicts=unknown,
         outcomes=dict(outcomes), outcomes_by_kind={k: dict(v) for k, v in sorted(by_kind.items())},
@@ -122,10 +123,15 @@ def analyse(uploaded: Iterable[Uploaded], verdicts: Iterable[Mapping[str, Any]],
     return _with_problems(report, poison_sent)
 
 
-def _outcome(verdict: Mapping[str, Any]) -> str:
-    if verdict["status"] == "ok":
-        return f"ok {verdict['decision']}"
-    return f"error {verdict['error']['code']}"
+def version_of(verdict: Verdict) -> ObjectVersion:
+    """The object version a verdict is about."""
+    return verdict.video.bucket, verdict.video.key, verdict.video.version_id
+
+
+def _outcome(verdict: Verdict) -> str:
+    if verdict.status == "ok":
+        return f"ok {verdict.decision}"
+    return f"error {verdict.error_code}"
 
 
 def _codes(leftovers: Iterable[Leftover]) -> dict[str, int]:

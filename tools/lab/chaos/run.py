@@ -25,9 +25,11 @@ from typing import Any
 from tools.lab.chaos.corpus import POISON_BODIES, Upload, plan_uploads, seed_clips
 from tools.lab.chaos.fault_proxy import FaultProxy
 from tools.lab.chaos.fleet import Fleet
-from tools.lab.chaos.report import ChaosReport, Leftover, Uploaded, analyse
+from tools.lab.chaos.report import ChaosReport, Leftover, Uploaded, analyse, version_of
+from tools.ops.queues import queue_depth
 from worker.aws import boto3_client
 from worker.logs import get_logger
+from worker.verdict import Verdict, from_json
 
 log = get_logger(__name__)
 CLI_MODULE = "tools.ops.cli"
@@ -101,7 +103,7 @@ def run_chaos(plan: ChaosPlan, on_progress: Callable[[float], None] = lambda n: 
             uploader = _Uploader(stack, planned)
             uploader.start()
             _send_poison(stack, plan.poison)
-            verdicts: list[dict[str, Any]] = []
+            verdicts: list[Verdict] = []
             try:
                 fleet.start()
                 timed_out = _until_idle(plan, stack, fleet, uploader, rng, started,
@@ -170,10 +172,7 @@ def _next(plan: ChaosPlan, rng: random.Random) -> float | None:
 
 
 def _depth(sqs: Any, queue_url: str) -> int:
-    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed"])["Attributes"]
-    return sum(int(v) for v in attrs.values())
+    return queue_depth(sqs, queue_url).total
 
 
 class _Uploader(threading.Thread):
@@ -205,16 +204,12 @@ def is_poison(body: str) -> bool:
     return any(body.startswith(p + " #") for p in POISON_BODIES)
 
 
-def _collect(stack: Any, verdicts: list[dict[str, Any]], drain_tap: Callable,
+def _collect(stack: Any, verdicts: list[Verdict], drain_tap: Callable,
              on_progress: Callable[[float], None]) -> None:
-    before = {_version(v) for v in verdicts}
-    verdicts.extend(m.verdict for m in drain_tap(stack, 0, 5.0))
-    on_progress(len({_version(v) for v in verdicts} - before))
-
-
-def _version(verdict: dict[str, Any]) -> tuple[str, str, str | None]:
-    video = verdict["video"]
-    return video["bucket"], video["key"], video.get("version_id")
+    """Read what reached the verdict topic (validated against the schema it names) as Verdicts."""
+    before = {version_of(v) for v in verdicts}
+    verdicts.extend(from_json(m.verdict) for m in drain_tap(stack, 0, 5.0))
+    on_progress(len({version_of(v) for v in verdicts} - before))
 
 
 def _leftovers(stack: Any, which: str) -> list[Leftover]:

@@ -90,12 +90,10 @@ def _read_verdicts(stack, expected: int) -> list[dict]:
 
 
 def _dlq_depth(stack) -> int:
+    from tools.ops.queues import queue_depth
     from worker.aws import boto3_client
 
-    sqs = boto3_client("sqs", stack.region, stack.endpoint_url)
-    attrs = sqs.get_queue_attributes(QueueUrl=stack.dlq_url,
-                                     AttributeNames=["ApproximateNumberOfMessages"])
-    return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+    return queue_depth(boto3_client("sqs", stack.region, stack.endpoint_url), stack.dlq_url).visible
 
 
 def _report(verdicts: list[dict], dead: int, stats, args: argparse.Namespace) -> None:

@@ -17,7 +17,8 @@ T = TypeVar("T")
 
 
 class VirtualClock:
-    """Seconds of virtual time; one clock can outlive several loops (and the fakes read it)."""
+    """Seconds of virtual time; one clock can outlive several loops (and the in-memory queue
+    reads it)."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -42,6 +43,8 @@ class _JumpingSelector(selectors.DefaultSelector):
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """A selector event loop whose ``time()`` is ``clock`` and whose idle waits advance it."""
+
     def __init__(self, clock: VirtualClock) -> None:
         super().__init__(_JumpingSelector(clock))
         self.clock = clock
