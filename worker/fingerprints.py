@@ -34,9 +34,6 @@ class FrameFingerprint:
     def matchable(self) -> bool:
         return self.quality >= MIN_QUALITY
 
-    def as_dict(self) -> dict[str, object]:
-        return {"timestamp_ms": self.timestamp_ms, "pdq": self.pdq, "quality": self.quality}
-
 
 def fingerprint_frames(frames: np.ndarray, timestamps_ms: Sequence[int]
                        ) -> tuple[FrameFingerprint, ...]:

@@ -128,7 +128,8 @@ def _threatexchange_entries(body: Any) -> list[HashEntry]:
 
 @dataclass(frozen=True)
 class KnownMatch:
-    """A sampled frame within a list's threshold of one of its entries."""
+    """A sampled frame within a list's threshold of one of its entries (the verdict's
+    ``known_content`` record)."""
 
     list: str
     entry: str
@@ -136,11 +137,6 @@ class KnownMatch:
     threshold: int
     timestamp_ms: int
     pdq: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"list": self.list, "entry": self.entry, "distance": self.distance,
-                "threshold": self.threshold, "timestamp_ms": self.timestamp_ms,
-                "pdq": self.pdq}
 
 
 class KnownContent:

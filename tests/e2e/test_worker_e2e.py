@@ -79,8 +79,8 @@ def test_every_format_and_outcome_settles(local_stack_process, shared_media, tmp
     for verdict in got:
         attributes = verdict.pop("_attributes")
         verdicts.validate(verdict)
-        assert attributes == {n: a["StringValue"]
-                              for n, a in verdicts.message_attributes(verdict).items()}
+        typed = verdicts.message_attributes(verdicts.from_json(verdict))
+        assert attributes == {name: a["StringValue"] for name, a in typed.items()}
         assert (attributes["cache"], attributes["known_content"]) == ("none", "false")
     by_key: dict[str, list[dict]] = {}
     for verdict in got:
