@@ -202,3 +202,34 @@ def test_version_2_fields_round_trip_through_the_json():
         "known_content"
     assert v.from_json(body) == block
     assert fingerprint_field(()) is None
+
+
+def test_hash_lists_reload_on_their_interval_and_a_failed_reload_keeps_the_last(stack):
+    from worker.aws import boto3_client
+    from worker.hashlists import HashListStore
+
+    s3 = boto3_client("s3", stack.region, stack.endpoint_url)
+
+    def put(name: str, pdq: str) -> None:
+        s3.put_object(Bucket=stack.records_bucket, Key=f"hashlists/{name}.json",
+                      Body=HashList(name, 31, (HashEntry("e", pdq),)).to_json().encode())
+
+    clock = [0.0]
+    put("first", "0f" * 32)
+
+    async def run():
+        async with AsyncClients(stack.region, stack.endpoint_url) as aws:
+            store = HashListStore(aws.s3, stack.records_bucket, "hashlists/", 60,
+                                  clock=lambda: clock[0])
+            seen = [[hl.name for hl in (await store.current()).lists]]
+            put("second", "a" * 64)
+            clock[0] = 59
+            seen.append([hl.name for hl in (await store.current()).lists])
+            clock[0] = 60
+            seen.append([hl.name for hl in (await store.current()).lists])
+            store.bucket = "no-such-bucket"  # the store fails: matching goes on with the last
+            clock[0] = 120
+            seen.append([hl.name for hl in (await store.current()).lists])
+            return seen
+
+    assert asyncio.run(run()) == [["first"], ["first"], ["first", "second"], ["first", "second"]]
