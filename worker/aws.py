@@ -78,11 +78,18 @@ class AsyncClients:
         kwargs["config"] = AioConfig(retries={"mode": "standard", "max_attempts": 4},
                                      connect_timeout=5, read_timeout=30,
                                      max_pool_connections=32)
+        # The verdict cache is a shortcut: a lookup that cannot answer soon is a miss and the model
+        # runs, so its client gives up after one retry and short timeouts instead of backing off
+        # for seconds per video while DynamoDB is failing.
+        cache_kwargs = dict(kwargs, config=AioConfig(
+            retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=5,
+            max_pool_connections=32))
         session = get_session()
         self._stack = AsyncExitStack()
         await self._stack.__aenter__()
         for service in ("sqs", "s3", "sns", "dynamodb"):
-            client = await self._stack.enter_async_context(session.create_client(service, **kwargs))
+            client = await self._stack.enter_async_context(session.create_client(
+                service, **(cache_kwargs if service == "dynamodb" else kwargs)))
             setattr(self, service, client)
         return self
 
