@@ -46,3 +46,12 @@ def test_a_bad_file_or_name_is_one_line_and_exit_2(stack, run_cli, tmp_path):
         done = run_cli("hashlist", *args, *flags)
         assert done.returncode == 2, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_an_unreachable_endpoint_is_exit_3(stack, run_cli):
+    from tools.lab.embedded_aws import free_port
+
+    done = run_cli("hashlist", "list", "--records-bucket", stack.records_bucket,
+                   "--endpoint-url", f"http://127.0.0.1:{free_port('127.0.0.1')}")
+    assert done.returncode == 3, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
