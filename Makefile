@@ -18,7 +18,8 @@ NEURON_TRANSFORMERS := $(shell sed -n 's/^ *transformers==\([0-9.]*\)$$/\1/p' se
 TNX_VENV ?= .venv-tnx
 TNX_STAMP := $(TNX_VENV)/.installed-transformers-$(NEURON_TRANSFORMERS)
 
-.PHONY: demo test install clean infra-check systemd-analyze test-neuron-env wheelhouse
+.PHONY: demo test install clean infra-check systemd-analyze test-neuron-env wheelhouse \
+	dlami-resolve
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,12 +58,21 @@ DEMO_ARGS ?= $(wildcard ../shared/media/*.mp4 ../shared/media/*.mkv)
 demo: $(STAMP)
 	$(VENV)/bin/modfleet demo $(DEMO_ARGS)
 
-test: $(STAMP) $(INFRA_STAMP) systemd-analyze test-neuron-env
+test: $(STAMP) $(INFRA_STAMP) systemd-analyze test-neuron-env dlami-resolve
 	$(PY) -m pytest -q
 
-# Model tests only, under the transformers the Neuron SDK pins (Qwen2-VL ones skip: 5.x only).
+# Model tests only, under the transformers the Neuron SDK pins (Qwen2-VL ones skip: 5.x only), and
+# `modfleet compile`'s refusals (tests/tools/test_compile_command.py, moved out of tests/model).
 test-neuron-env: $(TNX_STAMP)
-	$(TNX_VENV)/bin/python -m pytest -q tests/model
+	$(TNX_VENV)/bin/python -m pytest -q tests/model tests/tools/test_compile_command.py
+
+# Does modfleet install beside the Neuron SDK 2.25 DLAMI environment (infra/constraints/)? pip's
+# resolver, offline, in about a second; with a built wheelhouse, over its real wheels.
+DLAMI_CONSTRAINT ?= infra/constraints/dlami-2.25-neuron-venv.txt
+
+dlami-resolve: $(STAMP)
+	$(PY) -m tools.lab.dlami_resolve --constraint $(DLAMI_CONSTRAINT) \
+	  $(if $(wildcard $(WHEELHOUSE)/modfleet-*.whl),--wheelhouse $(WHEELHOUSE))
 
 infra-check: $(STAMP) $(INFRA_STAMP) systemd-analyze
 	$(PY) -m pytest -q tests/infra

@@ -51,6 +51,7 @@ from model.prompts import build_generate_prompt, build_score_prompt
 
 log = structlog.get_logger(__name__)
 AMPS = ("bf16", "f32")
+AMP_BYTES = {"bf16": 2, "f32": 4}
 DEFAULT_AMP = "bf16"  # Inf2 runs bf16 matmuls natively; int8 weights are dequantized to it
 DECODER_CLASS = "transformers_neuronx.LlamaForSampling"
 COPIED = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
@@ -91,10 +92,9 @@ def compile_artifacts(config: ModelConfig, out: Path, amp: str = DEFAULT_AMP) ->
     out.mkdir(parents=True, exist_ok=True)
     policy = load_policy(config.policy_file)
     model, pre, prompt_tokens = _load_source(checkpoint, config, policy)
-    n_positions = sequence_positions(prompt_tokens, config.max_new_tokens)
-    estimate = prompt_bucket(prompt_tokens, n_positions)
+    n_positions, estimate = decoder_buckets(prompt_tokens, config)
     _trace_vision(model, pre, config, amp, out / "vision.pt")
-    text_dir = split_decoder(model, checkpoint, out / "decoder-checkpoint", n_positions)
+    text_dir = split_decoder(model, checkpoint, out / "decoder-checkpoint", n_positions, amp)
     graphs = _compile_decoder(text_dir, config, n_positions, estimate, amp, out / "decoder")
     name, version = checkpoint_identity(checkpoint, synthetic)
     manifest = Manifest(
@@ -111,11 +111,43 @@ def compile_artifacts(config: ModelConfig, out: Path, amp: str = DEFAULT_AMP) ->
         sdk_versions=neuron_sdk.sdk_versions(),
         files={"vision": "vision.pt", "decoder": "decoder",
                "decoder_checkpoint": "decoder-checkpoint"},
-        graphs=graphs)
+        graphs=graphs,
+        buckets={"context": [estimate], "token": [n_positions]})
     manifest.write(out)
     log.info("compiled", out=str(out), n_positions=n_positions, context_length_estimate=estimate,
              tp_degree=config.tp_degree, amp=amp)
     return manifest
+
+
+def decoder_buckets(prompt_tokens: int, config: ModelConfig) -> tuple[int, int]:
+    """(n_positions, context_length_estimate): one token-generation bucket and one context bucket,
+    the only graphs a batch uses.
+
+    transformers-neuronx compiles a token graph per ``n_positions`` bucket and a context graph per
+    ``context_length_estimate`` bucket (llama/model.py:68-69 at 1ade6d7); an integer
+    ``n_positions`` means every power of two from 128 up to it (bucket.py ``token_sizes``), so
+    both are given as one-element lists.  Score mode reads every logit of the prompt's one context
+    call and never generates: its context bucket is the prompt itself (no padding positions to
+    bring back to the host, see ``score_d2h_bytes``) and its KV cache no longer.  The token graph
+    is still compiled: TNx builds it for every model (llama/model.py:107-108).
+    """
+    if config.mode == "score":
+        return prompt_tokens, prompt_tokens
+    n_positions = sequence_positions(prompt_tokens, config.max_new_tokens)
+    return n_positions, prompt_bucket(prompt_tokens, n_positions)
+
+
+def score_d2h_bytes(manifest: Manifest, vocab_size: int) -> int:
+    """Bytes a score-mode batch brings from the device: every position of the context bucket.
+
+    With ``output_all_logits`` the context graph returns logits ``(vocab, bucket, batch)``
+    (decoder.py:192-194 sets ``return_all_outputs``; layers/transformer.py:263-265 slices to the
+    last token only without it, :283-288 the head) in the compute dtype (``hidden.dtype``,
+    :243), the vocabulary padded to a multiple of ``tp_degree``.  TNx 0.13 has no way to return
+    only some positions, so the bucket is cut to the prompt instead (``decoder_buckets``).
+    """
+    vocab = -(-vocab_size // manifest.tp_degree) * manifest.tp_degree
+    return vocab * manifest.context_length_estimate * manifest.batch_size * AMP_BYTES[manifest.amp]
 
 
 def _load_source(checkpoint: Path, config: ModelConfig, policy):
@@ -178,12 +210,18 @@ def _trace_vision(model, pre: LlavaVideoPreprocessor, config: ModelConfig, amp: 
     torch.jit.save(traced, str(path))
 
 
-def split_decoder(model, checkpoint: Path, out: Path, n_positions: int) -> Path:
-    """Save the language model as a ``LlamaForCausalLM`` checkpoint (plus tokenizer, processor).
+def split_decoder(model, checkpoint: Path, out: Path, n_positions: int,
+                  amp: str = "f32") -> Path:
+    """Save the language model as a ``LlamaForCausalLM`` checkpoint (plus tokenizer, processor),
+    its weights in the compute dtype ``amp`` (half the bytes to write and to read at every boot for
+    bf16; the decoder casts them to ``amp`` anyway).
 
     config.json is written field by field, so that transformers 4.47 (the SDK's, which reads
     ``rope_theta`` at the top level) and 5.x load it alike.
     """
+    import torch
+
+    dtype = {"bf16": torch.bfloat16, "f32": torch.float32}[amp]
     from safetensors.torch import save_file
 
     text = text_config(model.config)
@@ -196,10 +234,11 @@ def split_decoder(model, checkpoint: Path, out: Path, n_positions: int) -> Path:
                                   f"LlamaForSampling has no sliding window")
     decoder, head = decoder_and_head(model)
     out.mkdir(parents=True, exist_ok=True)
-    weights = {f"model.{k}": v.contiguous() for k, v in decoder.state_dict().items()}
-    weights["lm_head.weight"] = head.weight.detach().contiguous()
+    weights = {f"model.{k}": v.to(dtype).contiguous() for k, v in decoder.state_dict().items()}
+    weights["lm_head.weight"] = head.weight.detach().to(dtype).contiguous()
     save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
-    (out / "config.json").write_text(json.dumps(_llama_config(text), indent=2) + "\n")
+    config = {**_llama_config(text), "torch_dtype": str(dtype).removeprefix("torch.")}
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     for name in COPIED:
         if (checkpoint / name).is_file():
             shutil.copy(checkpoint / name, out / name)
@@ -230,13 +269,23 @@ def _llama_config(text) -> dict:
 def decoder_kwargs(config: ModelConfig, n_positions: int, estimate: int, amp: str,
                    mode: str) -> dict:
     """Keyword arguments of ``LlamaForSampling.from_pretrained``, the same at compile and load."""
+    import os
+
     tnx = neuron_sdk.import_module("transformers_neuronx")
+    # INT8 weights are quantized from the checkpoint at every load: TNx saves them quantized only
+    # as presharded weights (save(sharded_weights=True)), which need on_device_embedding
+    # (base.py:42-43; developer guide libraries/transformers-neuronx/transformers-neuronx-
+    # developer-guide.rst:460-461 at aws-neuron-sdk e52d322c); and with the embedding on the
+    # device the video features could not replace the <video> embeddings on the host.
     quant = (tnx.QuantizationConfig(quant_dtype="s8", dequant_dtype=amp)
              if config.quantize == "int8" else None)
     # Score mode reads logits at the checklist positions of the prefill, not only the last one.
-    neuron_config = tnx.NeuronConfig(quant=quant, output_all_logits=(mode == "score"))
+    # compilation_worker_count bounds the neuronx-cc processes; unset, TNx starts one per graph
+    # at once (base.py:55-64, :88).
+    neuron_config = tnx.NeuronConfig(quant=quant, output_all_logits=(mode == "score"),
+                                     compilation_worker_count=max(1, (os.cpu_count() or 2) // 2))
     return {"batch_size": config.batch_size, "tp_degree": config.tp_degree,
-            "n_positions": n_positions, "context_length_estimate": estimate, "amp": amp,
+            "n_positions": [n_positions], "context_length_estimate": [estimate], "amp": amp,
             "neuron_config": neuron_config}
 
 

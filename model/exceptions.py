@@ -14,6 +14,8 @@ reach it (its replica threads):
   - ``PolicyInvalid``: the policy file is malformed.
 - ``RetryBatch``: a transient device failure (out of memory, a runtime hiccup); the batch may
   succeed if tried again.
+- ``BackendLost``: the backend can serve no more batches (a Neuron replica's process died); the
+  replica must stop, and the worker with it, for its supervisor to restart it.
 - ``RejectClip``: this input can never be run (wrong frame shape or dtype); ``ref`` names the clip.
 """
 
@@ -64,6 +66,11 @@ class PolicyInvalid(FixModelSetup):
 
 class RetryBatch(ModelError):
     """A transient device failure: the batch may succeed if tried again."""
+
+
+class BackendLost(ModelError):
+    """The backend cannot serve any more batches (its device process is gone); retrying the batch
+    on it cannot succeed, so the replica must stop."""
 
 
 class RejectClip(ModelError):

@@ -49,6 +49,8 @@ class Manifest:
     sdk_versions: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     graphs: list[str] = field(default_factory=list)  # what the decoder's save() wrote
+    # The decoder's graphs by kind and bucket: {"context": [estimate], "token": [n_positions]}.
+    buckets: dict[str, list[int]] = field(default_factory=dict)
     format: str = FORMAT
 
     def write(self, directory: Path) -> Path:
@@ -83,8 +85,9 @@ def check_manifest(manifest: Manifest, config: ModelConfig,
     if config.mode == "generate" and config.max_new_tokens > manifest.max_new_tokens:
         problems.append(f"max-new-tokens: compiled for up to {manifest.max_new_tokens}, "
                         f"worker asks {config.max_new_tokens}")
-    if prompt_tokens is not None and prompt_tokens + config.max_new_tokens > manifest.n_positions:
-        problems.append(f"sequence: prompt {prompt_tokens} + {config.max_new_tokens} new tokens "
+    generated = config.max_new_tokens if config.mode == "generate" else 0
+    if prompt_tokens is not None and prompt_tokens + generated > manifest.n_positions:
+        problems.append(f"sequence: prompt {prompt_tokens} + {generated} new tokens "
                         f"exceeds the compiled n_positions {manifest.n_positions}")
     if problems:
         raise ManifestMismatch("compiled artifacts do not match this worker (recompile with "

@@ -18,11 +18,12 @@ against contract fakes of the SDK (tests/neuron_fakes), not on Neuron hardware.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from pathlib import Path
 
 from model import neuron_sdk
 from model.api import Backend, Batch, DeviceSlot, ModelIdentity, ModelOutput
-from model.exceptions import RetryBatch
+from model.exceptions import BackendLost
 from model.compile import configured_arch, refuse_unsupported
 from model.manifest import check_files, check_manifest, check_versions, read_manifest
 import structlog
@@ -48,6 +49,8 @@ class NeuronBackend(Backend):
         self._conn = None
         self._process = None
         self._identity: ModelIdentity | None = None
+        # The replica process's counters (NeuronRuntime.stats), as of its last batch.
+        self.stats: dict = {}
 
     def load(self) -> None:
         """Check SDK and manifest here (cheap, clear errors), then start the pinned child."""
@@ -63,16 +66,19 @@ class NeuronBackend(Backend):
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(child, self.config, visible_cores(self.slot)),
+            target=_serve, args=(child, self.config, visible_cores(self.slot),
+                                 host_threads(self.config)),
             name=f"neuron-replica-{self.slot.index}", daemon=True)
         self._process.start()
+        log.info("neuron replica process started", replica=self.slot.index,
+                 pid=self._process.pid, cores=visible_cores(self.slot))
         self._identity = self._call("load")
 
     def warm_up(self) -> None:
-        self._call("infer", Batch(rows=(None,) * self.config.batch_size))
+        _, self.stats = self._call("infer", Batch(rows=(None,) * self.config.batch_size))
 
     def infer(self, batch: Batch) -> list[ModelOutput | None]:
-        outputs = self._call("infer", batch)
+        outputs, self.stats = self._call("infer", batch)
         return [out if row is not None else None for row, out in zip(batch.rows, outputs)]
 
     def shutdown(self) -> None:
@@ -81,28 +87,48 @@ class NeuronBackend(Backend):
             self._process.join(30)
 
     @property
+    def pid(self) -> int | None:
+        """The replica process's id, once ``load()`` started it."""
+        return None if self._process is None else self._process.pid
+
+    @property
     def identity(self) -> ModelIdentity:
         if self._identity is None:
             raise RuntimeError("identity is known after load()")
         return self._identity
 
     def _call(self, op: str, payload=None):
-        self._conn.send((op, payload))
         try:
+            self._conn.send((op, payload))
             ok, value = self._conn.recv()
-        except EOFError as exc:
-            raise RetryBatch(f"neuron replica {self.slot.index} process died") from exc
+        except (EOFError, OSError) as exc:  # the pipe's other end closed: the process is gone
+            # Not RetryBatch: every later batch would fail the same way, and the messages would
+            # be retried into the dead-letter queue while the worker looked alive.
+            self._process.join(5)
+            raise BackendLost(f"neuron replica {self.slot.index} process (pid "
+                              f"{self._process.pid}) died, exit code {self._process.exitcode}"
+                              ) from exc
         if not ok:
             raise value
         return value
 
 
-def _serve(conn, config: ModelConfig, cores: str) -> None:
-    """Child process: pin to ``cores`` before the runtime starts, load once, answer requests."""
-    import os
+def host_threads(config: ModelConfig) -> int:
+    """CPU threads for each replica process's host work (frame preparation, embeddings, logits):
+    its share of the cores the decode pool leaves.  The transformers-neuronx developer guide asks
+    to limit them when several models share an instance (aws-neuron-sdk e52d322c libraries/
+    transformers-neuronx/transformers-neuronx-developer-guide.rst:714-721, OMP_NUM_THREADS)."""
+    return max(1, ((os.cpu_count() or 1) - config.reserved_cpu_cores) // config.replicas)
 
+
+def _serve(conn, config: ModelConfig, cores: str, threads: int) -> None:
+    """Child process: pin to ``cores`` before the runtime starts, load once, answer requests."""
     # Read by the Neuron runtime when it initialises in this process: the replica's core range.
     os.environ["NEURON_RT_VISIBLE_CORES"] = cores
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # before torch starts its OpenMP pool
+    import torch
+
+    torch.set_num_threads(threads)
     from model.neuron_runtime import NeuronRuntime
 
     runtime = NeuronRuntime(config)
@@ -111,6 +137,8 @@ def _serve(conn, config: ModelConfig, cores: str) -> None:
         if op == "stop":
             return
         try:
-            conn.send((True, runtime.load() if op == "load" else runtime.infer(payload)))
+            reply = runtime.load() if op == "load" else (runtime.infer(payload),
+                                                          dict(runtime.stats))
+            conn.send((True, reply))
         except Exception as exc:  # sent back to the replica thread, which raises it
             conn.send((False, exc))

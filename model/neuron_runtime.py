@@ -2,27 +2,36 @@
 
 Follows transformers-neuronx's ``LlamaForSampling`` at aws-neuron/transformers-neuronx 1ade6d7:
 ``from_pretrained(dir, **the compile kwargs)``, ``load(artifacts)``, ``to_neuron()`` (loads, does
-not compile, when artifacts were given: base.py:77), ``preprocess_and_embed`` (llama/model.py:279:
-right-pads the prompt to its context bucket and returns ``cache_ids``, ``start_ids``,
-``last_token_id``) and ``forward(input_ids, cache_ids, start_ids, last_token_id,
-input_embeddings)`` (llama/model.py:290).  Logits come back ``(batch, vocab)`` for the last
-position, or ``(batch, sequence, vocab)`` with ``output_all_logits`` (base.py:700), the
-vocabulary padded to a multiple of ``tp_degree`` in the latter.  Video features replace the
-``<video>`` embeddings; the decoder's 1-D RoPE is the model's own, so the result is the torch
-backend's up to bf16.
+not compile, when artifacts were given: base.py:77) and ``forward(input_ids)`` for the prompt and
+``forward(token, cache_ids=position)`` for each generated token, the calls TNx's own sampling
+makes (sampling.py:387 and :28: ``model(input_ids, cache_ids, start_ids)``).  Logits come back
+``(batch, vocab)`` for the last position, or ``(batch, sequence, vocab)`` with
+``output_all_logits`` (base.py:700), the vocabulary padded to a multiple of ``tp_degree`` in the
+latter.  The decoder's 1-D RoPE is the model's own, so the result is the torch backend's up to
+bf16.
+
+The video features reach the decoder through the host-side embedding that ``forward`` itself
+calls (``preprocess_and_embed``, llama/model.py:279-288: ``chkpt_model.model.embed_tokens`` of
+the right-padded prompt): for the prompt's call that module is wrapped so that the ``<video>``
+placeholders come out as the features.  Not ``forward(..., last_token_id=...,
+input_embeddings=...)``: with ``last_token_id`` given, ``forward`` keeps 3 of the 5 values
+``_preprocess`` returns (llama/model.py:292-293) and calls the context graph with 4 inputs where
+it declares 6 (layers/transformer.py:76-133); nothing in TNx calls ``forward`` that way.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import torch
 
 from model import neuron_sdk
 from model.api import Batch, Clip, ModelIdentity, ModelOutput
 from model.architectures import video_token_id
-from model.compile import decoder_class, decoder_kwargs
+from model.compile import decoder_class, decoder_kwargs, score_d2h_bytes
 from model.config import ModelConfig
 from model.exceptions import RejectClip
 from model.generation import MAX_BLOCKED, NgramBlocker, output_from_text
@@ -33,6 +42,39 @@ from model.prompts import build_generate_prompt, build_score_prompt, stop_token_
 from model.scoring import confidences_from_logits, output_from_confidences
 
 
+@contextmanager
+def video_embeddings(decoder, video_token_id: int, features):
+    """Within the block, the decoder's host embedding returns ``features`` (clips, video tokens,
+    hidden) at the ``<video>`` placeholders of each row, and the token embeddings elsewhere."""
+    model = decoder.chkpt_model.model
+    tokens = model.embed_tokens
+    model.embed_tokens = VideoEmbedding(tokens, video_token_id, features)
+    try:
+        yield
+    finally:
+        model.embed_tokens = tokens
+
+
+class VideoEmbedding(torch.nn.Module):
+    """Token embeddings with video features (clips, video tokens, hidden) spliced in at the
+    ``<video>`` placeholders, row by row."""
+
+    def __init__(self, tokens, video_token_id: int, features) -> None:
+        super().__init__()
+        self.tokens, self.video_token_id, self.features = tokens, video_token_id, features
+
+    def forward(self, input_ids):
+        embeds = self.tokens(input_ids)
+        mask = input_ids == self.video_token_id
+        wanted = self.features.shape[0] * self.features.shape[1]
+        if int(mask.sum()) != wanted:
+            raise RuntimeError(f"{int(mask.sum())} <video> placeholders in the prompt for "
+                               f"{wanted} video features")
+        embeds = embeds.clone()
+        embeds[mask] = self.features.reshape(wanted, -1).to(embeds.dtype)
+        return embeds
+
+
 class NeuronRuntime:
     """Loads the artifacts of ``config.compiled_dir`` and runs static batches."""
 
@@ -41,6 +83,10 @@ class NeuronRuntime:
         self.root = Path(config.compiled_dir)
         self.manifest = read_manifest(self.root)
         self.policy = load_policy(config.policy_file)
+        # Per process, returned with every batch: batches, real rows, logits bytes brought from
+        # the device per score batch, and the host threads torch uses here.
+        self.stats = {"batches": 0, "rows": 0, "score_d2h_bytes_per_batch": 0,
+                      "host_threads": torch.get_num_threads()}
 
     def load(self) -> ModelIdentity:
         import json
@@ -67,6 +113,8 @@ class NeuronRuntime:
         vlm = json.loads((text_dir / "vlm_config.json").read_text())
         self.video_token_id = video_token_id(SimpleNamespace(**vlm))
         self.vocab_size = self.decoder.config.vocab_size
+        if self.config.mode == "score":
+            self.stats["score_d2h_bytes_per_batch"] = score_d2h_bytes(m, self.vocab_size)
         self.stop_ids = set(stop_token_ids(self.tokenizer))  # get_vocab() is a copy: once, here
         return ModelIdentity(name=m.model_name, version=m.model_version, backend="neuron",
                              quantization=m.quantize, synthetic=m.synthetic,
@@ -82,6 +130,8 @@ class NeuronRuntime:
             if getattr(clip.frames, "shape", None) != (n, s, s, 3):
                 raise RejectClip(f"clip {clip.ref!r}: frames must be uint8 {(n, s, s, 3)}, got "
                                  f"{getattr(clip.frames, 'shape', None)}", ref=clip.ref)
+        self.stats["batches"] += 1
+        self.stats["rows"] += batch.real_rows
         with torch.inference_mode():
             features = self.vision(self.pre.model_kwargs([c.frames for c in clips])
                                    ["pixel_values_videos"])
@@ -91,20 +141,10 @@ class NeuronRuntime:
 
     def _prefill(self, ids: tuple[int, ...], features):
         import torch
-        from transformers_neuronx.constants import LAYOUT_HSB
 
         input_ids = torch.tensor([ids] * self.config.batch_size, dtype=torch.long)
-        padded, _, cache_ids, start_ids, last_token_id, *_ = \
-            self.decoder.preprocess_and_embed(input_ids)
-        # Embeddings of the padded prompt (batch, sequence, hidden), the video features spliced
-        # in where the placeholders are, then the decoder's attention layout.
-        embeds = self.decoder.chkpt_model.model.embed_tokens(padded)
-        mask = padded[0] == self.video_token_id
-        embeds[:, mask] = features.to(embeds.dtype)
-        if self.decoder.neuron_config.attention_layout == LAYOUT_HSB:
-            embeds = embeds.transpose(0, -1).contiguous()
-        return self.decoder.forward(padded, cache_ids, start_ids, last_token_id,
-                                    input_embeddings=embeds)
+        with video_embeddings(self.decoder, self.video_token_id, features):
+            return self.decoder.forward(input_ids)
 
     def _score(self, clips: list[Clip], features) -> list[ModelOutput]:
         prompt = self.prompt

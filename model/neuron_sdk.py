@@ -4,8 +4,9 @@ The packages live only on AWS's pip index.  Pinned: Neuron SDK 2.25.0, the last 
 DLAMIs still ship a transformers-neuronx virtual environment (2.26 removed it and ended support);
 versions from aws-neuron/aws-neuron-sdk src/helperscripts/n2-manifest.json ("neuron_version":
 "2.25.0") and, for transformers, the ``transformers<4.48`` pin of transformers-neuronx since SDK
-2.21.1 (release-notes/prev/rn.rst:443).  setup.cfg's ``neuron`` extra carries the same pins; a test
-keeps the two equal.
+2.21.1 (release-notes/prev/rn.rst:366 at f59607bd; :443 in later docs).  setup.cfg's ``neuron``
+extra carries the same pins; a test keeps the two equal.  The wheels' versions carry local labels
+(``2.7.0.2.9.9357+08e1f40d``): ``pin_drift`` compares public versions, manifests exact ones.
 """
 
 from __future__ import annotations
@@ -56,10 +57,31 @@ def sdk_versions() -> dict[str, str]:
 
 def version_drift(recorded: dict[str, str], installed: dict[str, str],
                   source: str = "compiled with") -> list[str]:
-    """One line per package whose installed version differs from the recorded one (``source``
-    says where the recorded one comes from: a manifest's "compiled with", the "pinned" release)."""
+    """One line per package whose installed version is not exactly the recorded one, local label
+    included (``source`` says where the recorded one comes from: a manifest's "compiled with").
+
+    A manifest records what ``importlib.metadata`` reported at compile time, so a match is
+    character for character: ``2.7.0.2.9.9357+08e1f40d`` then is another build than ``+0acef03a``.
+    """
     return [f"{name}: {source} {want}, installed {installed.get(name, 'absent')}"
             for name, want in sorted(recorded.items()) if installed.get(name, "absent") != want]
+
+
+def pin_drift(installed: dict[str, str]) -> list[str]:
+    """One line per pinned package whose installed public version is not the pin.
+
+    The Neuron wheels carry a local label (torch-neuronx ``2.7.0.2.9.9357+08e1f40d``: aws-neuron/
+    deep-learning-containers 0a7317b docker/pytorch/inference/2.7.0/Dockerfile.neuronx:157), which
+    the pins, like pip's ``==`` without a label (PEP 440, "Version matching"), leave out.
+    """
+    return [f"{name}: pinned {want}, installed {installed.get(name, 'absent')}"
+            for name, want in sorted(PINNED.items())
+            if public_version(installed.get(name, "absent")) != want]
+
+
+def public_version(version: str) -> str:
+    """``version`` without its local label (``2.7.0.2.9.9357+08e1f40d`` -> ``2.7.0.2.9.9357``)."""
+    return version.partition("+")[0]
 
 
 def import_module(name: str):

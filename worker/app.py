@@ -21,6 +21,7 @@ from typing import Any
 from worker import verdict as verdicts
 from worker.aws import AsyncClients
 from worker.evidence import EvidenceTarget
+from worker.fault_bound import BoundedPublishes, FaultBound
 from worker.hashlists import HashListStore
 from worker.logs import get_logger
 from worker.metrics import Metrics
@@ -68,7 +69,8 @@ class WorkerService:
 
     async def serve(self, *, settings: Settings | None = None, metrics: Metrics | None = None,
                     install_signals: bool = False, keep_verdicts: bool = False) -> WorkerStats:
-        """Run one worker on the started pool until stopped or idle; ``ReplicaDied`` if one died.
+        """Run one worker on the started pool until stopped or idle; ``ReplicaDied`` if one died,
+        ``AwsUnavailable`` if AWS refused it past ``--fatal-after-s``.
 
         ``settings`` and ``metrics`` replace the service's for this run only (the benchmark runs
         phases with their own idle limit and metrics sink on one warm pool).
@@ -77,16 +79,18 @@ class WorkerService:
         settings.require("queue_url", "topic_arn")
         with tempfile.TemporaryDirectory(prefix="modfleet-spool-") as spool, \
                 ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as pool:
-            async with AsyncClients(settings.region, settings.endpoint_url) as aws:
+            async with AsyncClients(settings.region, settings.endpoint_url,
+                                    settings.profile) as aws:
                 reuse = await self._reuse(settings, aws)
                 stages = self._stages(settings, aws.s3, pool, Path(spool), reuse)
                 queue = SqsQueue(aws.sqs, str(settings.queue_url), settings.dlq_url)
+                faults = FaultBound(settings.fatal_after_s)
                 publisher = RecordingPublisher(
-                    Publisher(aws.sns, settings.topic_arn, settings.publish_retry_s, metrics),
-                    reuse, metrics)
+                    Publisher(BoundedPublishes(aws.sns, faults), settings.topic_arn,
+                              settings.publish_retry_s, metrics), reuse, metrics)
                 worker = Worker(settings, queue, publisher,
                                 lambda job, timings: process_job(job, stages, timings),
-                                metrics, keep_verdicts)
+                                metrics, keep_verdicts, faults=faults)
                 return await self._run(worker, install_signals)
 
     async def _run(self, worker: Worker, install_signals: bool) -> WorkerStats:

@@ -1,8 +1,8 @@
 """AWS clients, built in one place from the settings and injected everywhere else.
 
 The worker's hot path uses aiobotocore on one asyncio loop; operator tools use boto3.  Both get the
-same region, endpoint and retry configuration, so ``--endpoint-url`` points a whole command at the
-embedded stack.
+same region, profile, endpoint and retry configuration, so ``--endpoint-url`` points a whole
+command at the embedded stack and ``--profile`` picks the credentials of the AWS config files.
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ def client_kwargs(region: str, endpoint_url: str | None) -> dict[str, Any]:
 
 
 def boto3_client(service: str, region: str, endpoint_url: str | None = None, *,
-                 max_attempts: int | None = None, verify: str | None = None) -> Any:
+                 profile: str | None = None, max_attempts: int | None = None,
+                 verify: str | None = None) -> Any:
     """A synchronous boto3 client: the one factory of the operator tools, the lab and the tests.
 
+    ``profile`` names a profile of the AWS config files (None: the default chain);
     ``max_attempts`` lowers retries for calls where a refusal is an answer, not a transient fault
     (StartMessageMoveTask on an endpoint that lacks it); ``verify`` is a CA bundle to trust (the
     embedded stack over TLS).
@@ -45,7 +47,14 @@ def boto3_client(service: str, region: str, endpoint_url: str | None = None, *,
             Config(retries={"mode": "standard", "max_attempts": max_attempts}))
     if verify is not None:
         kwargs["verify"] = verify
-    return boto3.session.Session().client(service, **kwargs)
+    # A session per client: boto3 sessions are not safe to share between threads.
+    return boto3.session.Session(profile_name=profile).client(service, **kwargs)
+
+
+def settings_client(service: str, settings: Any, **options: Any) -> Any:
+    """``boto3_client`` for the region, endpoint and profile of a ``Settings``."""
+    return boto3_client(service, settings.region, settings.endpoint_url,
+                        profile=settings.profile, **options)
 
 
 def _is_loopback(url: str) -> bool:
@@ -60,8 +69,10 @@ class AsyncClients:
     pass clients of their own instead.
     """
 
-    def __init__(self, region: str, endpoint_url: str | None = None) -> None:
+    def __init__(self, region: str, endpoint_url: str | None = None,
+                 profile: str | None = None) -> None:
         self._kwargs = client_kwargs(region, endpoint_url)
+        self._profile = profile
         self._stack: Any = None
         self.sqs: Any = None
         self.s3: Any = None
@@ -85,6 +96,8 @@ class AsyncClients:
             retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=5,
             max_pool_connections=32))
         session = get_session()
+        if self._profile:
+            session.set_config_variable("profile", self._profile)
         self._stack = AsyncExitStack()
         await self._stack.__aenter__()
         for service in ("sqs", "s3", "sns", "dynamodb"):

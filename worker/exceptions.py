@@ -5,6 +5,10 @@
 - ``SettleWithError``: the video can never succeed; publish an error verdict with ``code`` and delete.
 - ``PoisonMessage``: the body is not a job at all; send it to the dead-letter queue and delete.
 - ``AbortStartup``: configuration or environment is wrong; stop before receiving anything.
+  ``AwsSettingRejected`` is the case where AWS itself refuses a setting (no such queue or topic in
+  the region, unknown or missing credentials, access denied).
+- ``AwsUnavailable``: AWS cannot be reached, or keeps failing past the worker's bounded time; exit 3
+  (service unavailable) for the supervisor to try a fresh process later.
 - ``ReplicaDied``: a replica thread ended with an exception; stop receiving, release what is held
   and exit non-zero, for the supervisor (systemd) to start a fresh process.
 """
@@ -22,6 +26,14 @@ class AbortStartup(ModfleetError):
 
 class SettingsError(AbortStartup):
     """A setting is missing, malformed, or outside its limit; the message names the limit."""
+
+
+class AwsSettingRejected(SettingsError):
+    """AWS refuses what a setting names: the message names the setting, its value and the region."""
+
+
+class AwsUnavailable(ModfleetError):
+    """AWS could not be reached, or refused the worker for longer than its bound: exit 3."""
 
 
 class RetryLater(ModfleetError):

@@ -8,10 +8,11 @@ warms up its backend once, then loops: take the first clip, wait up to ``batch_w
 batch to fill, pad the rest with ``None`` rows (compiled graphs take one shape), infer, and resolve
 each clip's future.  The asyncio side awaits those futures; padding rows never reach a verdict.
 
-A replica whose loop ends with an exception (a ``BaseException`` out of its backend, or a failure
-of the loop itself) is dead: its batch in hand and every queued clip fail with ``ReplicaDied``,
-later submissions fail at once, and the pool's watchers are told, so the worker stops and exits for
-its supervisor to restart it rather than leave clips waiting for the processing deadline.
+A replica whose loop ends with an exception (``BackendLost`` or a ``BaseException`` out of its
+backend, or a failure of the loop itself) is dead: its batch in hand and every queued clip fail
+with ``ReplicaDied``, later submissions fail at once, and the pool's watchers are told, so the
+worker stops and exits for its supervisor to restart it rather than leave clips waiting for the
+processing deadline.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 
 from model.api import Backend, Batch, Clip, DeviceSlot, ModelIdentity, ModelOutput
 from model.config import ModelConfig
-from model.exceptions import RejectClip, RetryBatch
+from model.exceptions import BackendLost, RejectClip, RetryBatch
 from worker.exceptions import (AbortStartup, ModfleetError, ReplicaDied, RetryLater,
                                SettleWithError)
 from worker.logs import get_logger
@@ -130,6 +131,8 @@ class Replica(threading.Thread):
             if rejected and len(rejected) < len(batch):  # the rest of the batch is fine
                 self._infer([r for r in batch if r not in rejected])
             return
+        except BackendLost:  # no batch can run on it any more: the replica dies (see run())
+            raise
         except Exception as exc:  # RetryBatch, or any fault of the device or runtime
             for request in batch:
                 request.future.set_exception(worker_error(exc))
@@ -240,6 +243,7 @@ def worker_error(exc: Exception) -> ModfleetError:
 
     ``RejectClip``: the clip can never run, it settles with a ``model_error`` verdict.
     ``RetryBatch`` or any other fault of the device or runtime: the message comes back later.
+    (``BackendLost`` never gets here: ``_infer`` re-raises it, and the replica dies.)
     """
     if isinstance(exc, RejectClip):
         return SettleWithError("model_error", exc.message)

@@ -7,7 +7,8 @@ The poller receives only while fewer than the in-flight limit of messages are he
 Each message's handling ends in one outcome (``worker.settle``): deleted only after every verdict
 it asked for has been published, released for a retry, or dead-lettered.  A stop (SIGTERM, the idle
 limit, a dead replica) ends receiving; work in flight finishes or is released by the shutdown
-deadline.
+deadline.  AWS refusing the worker past ``--fatal-after-s`` (``worker.fault_bound``) stops it too,
+releasing what it holds at once; ``run()`` then raises ``AwsUnavailable``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from worker import settle
-from worker.exceptions import PoisonMessage, ReplicaDied, RetryLater
+from worker.exceptions import AwsUnavailable, PoisonMessage, ReplicaDied, RetryLater
+from worker.fault_bound import FaultBound
 from worker.heartbeat import Heartbeat
 from worker.records import Job
 from worker.logs import get_logger
@@ -64,7 +66,7 @@ class Worker:
 
     def __init__(self, settings: Settings, queue: QueuePort, publisher: Publisher,
                  run_job: RunJob, metrics: Metrics, keep_verdicts: bool = False,
-                 pause: PollPause = PollPause()) -> None:
+                 pause: PollPause = PollPause(), faults: FaultBound | None = None) -> None:
         settings.require("topic_arn")
         self.settings, self.queue, self.publisher = settings, queue, publisher
         self.run_job, self.metrics, self.keep_verdicts, self.pause = (run_job, metrics,
@@ -75,7 +77,10 @@ class Worker:
                                    clock=self._loop.time)
         self.stats = WorkerStats()
         self.settler = Settler(queue, metrics, self.stats.messages, settings.visibility_timeout_s)
-        self.failure: ReplicaDied | None = None
+        self.failure: ReplicaDied | AwsUnavailable | None = None
+        # The publisher's client may report into the same bound (worker.fault_bound).
+        self.faults = faults or FaultBound(settings.fatal_after_s)
+        self.faults.clock, self.faults.on_expired = self._loop.time, self._give_up
         self._tasks: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
         self._pause_s = 0.0
@@ -98,8 +103,19 @@ class Worker:
             self.failure = failure
         self.request_stop()
 
+    def _give_up(self, failure: AwsUnavailable) -> None:
+        """AWS has refused the worker past its bound: stop, and release held messages now."""
+        if self.failure is None:
+            log.error("AWS keeps refusing the worker; releasing what it holds and exiting",
+                      error=str(failure))
+            self.failure = failure
+        self.request_stop()
+        for task in list(self._tasks):  # each one's handler releases its message on cancel
+            task.cancel()
+
     async def run(self) -> WorkerStats:
-        """Poll, then drain; raises ``ReplicaDied`` after the drain if a replica died."""
+        """Poll, then drain; raises ``ReplicaDied`` (or ``AwsUnavailable``) after the drain if a
+        replica died (AWS refused the worker past its bound)."""
         beat = asyncio.create_task(self.heartbeat.run())
         try:
             await self._poll_until_stopped()
@@ -126,6 +142,10 @@ class Worker:
         """Receive and start up to ``count`` messages; False once idle for the idle limit."""
         messages = await self._receive_or_pause(count)
         if messages is None:
+            if self._idle():  # idle by the clock, but only because receives fail: not "done"
+                self._give_up(AwsUnavailable(
+                    f"sqs:ReceiveMessage failed through the {self.settings.exit_when_idle_s:g} s "
+                    f"idle limit (--exit-when-idle-s)"))
             return True
         if self._stopping.is_set():
             await self._release_unstarted(messages)
@@ -148,9 +168,11 @@ class Worker:
         except Exception as exc:  # credentials, DNS, a dropped connection: pause, not spin
             self._pause_s = self.pause.after(self._pause_s)
             log.error("receive failed; pausing", error=str(exc), pause_s=self._pause_s)
+            self.faults.failed("sqs:ReceiveMessage", exc)
             await self._sleep_unless_stopped(self._pause_s)
             return None
         self._pause_s = 0.0
+        self.faults.succeeded("sqs:ReceiveMessage")
         return messages
 
     def _wait_s(self) -> int:

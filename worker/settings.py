@@ -1,16 +1,22 @@
 """One validated, frozen settings object for every modfleet command.
 
 Each field documents its default and the AWS or model limit it must respect.  Values come from, in
-order of precedence: command-line flags, ``MODFLEET_<FIELD>`` environment variables, the defaults
-below.  Nothing else in the code base reads the environment: commands build a ``Settings`` once at
-start-up and pass it down.
+order of precedence: command-line flags, ``MODFLEET_<FIELD>`` environment variables, the AWS CLI's
+own variables for the AWS fields (``AWS_REGION``, ``AWS_DEFAULT_REGION``, ``AWS_PROFILE``,
+``AWS_ENDPOINT_URL``), the profile's ``region`` in the AWS config file, the defaults below.
+``MODFLEET_REGION`` sits above ``AWS_REGION`` because it is the more specific of the two: it names
+this fleet's region on a host whose other tools may use another.  Nothing else in the code base
+reads the environment: commands build a ``Settings`` once at start-up and pass it down.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
+import functools
 import os
+import re
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -26,6 +32,16 @@ if TYPE_CHECKING:
     from worker.decode import DecodeLimits
 
 ENV_PREFIX = "MODFLEET_"
+# The AWS CLI's variables, read after MODFLEET_<FIELD> and in this order (its own precedence).
+AWS_ENV = {"region": ("AWS_REGION", "AWS_DEFAULT_REGION"), "profile": ("AWS_PROFILE",),
+           "endpoint_url": ("AWS_ENDPOINT_URL",)}
+DEFAULT_REGION = "us-east-1"
+# What every command that calls AWS takes (commands add the resources they use).
+AWS_ACCESS = ("region", "profile", "endpoint_url", "stack")
+# Shorter flags beside a field's own (a queue is taken by URL or by name).
+FLAG_ALIASES = {"queue_url": ("--queue",), "dlq_url": ("--dlq",), "topic_arn": ("--topic",)}
+# botocore's own check of a region name (it refuses others with InvalidRegionError, a traceback).
+_REGION_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 _MODEL = ModelConfig()  # the model layer's defaults are the flags' defaults
 
 
@@ -38,15 +54,29 @@ class Settings:
     """Every knob of the worker and the operator tools; see README's configuration table."""
 
     # ---- AWS -------------------------------------------------------------------------------------
-    region: str = _opt("AWS region of the queue, bucket and topic.", "us-east-1", group="aws")
+    region: str = _opt(
+        "AWS region of the queue, bucket and topic; after the variables, the profile's region. "
+        "A region botocore does not list needs --endpoint-url.",
+        DEFAULT_REGION, group="aws")
+    profile: str | None = _opt(
+        "Named profile of the AWS config and credentials files. Unset: the default credential "
+        "chain (environment, instance role).", None, group="aws")
     endpoint_url: str | None = _opt(
         "Override the AWS endpoint (the embedded stack, or a VPC endpoint). Unset on real AWS.",
         None, group="aws")
-    queue_url: str | None = _opt("SQS queue the worker long-polls for S3 video keys.", None, group="aws")
+    stack: str | None = _opt(
+        "Stack whose SSM parameters under /modfleet/<stack>/ give the queue, dead-letter queue, "
+        "topic and bucket not set otherwise. Unset: the region's one stack, if there is one.",
+        None, group="aws")
+    queue_url: str | None = _opt(
+        "SQS queue the worker long-polls for S3 video keys: a URL, or a name looked up in the "
+        "region.", None, group="aws")
     topic_arn: str | None = _opt("SNS topic that receives the verdicts.", None, group="aws")
     dlq_url: str | None = _opt(
-        "Dead-letter queue for poison bodies; without it they are left for the queue's redrive.",
-        None, group="aws")
+        "Dead-letter queue for poison bodies (URL or name); without it they are left for the "
+        "queue's redrive.", None, group="aws")
+    bucket: str | None = _opt("The upload bucket (submit; enqueue's bucket of the objects).", None,
+                              group="bucket")
 
     # ---- Queue behaviour (SQS limits in brackets) --------------------------------------------------
     wait_time_s: int = _opt("Long-poll wait per receive [0-20 s].", 20, group="queue")
@@ -69,6 +99,10 @@ class Settings:
         "Stop after the queue has been empty this long (0: run until SIGTERM).", 0.0, group="queue")
     publish_retry_s: float = _opt(
         "Cap on the backoff between SNS publish attempts for one batch.", 20.0, group="queue")
+    fatal_after_s: float = _opt(
+        "Exit 3 once receives have failed this long in a row, or publishes have been refused "
+        "this long for a cause no retry cures (credentials, a deleted topic, access denied); "
+        "held messages are released first [1-86400 s].", 300.0, group="queue")
 
     # ---- Media -------------------------------------------------------------------------------------
     frames_per_video: int = _opt("Frames sampled uniformly over each video [1-64].",
@@ -195,7 +229,7 @@ class Settings:
                  if reuse else {})
         return self.with_changes(region=stack.region, endpoint_url=stack.endpoint_url,
                                  queue_url=stack.queue_url, dlq_url=stack.dlq_url,
-                                 topic_arn=stack.topic_arn, **extra)
+                                 topic_arn=stack.topic_arn, bucket=stack.bucket, **extra)
 
     def require(self, *names: str) -> None:
         """Raise SettingsError unless every named field is set (for commands that need them)."""
@@ -256,6 +290,35 @@ def _problems(s: Settings) -> Iterable[str]:
         yield str(exc)
     if s.batch_wait_ms < 0 or s.exit_when_idle_s < 0 or s.publish_retry_s <= 0:
         yield "batch-wait-ms and exit-when-idle-s must be >= 0, publish-retry-s > 0"
+    if not 1 <= s.fatal_after_s <= 86400:
+        yield f"fatal-after-s must be between 1 and 86400, got {s.fatal_after_s}"
+    if (problem := region_problem(s.region, s.endpoint_url)) is not None:
+        yield problem
+
+
+def region_problem(region: str, endpoint_url: str | None, source: str = "--region") -> str | None:
+    """Why ``region`` (from ``source``) cannot be used, or None: a malformed name always; a
+    well-formed one that botocore's partitions do not list unless an endpoint URL says where."""
+    if not _REGION_NAME.match(region):
+        return f"{source} {region!r} is not a region name (like us-east-1)"
+    if endpoint_url or region in known_regions():
+        return None
+    swapped = [r for r in sorted(known_regions()) if sorted(r) == sorted(region)]  # a typo'd pair
+    near = swapped or difflib.get_close_matches(region, sorted(known_regions()), n=1)
+    hint = f" (did you mean {near[0]}?)" if near else ""
+    return (f"{source} {region!r} is not a region botocore knows{hint}; a region it does not list "
+            f"needs --endpoint-url")
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region of every partition in botocore's endpoint data (SQS's list: each region has
+    SQS)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(region for partition in session.get_available_partitions()
+                     for region in session.get_available_regions("sqs", partition))
 
 
 def model_config(s: Settings) -> ModelConfig:
@@ -303,23 +366,65 @@ def add_arguments(parser: argparse.ArgumentParser, names: Iterable[str]) -> None
     by_name = {f.name: f for f in fields(Settings)}
     for name in names:
         f = by_name[name]
-        flag = "--" + name.replace("_", "-")
-        help_text = f"{f.metadata['help']} [env {env_name(name)}; default {f.default}]"
+        flags = ("--" + name.replace("_", "-"), *FLAG_ALIASES.get(name, ()))
+        env = " or ".join((env_name(name), *AWS_ENV.get(name, ())))
+        help_text = f"{f.metadata['help']} [env {env}; default {f.default}]"
         if _base_type(f) is bool:
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+            parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction,
                                 default=None, help=help_text)
         else:
-            parser.add_argument(flag, dest=name, default=None, choices=f.metadata["choices"],
+            parser.add_argument(*flags, dest=name, default=None, choices=f.metadata["choices"],
                                 help=help_text, metavar=None if f.metadata["choices"] else "VALUE")
 
 
 def from_sources(args: argparse.Namespace | Mapping[str, Any] | None = None,
                  environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Build Settings from flags, then MODFLEET_* variables, then defaults; validate once."""
+    """Build Settings from flags, then MODFLEET_* variables, then the AWS CLI's variables and the
+    profile's region, then defaults; validate once."""
     given = {**_given(args), **{k: v for k, v in overrides.items() if v is not None}}
     environ = os.environ if environ is None else environ
+    if isinstance(args, argparse.Namespace) and not hasattr(args, "region"):
+        # A command without AWS flags (compile, synthetic-checkpoint) calls no AWS: the AWS CLI's
+        # variables are not its business, and a stale AWS_PROFILE must not stop it.
+        environ = {name: value for name, value in environ.items() if not name.startswith("AWS_")}
     values = {f.name: _value(f, given, environ) for f in fields(Settings)}
+    # Also checks that the profile exists, naming where it came from.
+    region = profile_region(values["profile"], environ, _source("profile", given, environ))
+    if values["region"] is not None:
+        problem = region_problem(values["region"], values["endpoint_url"],
+                                 _source("region", given, environ))
+        if problem is not None:
+            raise SettingsError(problem)
+    values["region"] = values["region"] or region
+    if _source("endpoint_url", given, environ) == "AWS_ENDPOINT_URL" and any(
+            name.startswith("AWS_ENDPOINT_URL_") and value for name, value in environ.items()):
+        # AWS_ENDPOINT_URL_<SERVICE> beats AWS_ENDPOINT_URL, per service: botocore applies both
+        # itself when no endpoint is passed.
+        values["endpoint_url"] = None
     return Settings(**{name: value for name, value in values.items() if value is not None})
+
+
+def profile_region(profile: str | None, environ: Mapping[str, str],
+                   source: str = "--profile") -> str | None:
+    """The ``region`` of the profile in the AWS config file, as the AWS CLI reads it; None when it
+    has none.  An unknown profile is a SettingsError naming where it was looked for."""
+    import botocore.session
+    from botocore.exceptions import ProfileNotFound
+
+    session = botocore.session.Session()
+    config_file = environ.get("AWS_CONFIG_FILE", "~/.aws/config")
+    session.set_config_variable("config_file", config_file)
+    session.set_config_variable(
+        "credentials_file", environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"))
+    if profile is None and "default" not in session.available_profiles:
+        return None
+    session.set_config_variable("profile", profile or "default")
+    try:
+        return session.get_scoped_config().get("region")
+    except ProfileNotFound:
+        known = ", ".join(session.available_profiles) or "none"
+        raise SettingsError(f"{source} {profile}: no such profile in {config_file} or the "
+                            f"credentials file (profiles there: {known})") from None
 
 
 def field_value(name: str, args: argparse.Namespace | Mapping[str, Any] | None = None,
@@ -338,11 +443,23 @@ def _given(args: argparse.Namespace | Mapping[str, Any] | None) -> dict[str, Any
 
 
 def _value(f: dataclasses.Field, given: Mapping[str, Any], environ: Mapping[str, str]) -> Any:
-    """The flag's value, else the environment's, coerced; None when neither is set."""
+    """The flag's value, else the environment's (MODFLEET_*, then the AWS CLI's), coerced; None
+    when none is set.  An empty variable counts as unset, as in the AWS CLI."""
     raw, source = given.get(f.name), f"--{f.name.replace('_', '-')}"
-    if raw is None and env_name(f.name) in environ:
-        raw, source = environ[env_name(f.name)], env_name(f.name)
+    for name in (env_name(f.name), *AWS_ENV.get(f.name, ())):
+        if raw is not None:
+            break
+        if environ.get(name):
+            raw, source = environ[name], name
     return None if raw is None else _coerce(f, raw, source)
+
+
+def _source(name: str, given: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """Where a field's value comes from: its flag, or the first variable set (for messages)."""
+    if given.get(name) is not None:
+        return f"--{name.replace('_', '-')}"
+    return next((var for var in (env_name(name), *AWS_ENV.get(name, ())) if environ.get(var)),
+                f"--{name.replace('_', '-')}")
 
 
 def _base_type(f: dataclasses.Field) -> type:

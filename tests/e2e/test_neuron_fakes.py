@@ -16,24 +16,16 @@ import subprocess
 import pytest
 
 from model.synthetic import build_checkpoint
-from tools.lab.harness import ROOT, modfleet, queue_depth, read_verdicts, upload, worker_command
+from tools.lab.harness import (ROOT, fake_sdk_env, modfleet, queue_depth, read_verdicts, upload,
+                               worker_command)
 from tools.lab.sample_videos import write_demo_set
 from worker.verdict import validate
 
 pytestmark = pytest.mark.slow
-FAKES = ROOT / "tests" / "neuron_fakes"
 MODEL = ["--frames-per-video", "4", "--frame-size", "56", "--max-new-tokens", "12"]
 # Two replicas; the corpus is queued before the worker starts, so one idle second means done.
 SERVING = ["--replicas", "2", "--exit-when-idle", "1"]
 TORCH_BATCH = 4
-
-
-def fake_sdk_env(**extra: str) -> dict[str, str]:
-    """The environment of a process that sees the fakes as the installed Neuron SDK; the runtime's
-    own core setting gives it two NeuronCores (this machine has no /dev/neuron*)."""
-    path = os.pathsep.join(p for p in (str(FAKES), os.environ.get("PYTHONPATH", "")) if p)
-    return dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1",
-                NEURON_RT_VISIBLE_CORES="0-1", **extra)
 
 
 # Review and block thresholds per category for the tiny synthetic checkpoint (seed 0) on the demo
@@ -177,7 +169,8 @@ def _hand_written_manifest(directory, **changes) -> None:
     from model.manifest import Manifest
 
     installed = neuron_sdk.sdk_versions()
-    installed.update({"torch-neuronx": "2.7.0.2.9.9357", "neuronx-cc": "2.20.9961.0",
+    installed.update({"torch-neuronx": "2.7.0.2.9.9357+08e1f40d",
+                      "neuronx-cc": "2.20.9961.0+fake",
                       "transformers-neuronx": "0.13.1216"})  # what the fakes report
     fields = dict(arch="llava_next_video", model_name="m", model_version="v",
                   checkpoint_sha256="sha256:00", synthetic=True, batch_size=2, frames_per_video=4,
@@ -197,8 +190,8 @@ def test_neuron_worker_refuses_to_start_with_exit_2(stack, tmp_path, problem):
     from model import neuron_sdk
 
     if problem == "versions":
-        recorded = {**neuron_sdk.sdk_versions(), "torch-neuronx": "2.7.0.2.9.9357",
-                    "neuronx-cc": "2.20.9961.0", "transformers-neuronx": "0.13.1315"}
+        recorded = {**neuron_sdk.sdk_versions(), "torch-neuronx": "2.7.0.2.9.9357+08e1f40d",
+                    "neuronx-cc": "2.20.9961.0+fake", "transformers-neuronx": "0.13.1315"}
         _hand_written_manifest(tmp_path, sdk_versions=recorded)
     else:
         _hand_written_manifest(tmp_path)
@@ -222,3 +215,7 @@ def test_doctor_runs_every_first_boot_step_on_the_fakes(tmp_path):
     assert "2 NeuronCore(s)" in steps["devices"]["detail"]
     assert "transformers-neuronx 0.13.1216" in steps["versions"]["detail"]
     assert "one batch" in steps["batch"]["detail"] and steps["batch"]["seconds"] > 0
+    # The compile loads onto the NeuronCores; in the doctor's own process it would keep them from
+    # the batch step's replica process (the fakes' core ownership: tests/neuron_fakes/README.md).
+    assert "in a child process" in steps["compile"]["detail"]
+    assert report["verdict"].startswith("ready")

@@ -5,10 +5,8 @@ import pytest
 
 from model.checkpoints import resolve_checkpoint, synthetic_path
 from model.exceptions import CheckpointUnusable
-from model.synthetic import SPECIAL_TOKENS
-from tools.ops.cli import main
+from model.synthetic import SPECIAL_TOKENS, build_checkpoint
 from model.config import ModelConfig
-from tests.model.conftest import QWEN_NEEDS_5, transformers_major
 
 
 def test_tiny_checkpoint_loads_with_auto_classes_like_a_downloaded_one(model_cache):
@@ -31,16 +29,6 @@ def test_tiny_checkpoint_loads_with_auto_classes_like_a_downloaded_one(model_cac
         [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "hi"}]}],
         tokenize=False, add_generation_prompt=True)
     assert "<|vision_start|><|video_pad|><|vision_end|>hi<|im_end|>" in text
-
-
-def test_cli_writes_the_same_weights_for_the_same_seed(tmp_path, model_cache):
-    from safetensors.numpy import load_file
-
-    assert main(["synthetic-checkpoint", "--preset", "tiny", "--out", str(tmp_path / "a")]) == 0
-    ours = load_file(tmp_path / "a" / "model.safetensors")
-    cached = load_file(synthetic_path(model_cache, "tiny") / "model.safetensors")
-    assert ours.keys() == cached.keys()
-    assert all((ours[k] == cached[k]).all() for k in ours)
 
 
 def test_resolve_prefers_the_model_dir_and_checks_it(tmp_path, model_cache):
@@ -72,14 +60,21 @@ def test_racing_builders_leave_one_complete_checkpoint(tmp_path):
     assert leftovers == [results[0][0].name]  # the scratch directories were removed
 
 
-@pytest.mark.skipif(transformers_major() < 5, reason=QWEN_NEEDS_5)
+def _transformers_major() -> int:
+    import transformers
+
+    return int(transformers.__version__.split(".")[0])
+
+
+@pytest.mark.skipif(_transformers_major() < 5, reason="Qwen2-VL runs on transformers 5.x; this "
+                    "environment pins the Neuron SDK's 4.47")
 def test_qwen2_5_vl_checkpoint_runs_through_the_torch_backend(tmp_path, make_clip):
     from model.api import Batch
     from model.devices import plan_slots
     from model.registry import create_backend
 
     path = tmp_path / "qwen2_5_vl"
-    assert main(["synthetic-checkpoint", "--arch", "qwen2_5_vl", "--out", str(path)]) == 0
+    build_checkpoint(path, "tiny", "qwen2_5_vl")
     settings = ModelConfig(model_dir=path, frames_per_video=4, frame_size=56, batch_size=2)
     backend = create_backend(settings, plan_slots(settings)[0])
     backend.load()

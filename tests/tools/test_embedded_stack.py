@@ -15,7 +15,7 @@ def test_the_stack_has_a_verdict_table_a_records_bucket_and_its_ssm_parameters(s
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
     boto3_client("s3", stack.region, stack.endpoint_url).head_bucket(Bucket=stack.records_bucket)
 
-    name = stack.verdict_table.removesuffix("-verdicts")
+    name = stack.name
     ssm = boto3_client("ssm", stack.region, stack.endpoint_url)
     found = {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in ssm.get_parameters_by_path(
         Path=f"/modfleet/{name}/", Recursive=True)["Parameters"]}

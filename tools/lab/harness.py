@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tools.ops import queues
 from worker.aws import boto3_client
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository root
+NEURON_FAKES = ROOT / "tests" / "neuron_fakes"  # contract fakes of the pinned Neuron SDK
 FAST_MODEL = ["--frames-per-video", "4", "--frame-size", "56", "--batch-size", "2",
               "--batch-wait-ms", "100"]
 
@@ -35,6 +37,16 @@ def worker_command(stack: StackInfo, *extra: str, endpoint_url: str | None = Non
 def reuse_flags(stack: StackInfo) -> list[str]:
     """Worker flags that turn on the verdict cache, known-content lists and evidence (issue 21)."""
     return ["--verdict-table", stack.verdict_table, "--records-bucket", stack.records_bucket]
+
+
+def fake_sdk_env(**extra: str) -> dict[str, str]:
+    """The environment of a process that sees the contract fakes as the installed Neuron SDK; the
+    runtime's own core setting gives it two NeuronCores (this machine has no /dev/neuron*), on a
+    fake instance of its own (the cores' lock files: tests/neuron_fakes/fake_nrt.py)."""
+    path = os.pathsep.join(p for p in (str(NEURON_FAKES), os.environ.get("PYTHONPATH", "")) if p)
+    devices = tempfile.mkdtemp(prefix="modfleet-fake-neuron-")
+    return dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1",
+                NEURON_RT_VISIBLE_CORES="0-1", MODFLEET_FAKE_NEURON_DIR=devices, **extra)
 
 
 def start(command: list[str], **kwargs) -> subprocess.Popen:

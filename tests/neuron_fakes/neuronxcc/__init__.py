@@ -3,4 +3,4 @@
 modfleet never imports the compiler directly; torch-neuronx and transformers-neuronx call it.
 """
 
-__version__ = "2.20.9961.0"
+__version__ = "2.20.9961.0+fake"  # a local label as the real wheels carry

@@ -9,6 +9,10 @@ e52d322c5f49857e564c75e54082ee11638fdbb2, "Neuron SDK Release 2.25.0 doc updates
 - .../api-torch-neuronx-core-placement.rst:137
   ``torch_neuronx.neuron_cores_context(start_nc: int=-1, nc_count: int=-1)``
 
+The runtime's NeuronCore ownership (tests/neuron_fakes/fake_nrt.py): ``trace`` runs the compiled
+model on a NeuronCore, and a model loaded inside ``neuron_cores_context`` goes onto this process's
+cores, so both take them until the process exits (nrt-api-guide.rst:1036-1039 at e52d322c).
+
 There is deliberately no ``torch_neuronx.experimental`` here: its ``neuron_cores_context`` is the
 deprecated beta name (SDK 2.26 release notes), and code that still uses it should fail its tests.
 """
@@ -21,7 +25,9 @@ from typing import List
 
 import torch
 
-__version__ = "2.7.0.2.9.9357"
+import fake_nrt
+
+__version__ = "2.7.0.2.9.9357+08e1f40d"  # the wheel's, local label included
 
 # What the last placement context asked for, for tests to read: (start_nc, nc_count) or None.
 placements: list[tuple[int, int]] = []
@@ -50,6 +56,7 @@ def trace(func, example_inputs, *_, input_output_aliases={}, compiler_workdir=No
         raise TypeError("trace() takes func and example_inputs positionally; the rest are keywords")
     if compiler_args is not None and not isinstance(compiler_args, (str, list)):
         raise TypeError("compiler_args must be a str or a list of str")
+    fake_nrt.claim()  # the traced NEFF is loaded and run on this process's NeuronCores
     with torch.no_grad():
         traced = torch.jit.trace(func, example_inputs, check_trace=False)
     if isinstance(example_inputs, torch.Tensor):
@@ -69,4 +76,5 @@ def neuron_cores_context(start_nc: int = -1, nc_count: int = -1):
             raise RuntimeError(f"NeuronCores {start_nc}+{nc_count} outside the {count} visible "
                                f"({visible})")
     placements.append((start_nc, nc_count))
+    fake_nrt.claim()  # what is loaded inside goes onto this process's NeuronCores
     yield

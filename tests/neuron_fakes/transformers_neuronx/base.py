@@ -5,22 +5,33 @@ Copied in behaviour (static batching, left padding, no speculation): ``from_pret
 (module.py:396), ``save``/``load``/``to_neuron`` (base.py:39-89), ``context`` (base.py:213),
 ``_prepare_for_par_ctx_rhs_padding`` (base.py:326), ``_pad_cache_ids`` (base.py:452),
 ``_preprocess`` (base.py:589), ``_postprocess`` (base.py:613), ``_cast_logits`` (base.py:641) and
-``_forward`` (base.py:700).  The device graphs are ``_ContextGraph`` and ``_TokenGraph`` in
-llama/model.py: they return logits as the device does, ``(vocab, tokens, batch)``.
+``_forward`` (base.py:700).  ``to_neuron`` takes the process's NeuronCores (fake_nrt.py);
+``save``/``load`` name each NEFF by the hash of its graph as base.py:765-797 does, so artifacts
+compiled for another configuration are not found.  The device graphs are ``_ContextGraph`` and
+``_TokenGraph`` in llama/model.py: they return logits as the device does, ``(vocab, tokens,
+batch)``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
 import torch
 import torch.nn.functional as F
 
+import fake_nrt
 from transformers_neuronx import bucket
 from transformers_neuronx.constants import LAYOUT_BSH
 
-ARTIFACT_SUFFIX = ".neff"
+
+
+def hash_hlo(spec: dict) -> str:
+    """base.py:792-797: the first 20 hex digits of the HLO's SHA-256, plus ``.neff``; here the
+    HLO is the graph's description (shapes, dtypes, options), which is what decides it."""
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    return digest[:20] + ".neff"
 
 
 class NeuronModelBase:
@@ -45,23 +56,25 @@ class NeuronModelBase:
         model.load_state_dict_dir(pretrained_model_path)
         return model
 
-    # ---- serialization (base.py:39-53, 162-177) -------------------------------------------------
+    # ---- serialization (base.py:39-89, 162-177, 765-797) -----------------------------------------
 
     def save(self, directory, sharded_weights=False):
         assert not sharded_weights, "contract fake: sharded_weights not implemented"
-        assert self._compiled, "save() after to_neuron(): there is nothing compiled to save"
+        assert self._compiled, "cannot save a model which has not been successfully compiled"
         if os.path.isfile(directory):
             raise FileExistsError(f'Artifacts should be saved to a directory. '
                                   f'Found existing file: {directory}')
         os.makedirs(directory, exist_ok=True)
-        for name, spec in self._graph_specs().items():
-            with open(os.path.join(directory, name + ARTIFACT_SUFFIX), "w") as handle:
+        # base.py:768-773: one file per kernel, named by the hash of its HLO (hash_hlo, :792-797).
+        for spec in self._graph_specs().values():
+            with open(os.path.join(directory, hash_hlo(spec)), "w") as handle:
                 json.dump(spec, handle)
 
     def load(self, directory):
         self._compiled_artifacts_directory = directory
 
     def to_neuron(self):
+        fake_nrt.claim()  # base.py:80 ops.init(): the runtime takes this process's NeuronCores
         self.load_weights()
         directory = getattr(self, "_compiled_artifacts_directory", None)
         if directory is not None:
@@ -71,12 +84,15 @@ class NeuronModelBase:
     def _load_compiled_artifacts(self, directory):
         if not os.path.isdir(directory):
             raise FileNotFoundError(f'Did not find directory: {directory}.')
-        for name, spec in self._graph_specs().items():
-            path = os.path.join(directory, name + ARTIFACT_SUFFIX)
-            # The real runtime reads one NEFF per graph; a missing or foreign one fails here.
-            with open(path) as handle:
-                if json.load(handle) != spec:
-                    raise RuntimeError(f"{path} was compiled for another configuration")
+        # base.py:775-785: the NEFF of every kernel the current configuration builds is looked up
+        # by its HLO's hash; artifacts saved for another configuration have other names.
+        for spec in self._graph_specs().values():
+            if not os.path.isfile(os.path.join(directory, hash_hlo(spec))):
+                raise FileNotFoundError(
+                    'Could not find a matching NEFF for your HLO in this directory. Ensure that '
+                    'the model you are trying to load is the same type and has the same '
+                    'parameters as the one you saved or call "save" on this model to '
+                    'reserialize it.')
 
     # ---- forward flow ---------------------------------------------------------------------------
 

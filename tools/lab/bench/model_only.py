@@ -87,6 +87,8 @@ class BenchRecord(BenchSetting):
     gpu_peak_mb: float | None = None
     agreement: dict = field(default_factory=dict)
     samples: dict = field(default_factory=dict)  # per-video scores / tokens, for agreement only
+    # Neuron backend, score mode: logits bytes each batch brings from the device (its stats).
+    score_d2h_bytes_per_batch: int = 0
 
 
 def default_grid(preset: str) -> list[BenchSetting]:
@@ -109,7 +111,7 @@ def run_grid(grid: list[BenchSetting], base: ModelConfig, videos: int,
         with context.Pool(1) as pool:
             records.append(pool.apply(measure_setting,
                                       (setting, base, videos, clips, rounds, log_level)))
-    return [_with_agreement(r, records) for r in records]
+    return [with_agreement(r, records) for r in records]
 
 
 def measure_setting(setting: BenchSetting, base: ModelConfig, videos: int,
@@ -128,6 +130,8 @@ def measure_setting(setting: BenchSetting, base: ModelConfig, videos: int,
                                  mode=setting.mode, replicas=setting.replicas,
                                  synthetic_preset=setting.preset,
                                  ngram_size=base.ngram_size if setting.ngram_filter else 0)
+    if config.backend == "neuron":
+        config = _compiled_for(config)
     backends = [create_backend(config, slot) for slot in plan_slots(config, reserve_cores=0)]
     for backend in backends:  # loading is not part of throughput
         backend.load()
@@ -152,13 +156,32 @@ def measure_setting(setting: BenchSetting, base: ModelConfig, videos: int,
         latency_p50_s=round(statistics.median(latencies), 4),
         latency_p95_s=round(percentile(latencies, 95), 4),
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        weights_mb=round(weights_mb(first.model), 2), tokens_generated=stats["tokens_generated"],
+        weights_mb=round(weights_mb(first.model), 2) if hasattr(first, "model") else 0.0,
+        tokens_generated=stats["tokens_generated"],
         tokens_saved=stats["tokens_saved"], loops_stopped=stats["loops_stopped"],
         device=config.device, synthetic=first.identity.synthetic, gpu_peak_mb=_gpu_peak_mb(),
-        samples=_samples(first, batches[0], setting.mode))
+        samples=_samples(first, batches[0], setting.mode),
+        score_d2h_bytes_per_batch=max(b.stats.get("score_d2h_bytes_per_batch", 0)
+                                      for b in backends))
     for b in backends:
         b.shutdown()
     return record
+
+
+def _compiled_for(config: ModelConfig) -> ModelConfig:
+    """The neuron backend's artifacts for ``config``, compiled in a process that exits before the
+    replicas load: the compile's process would own the NeuronCores until it exits
+    (aws-neuron-sdk e52d322c neuron-runtime/nrt-api-guide.rst:1036-1039)."""
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    from model.compile import compile_artifacts
+
+    out = Path(tempfile.mkdtemp(prefix="modfleet-bench-compiled-"))
+    config = config.with_changes(compiled_dir=out)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool.submit(compile_artifacts, config, out).result()
+    return config
 
 
 def _gpu_peak_mb() -> float | None:
@@ -202,13 +225,15 @@ def _sum_stats(backends) -> dict:
 
 def _samples(backend, batch: Batch, mode: str) -> dict:
     """What agreement is computed from: raw scores (score mode) or token ids (generate mode)."""
+    if not hasattr(backend, "category_scores"):  # the neuron backend keeps them in its process
+        return {}
     if mode == "score":
         return {"scores": [list(s.values()) for s in backend.category_scores(batch) if s]}
     backend.infer(batch)
     return {"tokens": backend.last_tokens}
 
 
-def _with_agreement(record: BenchRecord, records: list[BenchRecord]) -> BenchRecord:
+def with_agreement(record: BenchRecord, records: list[BenchRecord]) -> BenchRecord:
     """int8 records get their distance from the unquantized record of the same cell."""
     if record.quantize == "none":
         return replace(record, samples={})

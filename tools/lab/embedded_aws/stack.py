@@ -4,10 +4,11 @@ that reads verdicts back.
 A versioned upload bucket whose object-created notifications feed the job queue, a dead-letter
 queue with a redrive policy, a verdict topic, and a "tap" queue subscribed to the topic (raw
 delivery) so that verdicts can be read back; the verdict cache table (on demand, TTL on
-``expires_at``) and the records bucket (``evidence/``, ``hashlists/``) of issue 21; and the SSM
-parameters ``/modfleet/<name>/...`` that name them all (CONTRACTS.md).  Unlike infra/, no KMS keys:
-moto's S3 would accept SSE-KMS headers without encrypting, so the worker's evidence writes are
-tested without a key.  ``StartMessageMoveTask`` is not implemented by moto, which is why
+``expires_at``) and the records bucket (``evidence/``, ``hashlists/``) of issue 21.  Like the
+Terraform module, it writes where they are as SSM parameters under ``/modfleet/<name>/``
+(``worker.resources``), so that ``--stack`` (or the region's one stack) points every command at
+them.  Unlike infra/, no KMS keys: the worker's evidence writes are tested with a key of moto's
+KMS where a test asks for one.  ``StartMessageMoveTask`` is not implemented by moto, which is why
 `replay-dlq` moves messages itself by default.
 """
 
@@ -20,9 +21,9 @@ from typing import Any
 
 from tools.ops.queues import queue_arn
 from worker.aws import boto3_client
+from worker.resources import STACK_PARAMETERS, SSM_PREFIX
 from worker.settings import StackRefs
 
-SSM_ROOT = "/modfleet/"
 EVIDENCE_PREFIX = "evidence/"
 HASHLIST_PREFIX = "hashlists/"
 
@@ -33,6 +34,7 @@ class StackInfo(StackRefs):
     verdicts back."""
 
     tap_queue_url: str
+    name: str = ""  # the stack's name: its SSM parameters are under /modfleet/<name>/
 
     def as_dict(self) -> dict[str, str | None]:
         return asdict(self)
@@ -82,9 +84,11 @@ def provision(endpoint_url: str, region: str = "us-east-1", name: str = "modflee
     records = f"{name}-records-{region}"
     s3.create_bucket(**{**create_args, "Bucket": records})
     info = StackInfo(endpoint_url=endpoint_url, region=region, bucket=bucket, queue_url=queue_url,
-                     dlq_url=dlq_url, topic_arn=topic_arn, tap_queue_url=tap_url,
+                     dlq_url=dlq_url, topic_arn=topic_arn, tap_queue_url=tap_url, name=name,
                      verdict_table=table, records_bucket=records)
-    write_parameters(boto3_client("ssm", region, endpoint_url), name, info)
+    write_stack_parameters(boto3_client("ssm", region, endpoint_url), name, {
+        parameter: getattr(info, setting) for setting, parameter in STACK_PARAMETERS.items()}
+        | {"evidence-prefix": EVIDENCE_PREFIX, "hashlist-prefix": HASHLIST_PREFIX})
     return info
 
 
@@ -102,19 +106,10 @@ def _verdict_table(dynamodb: Any, name: str) -> str:
     return table
 
 
-def parameter_values(info: StackRefs) -> dict[str, str]:
-    """The SSM parameters of one stack, by name below ``/modfleet/<stack>/`` (CONTRACTS.md)."""
-    values = {"queue-url": info.queue_url, "dlq-url": info.dlq_url, "topic-arn": info.topic_arn,
-              "bucket": info.bucket, "verdict-table": info.verdict_table,
-              "records-bucket": info.records_bucket, "evidence-prefix": EVIDENCE_PREFIX,
-              "hashlist-prefix": HASHLIST_PREFIX}
-    return {key: value for key, value in values.items() if value}
-
-
-def write_parameters(ssm: Any, name: str, info: StackRefs) -> None:
-    """Write (or overwrite) the stack's SSM String parameters."""
-    for key, value in parameter_values(info).items():
-        ssm.put_parameter(Name=f"{SSM_ROOT}{name}/{key}", Value=value, Type="String",
+def write_stack_parameters(ssm: Any, name: str, values: dict[str, str]) -> None:
+    """``/modfleet/<name>/<parameter>`` for each value, as the Terraform module writes them."""
+    for parameter, value in values.items():
+        ssm.put_parameter(Name=f"{SSM_PREFIX}{name}/{parameter}", Value=value, Type="String",
                           Overwrite=True)
 
 

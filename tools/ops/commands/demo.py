@@ -9,9 +9,11 @@ verdicts back from the tap queue subscribed to the verdict topic and prints them
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from worker import settings as settings_mod
@@ -23,13 +25,34 @@ HELP = ("Run the whole flow on an embedded AWS stack: upload sample videos, let 
         "drive the worker, print the verdicts and a summary.")
 
 
+@dataclass(frozen=True)
+class Fed:
+    """What the demo put on the stack: uploads (one verdict each), one direct job for a missing
+    object (an error verdict), one poison body (a dead letter, no verdict)."""
+
+    uploaded: int
+    direct_jobs: int = 1
+    poison: int = 1
+
+    @property
+    def verdicts(self) -> int:
+        return self.uploaded + self.direct_jobs
+
+
+# How the worker's counts read in the summary, in this order.
+OUTCOME_WORDS = {"settled": "settled", "test_event": "S3 test event acknowledged",
+                 "dead_lettered": "dead-lettered", "retried": "retried", "released": "released",
+                 "poison_left": "poison left for the redrive",
+                 "settled_not_deleted": "settled but not deleted"}
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", type=Path, help="Extra video files to upload.")
     parser.add_argument("--json", action="store_true", help="Print one verdict per line (JSON).")
     parser.add_argument("--no-samples", action="store_true",
                         help="Upload only the given paths, not the generated sample videos.")
     settings_mod.add_arguments(parser, settings_mod.field_groups("media", "model") +
-                               ["log_format", "log_level", "exit_when_idle_s"])
+                               ["region", "log_format", "log_level", "exit_when_idle_s"])
     parser.set_defaults(func=run)
 
 
@@ -45,17 +68,18 @@ def run(args: argparse.Namespace) -> int:
     with EmbeddedAws() as aws, tempfile.TemporaryDirectory(prefix="modfleet-demo-") as tmp:
         stack = provision(aws.endpoint_url, base.region)
         settings = base.for_stack(stack).with_changes(wait_time_s=1, heartbeat_interval_s=20)
-        expected = _feed(stack, args, Path(tmp))
-        _say(args, f"Uploaded {expected - 1} objects to s3://{stack.bucket}/ and queued a direct "
-                   f"job for a missing object and one poison message; starting the worker ...")
-        stats = _run_worker(settings, args)
-        verdicts = _read_verdicts(stack, expected - 1)
+        fed = _feed(stack, args, Path(tmp))
+        _say(args, f"Uploaded {fed.uploaded} object{'s' * (fed.uploaded != 1)} to "
+                   f"s3://{stack.bucket}/ and queued a direct job for a missing object and one "
+                   f"poison message; starting the worker ...")
+        stats = _run_worker(settings, args, fed)
+        verdicts = _read_verdicts(stack, fed.verdicts)
         dead = _dlq_depth(stack)
     _report(verdicts, dead, stats, args)
-    return 0 if len(verdicts) == expected - 1 else 1
+    return 0 if len(verdicts) == fed.verdicts else 1
 
 
-def _feed(stack, args: argparse.Namespace, tmp: Path) -> int:
+def _feed(stack, args: argparse.Namespace, tmp: Path) -> Fed:
     from worker.aws import boto3_client
     from tools.lab.sample_videos import write_demo_set
 
@@ -67,18 +91,23 @@ def _feed(stack, args: argparse.Namespace, tmp: Path) -> int:
     sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(
         {"bucket": stack.bucket, "key": "demo/deleted-before-processing.mp4"}))
     sqs.send_message(QueueUrl=stack.queue_url, MessageBody="this is not a job")
-    return len(paths) + 2
+    return Fed(uploaded=len(paths))
 
 
-def _run_worker(settings, args):
+def _run_worker(settings, args: argparse.Namespace, fed: Fed):
+    from tools.ops.progress import progress_bar
     from worker.app import WorkerService
     from worker.metrics import Metrics
 
     if settings.model_dir is None:
         _say(args, f"No --model-dir: using the synthetic '{settings.synthetic_preset}' checkpoint "
                    f"(random weights; labels are not meaningful), built on first use.")
-    with WorkerService(settings, Metrics(False, settings.region)) as service:
-        return service.run()
+    with WorkerService(settings, Metrics(False, settings.region)) as service, \
+            progress_bar("verdicts", fed.verdicts) as advance:
+        # The worker's own metric records, read instead of printed: one "Videos" per verdict.
+        counting = Metrics(True, settings.region, sink=lambda line: advance(
+            json.loads(line).get("Videos", 0)))
+        return service.run(metrics=counting)
 
 
 def _read_verdicts(stack, expected: int) -> list[dict]:
@@ -126,7 +155,16 @@ def _report(verdicts: list[dict], dead: int, stats, args: argparse.Namespace) ->
                   f"{dead} message(s) in the dead-letter queue.")
     console.print(f"model: {model.get('name')} ({model.get('backend')}, "
                   f"{'SYNTHETIC weights' if model.get('synthetic') else 'real weights'}, "
-                  f"quantization {model.get('quantization')}); worker: {dict(stats.messages)}")
+                  f"quantization {model.get('quantization')}); worker: "
+                  f"{outcome_summary(stats.messages)}.")
+
+
+def outcome_summary(counts: collections.Counter) -> str:
+    """The worker's message counts as a person reads them: "11 settled, 1 dead-lettered"."""
+    known = [f"{counts[name]} {words}" for name, words in OUTCOME_WORDS.items() if counts[name]]
+    other = [f"{n} {name.replace('_', ' ')}" for name, n in sorted(counts.items())
+             if name not in OUTCOME_WORDS and n]
+    return ", ".join(known + other) or "no messages"
 
 
 def _say(args: argparse.Namespace, text: str) -> None:

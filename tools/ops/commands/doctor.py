@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -39,12 +40,16 @@ def run(args: argparse.Namespace) -> int:
         ("batch", lambda: _batch(work, args.tp_degree)),
     ))
     report["ok"] = ok
+    failed = [step["name"] for step in report["steps"] if not step["ok"]]
+    report["verdict"] = ("ready: this instance runs the neuron backend" if ok else
+                         f"not ready: the {failed[0] if failed else 'first'} step failed")
     if args.json:
         print(json.dumps(report))
     else:
         for step in report["steps"]:
             mark = "ok  " if step["ok"] else "FAIL"
             print(f"{mark} {step['name']:<9} {step['seconds']:7.2f} s  {step['detail']}")
+        print(report["verdict"])
     return 0 if ok else 2
 
 
@@ -65,6 +70,13 @@ def _devices() -> str:
     cores, first = visible_neuron_cores()
     if cores < 1:
         raise RuntimeError("no NeuronCores: no /dev/neuron* and no NEURON_RT_VISIBLE_CORES")
+    # The driver's package installs KERNEL=="neuron*", MODE="0666" (aws-neuron/aws-neuron-driver
+    # fca19f7 preinstall:1, README.md:97-100); without it the non-root worker cannot open them.
+    denied = [str(p) for p in sorted(Path("/dev").glob("neuron[0-9]*"))
+              if not os.access(p, os.R_OK | os.W_OK)]
+    if denied:
+        raise RuntimeError(f"this user cannot open {', '.join(denied)}: add the udev rule "
+                           f"KERNEL==\"neuron*\", MODE=\"0666\" (aws-neuronx-dkms installs it)")
     return f"{cores} NeuronCore(s) from {first}"
 
 
@@ -84,7 +96,7 @@ def _versions(compiled_dir: Path | None) -> str:
 
     neuron_sdk.require("modfleet doctor")
     installed = neuron_sdk.sdk_versions()
-    drift = neuron_sdk.version_drift(neuron_sdk.PINNED, installed, source="pinned")
+    drift = neuron_sdk.pin_drift(installed)
     if compiled_dir is not None:
         check_versions(read_manifest(compiled_dir), installed)
     summary = ", ".join(f"{k} {v}" for k, v in installed.items())
@@ -102,11 +114,24 @@ def _config(work: Path, tp_degree: int):
 
 
 def _compile(work: Path, tp_degree: int) -> str:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Tracing and compiling load onto NeuronCores, which the loading process owns until it exits
+    # (aws-neuron-sdk e52d322c neuron-runtime/nrt-api-guide.rst:1036-1039); compiled here, the
+    # batch step's replica process would get "NeuronCore(s) not available"
+    # (nrt-troubleshoot.rst:140-150).  So the compile runs in a process that exits first.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        graphs = pool.submit(compile_tiny, work, tp_degree).result()
+    return (f"tiny LLaVA-NeXT-Video (synthetic) into {work / 'compiled'}, in a child process: "
+            f"{graphs} decoder graph(s)")
+
+
+def compile_tiny(work: Path, tp_degree: int) -> int:
+    """In the compile step's child: compile the tiny preset; the number of decoder graphs."""
     from model.compile import compile_artifacts
 
-    manifest = compile_artifacts(_config(work, tp_degree), work / "compiled")
-    return (f"tiny LLaVA-NeXT-Video (synthetic) into {work / 'compiled'}: "
-            f"{len(manifest.graphs)} decoder graph(s)")
+    return len(compile_artifacts(_config(work, tp_degree), work / "compiled").graphs)
 
 
 def _batch(work: Path, tp_degree: int) -> str:

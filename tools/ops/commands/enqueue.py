@@ -15,9 +15,8 @@ HELP = ("Put direct jobs {bucket, key} on the queue for backfills and re-runs, t
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    settings_mod.add_arguments(parser, ["queue_url", "region", "endpoint_url", "log_level",
-                                        "log_format"])
-    parser.add_argument("--bucket", required=True, help="Bucket of the objects.")
+    settings_mod.add_arguments(parser, ["queue_url", "bucket", *settings_mod.AWS_ACCESS,
+                                        "log_level", "log_format"])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--key", dest="keys", action="append", metavar="KEY",
                         help="An object key; repeat for several.")
@@ -30,26 +29,25 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.aws import boto3_client
     from tools.ops.enqueue import enqueue_jobs, keys_from_file, keys_from_lines, keys_under_prefix
-    from tools.ops.exceptions import AwsCallFailed, InvalidRequest
     from tools.ops.progress import progress_bar
+    from worker import resources
+    from worker.aws import settings_client
 
-    settings = settings_mod.from_sources(args)
-    settings.require("queue_url")
+    settings = resources.resolve(settings_mod.from_sources(args), needs=["queue_url", "bucket"])
+    resources.check_access(settings, "queue_url")
     if args.keys:
         keys = list(args.keys)
     elif args.keys_from is not None:
         keys = (list(keys_from_lines(sys.stdin)) if str(args.keys_from) == "-"
                 else keys_from_file(args.keys_from))
     else:
-        try:
-            keys = list(keys_under_prefix(boto3_client("s3", settings.region, settings.endpoint_url), args.bucket, args.prefix))
-        except AwsCallFailed as exc:
-            raise InvalidRequest(str(exc)) from exc  # nothing was enqueued: exit 2
+        # A failure here enqueued nothing: the CLI exits 2 (NoSuchBucket) or 3 (unreachable).
+        keys = list(keys_under_prefix(settings_client("s3", settings), settings.bucket,
+                                      args.prefix))
     with progress_bar("enqueueing", len(keys)) as advance:
-        report = enqueue_jobs(boto3_client("sqs", settings.region, settings.endpoint_url), settings.queue_url, args.bucket, keys,
-                              advance)
+        report = enqueue_jobs(settings_client("sqs", settings), settings.queue_url,
+                              settings.bucket, keys, advance)
     if args.json:
         print(json.dumps(report.as_dict()))
     else:

@@ -13,7 +13,6 @@ from worker.fingerprints import DEFAULT_THRESHOLD
 NAME = "hashlist"
 HELP = ("Import, list or remove the known-content lists (PDQ hashes) in the region's records "
         "bucket; a video with a frame within a list's distance is blocked before the model runs.")
-EXIT_SERVICE = 3
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +32,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     rm = actions.add_parser("remove", help="Delete a list.", description="Delete a list.")
     rm.add_argument("name", help="The list to delete.")
     for sub in actions.choices.values():
-        settings_mod.add_arguments(sub, ["region", "endpoint_url", "records_bucket",
+        settings_mod.add_arguments(sub, [*settings_mod.AWS_ACCESS, "records_bucket",
                                          "hashlist_prefix", "log_level", "log_format"])
         sub.add_argument("--json", action="store_true", help="Print one JSON object.")
     parser.set_defaults(func=run)
@@ -41,34 +40,31 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tools.ops import hashlists
-    from tools.ops.exceptions import AwsCallFailed, InvalidRequest
-    from worker.aws import boto3_client
+    from tools.ops.exceptions import InvalidRequest
+    from worker import resources
+    from worker.aws import settings_client
 
-    settings = settings_mod.from_sources(args)
-    settings.require("records_bucket")
-    s3 = boto3_client("s3", settings.region, settings.endpoint_url)
+    # The records bucket from its flag or variable, else from the stack's SSM parameters.
+    settings = resources.resolve(settings_mod.from_sources(args), needs=["records_bucket"])
+    s3 = settings_client("s3", settings)
     where = (settings.records_bucket, settings.hashlist_prefix)
-    try:
-        if args.action == "import":
-            text = _read_text(args.file, InvalidRequest)
-            summary = hashlists.import_list(s3, *where, args.name, text, args.threshold,
-                                            args.append)
-            return _print(args, {"command": "hashlist import", **summary.as_dict()},
-                          f"imported {summary.entries} hashes into {summary.name} "
-                          f"(threshold {summary.threshold}) at s3://{where[0]}/{summary.key}")
-        if args.action == "list":
-            lists = hashlists.list_lists(s3, *where)
-            lines = "\n".join(f"{s.name:<32} {s.entries:>8} hashes  threshold {s.threshold:>3}  "
-                              f"{s.updated_at}" for s in lists) or "no lists"
-            return _print(args, {"command": "hashlist list",
-                                 "lists": [s.as_dict() for s in lists]}, lines)
-        removed = hashlists.remove_list(s3, *where, args.name)
-        _print(args, {"command": "hashlist remove", "name": args.name, "removed": removed},
-               f"removed {args.name}" if removed else f"no list named {args.name}")
-        return 0 if removed else 1
-    except AwsCallFailed as exc:
-        print(f"modfleet hashlist: {exc}", file=sys.stderr)
-        return EXIT_SERVICE
+    # An S3 failure escapes as AwsCallFailed: the CLI prints one line and exits 3 (2 if incurable).
+    if args.action == "import":
+        text = _read_text(args.file, InvalidRequest)
+        summary = hashlists.import_list(s3, *where, args.name, text, args.threshold, args.append)
+        return _print(args, {"command": "hashlist import", **summary.as_dict()},
+                      f"imported {summary.entries} hashes into {summary.name} "
+                      f"(threshold {summary.threshold}) at s3://{where[0]}/{summary.key}")
+    if args.action == "list":
+        lists = hashlists.list_lists(s3, *where)
+        lines = "\n".join(f"{s.name:<32} {s.entries:>8} hashes  threshold {s.threshold:>3}  "
+                          f"{s.updated_at}" for s in lists) or "no lists"
+        return _print(args, {"command": "hashlist list", "lists": [s.as_dict() for s in lists]},
+                      lines)
+    removed = hashlists.remove_list(s3, *where, args.name)
+    _print(args, {"command": "hashlist remove", "name": args.name, "removed": removed},
+           f"removed {args.name}" if removed else f"no list named {args.name}")
+    return 0 if removed else 1
 
 
 def _read_text(path: Path, invalid: type[Exception]) -> str:

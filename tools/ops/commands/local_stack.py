@@ -57,9 +57,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             for key, value in info.as_dict().items():
                 print(f"{key:>14}  {value}")
-            print("\n# point a worker or tool at it:")
-            for key, value in info.env().items():
-                print(f"export {key}={value}")
+            print(f"\n# point modfleet at it; the queue, dead-letter queue, topic and bucket come "
+                  f"from its SSM\n# parameters under /modfleet/{info.name}/ (--stack "
+                  f"{info.name}, or the region's only stack):")
+            print(f"export MODFLEET_ENDPOINT_URL={info.endpoint_url}")
+            print(f"export MODFLEET_REGION={info.region}")
+            print("modfleet submit ../shared/media/nasa_13013.mp4\n"
+                  "modfleet worker --exit-when-idle 5")
             print("\nRunning; Ctrl-C to stop.", flush=True)
         stopped.wait()
     return 0

@@ -8,10 +8,13 @@ from worker import settings as settings_mod
 
 NAME = "worker"
 HELP = ("Long-poll the SQS queue of S3 video keys, sample frames, run the model replicas, publish "
-        "verdicts to SNS, then delete each message. SIGTERM drains and exits 0; a dead model "
-        "replica stops receiving, releases what the worker holds and exits 3, for the "
-        "supervisor (systemd) to restart it.")
+        "verdicts to SNS, then delete each message. Before the model loads it checks the "
+        "credentials, the queue, the dead-letter queue and the topic, and exits 2 naming a "
+        "setting AWS refuses. SIGTERM drains and exits 0; a dead model replica, or AWS refusing "
+        "the worker for --fatal-after-s, stops receiving, releases what the worker holds and "
+        "exits 3, for the supervisor (systemd) to restart it.")
 EXIT_REPLICA_DIED = 3
+WORKER_NEEDS = ("queue_url", "topic_arn")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -23,18 +26,19 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from worker import resources
     from worker.app import WorkerService
-    from worker.exceptions import ReplicaDied
+    from worker.exceptions import AwsUnavailable, ReplicaDied
     from worker.logs import get_logger
     from worker.metrics import Metrics
 
-    settings = settings_mod.from_sources(args)
-    settings.require("queue_url", "topic_arn")
+    settings = resources.resolve(settings_mod.from_sources(args), needs=WORKER_NEEDS)
+    resources.check_worker_access(settings)  # before the model loads: minutes on a big one
     try:
         with WorkerService(settings, Metrics(settings.metrics, settings.region)) as service:
             service.run(install_signals=True)
-    except ReplicaDied as exc:
+    except (ReplicaDied, AwsUnavailable) as exc:
         get_logger(__name__).error("exiting for a restart", error=str(exc),
                                    exit_code=EXIT_REPLICA_DIED)
-        return EXIT_REPLICA_DIED
+        raise  # the CLI prints it and exits 3
     return 0

@@ -12,6 +12,18 @@ aws-neuron/transformers-neuronx 1ade6d74224a89fb6366ded52153e2f32781e20d:
 The graphs run transformers' ``LlamaModel`` with ``inputs_embeds`` on a copy of the weights cast to
 ``amp`` (int8 weights, if asked, as a per-output-channel quantize/dequantize round trip), with a KV
 cache indexed by ``cache_ids``.  Logits come back ``(vocab padded to tp_degree, tokens, batch)``.
+
+As strict as the SDK where modfleet could go wrong:
+
+- Every decoder graph declares six parameters (layers/transformer.py:76-133: hidden, cache_ids,
+  start_ids, last_token_id, block_table, context_lens; for 1-D cache ids ``s32[n_active]``,
+  ``s32[batch]``, ``s32[1]``, ``s32[1]``, ``s32[1]``), and decoder.py:2382-2395 hands whatever the
+  host passes to the native ParallelExecutor (closed source).  A call with another number, shape
+  or kind of inputs fails here with RuntimeError (the executor's own message is not public; the
+  text here is ours).  Kinds, not widths: see ``graph_parameters``.
+- A weight the checkpoint lacks fails at ``to_neuron`` (module.py:129-140 leaves it without a
+  file, and module.py:63-85 never fills it; :80 raises for a key missing from a safetensors file)
+  instead of being filled at random as transformers' ``from_pretrained`` would.
 """
 
 from __future__ import annotations
@@ -57,9 +69,20 @@ class LlamaForSampling(NeuronModelBase):
 
         # The checkpoint model on the host: TNx keeps its embed_tokens there (off-device
         # embedding) and moves every other weight to the NeuronCores in to_neuron().
-        self.chkpt_model = LlamaForCausalLM.from_pretrained(pretrained_model_path).eval()
+        self.chkpt_model, info = LlamaForCausalLM.from_pretrained(pretrained_model_path,
+                                                                 output_loading_info=True)
+        # module.py:63-85: the host copy is materialised into float32 parameters, whatever the
+        # checkpoint's dtype.
+        self.chkpt_model.float().eval()
+        self._missing_weights = sorted(info["missing_keys"])
+
+    def _materialize(self):
+        if self._missing_weights:  # module.py:80
+            raise FileNotFoundError(f"Could not find a weight for {self._missing_weights[0]} in "
+                                    f"the checkpoint ({len(self._missing_weights)} missing)")
 
     def load_weights(self):
+        self._materialize()
         device = copy.deepcopy(self.chkpt_model).to(AMP_DTYPES[self.config.amp])
         if self.neuron_config.quant is not None:
             _int8_round_trip(device.model)
@@ -68,14 +91,20 @@ class LlamaForSampling(NeuronModelBase):
         head = torch.zeros(padded, device.lm_head.weight.shape[1], dtype=device.lm_head.weight.dtype)
         head[:vocab] = device.lm_head.weight.detach()
         self._device = _Device(device.model, head, max(self.token_buckets), self._is_bsh())
-        self.decoder_lm_head = _TokenGraph(self._device, self.token_buckets, self.batch_sizes)
+        hidden = self.config.hidden_size
+        self.decoder_lm_head = _TokenGraph(self._device, self.token_buckets, self.batch_sizes,
+                                           hidden)
         self.decoder_lm_head_for_context = {
             (estimate, b): _ContextGraph(self._device, estimate, b,
-                                         self.neuron_config.output_all_logits)
+                                         self.neuron_config.output_all_logits, hidden)
             for estimate in self.context_buckets for b in self.context_batch_sizes}
 
     def _graph_specs(self) -> dict:
         common = {"hidden": self.config.hidden_size, "layers": self.config.num_hidden_layers,
+                  "heads": self.config.num_attention_heads,
+                  "kv_heads": getattr(self.config, "num_key_value_heads", None),
+                  "intermediate": self.config.intermediate_size,
+                  "vocab": self.config.vocab_size,
                   "amp": self.config.amp, "tp_degree": self.config.tp_degree,
                   "quant": self.neuron_config.quant is not None,
                   "layout": str(self.neuron_config.attention_layout),
@@ -162,33 +191,78 @@ class _Device:
         return logits.permute(2, 1, 0)
 
 
+def graph_parameters(batch: int, n_active: int, hidden: int, bsh: bool) -> tuple:
+    """(name, shape, kind) of the six parameters of a decoder graph, layers/transformer.py:76-133
+    at 1ade6d7 (1-D cache ids, no paged attention, no chunked prefill).
+
+    The graph declares ``amp`` for hidden and ``s32`` for the rest; the kind checked is floating
+    or integer, because TNx's own host code passes other widths to those parameters and must work:
+    float32 embeddings (module.py:63-85) and int64 ``block_tables``/``context_lens``
+    (base.py:345-346, ``torch.tensor([0])``), so the executor converts widths.
+    """
+    hidden_shape = (batch, n_active, hidden) if bsh else (hidden, n_active, batch)
+    return (("hidden", hidden_shape, "float"), ("cache_ids", (n_active,), "int"),
+            ("start_ids", (batch,), "int"), ("last_token_id", (1,), "int"),
+            ("block_table", (1,), "int"), ("context_lens", (1,), "int"))
+
+
+def check_inputs(graph: str, parameters: tuple, inputs: tuple) -> None:
+    """Refuse what the native executor cannot bind: another count, shape or dtype of inputs."""
+    if len(inputs) != len(parameters):
+        raise RuntimeError(f"{graph}: the compiled graph declares {len(parameters)} parameters "
+                           f"({', '.join(p[0] for p in parameters)}), the executor was given "
+                           f"{len(inputs)} inputs")
+    for (name, shape, dtype), tensor in zip(parameters, inputs):
+        if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != shape:
+            raise RuntimeError(f"{graph}: parameter {name} is {list(shape)}, got "
+                               f"{list(getattr(tensor, 'shape', [])) or type(tensor).__name__}")
+        if tensor.is_floating_point() != (dtype == "float") or tensor.is_complex():
+            kind = "amp floating" if dtype == "float" else "s32"
+            raise RuntimeError(f"{graph}: parameter {name} is {kind}, got {tensor.dtype}")
+
+
 class _TokenGraph:
     """The token-generation graphs (one per n_positions bucket): one token per row."""
 
-    def __init__(self, device: _Device, buckets, batch_sizes) -> None:
+    def __init__(self, device: _Device, buckets, batch_sizes, hidden: int) -> None:
         self.device, self.buckets, self.batch_sizes = device, buckets, batch_sizes
+        self.hidden = hidden
+        self.calls = 0
+        self.d2h_bytes = 0  # logits brought to the host, as the graph returns them
 
-    def __call__(self, hidden, cache_ids, start_ids, last_token_id, *rest):
+    def __call__(self, hidden, *args):
+        cache_ids, start_ids = args[0], args[1]
         if start_ids.shape[0] not in self.batch_sizes:
             raise ValueError(f"Model not compiled for batch_size : {start_ids.shape[0]}. "
                              f"Acceptable batch_size is one of the following {self.batch_sizes}")
+        check_inputs("token graph", graph_parameters(start_ids.shape[0], 1, self.hidden,
+                                                     self.device.bsh), (hidden, *args))
         bucket.find(self.buckets, int(cache_ids[0]) + 1)  # the bucket the runtime would pick
-        return self.device.run(hidden, cache_ids, start_ids)
+        self.calls += 1
+        logits = self.device.run(hidden, cache_ids, start_ids)
+        self.d2h_bytes += logits.numel() * logits.element_size()
+        return logits
 
 
 class _ContextGraph:
     """A context-encoding graph for ``estimate`` tokens: logits at ``last_token_id`` only, or at
     every position with ``output_all_logits``."""
 
-    def __init__(self, device: _Device, estimate: int, batch_size: int, all_logits: bool) -> None:
+    def __init__(self, device: _Device, estimate: int, batch_size: int, all_logits: bool,
+                 hidden: int) -> None:
         self.device, self.estimate, self.batch_size = device, estimate, batch_size
-        self.all_logits = all_logits
+        self.all_logits, self.hidden = all_logits, hidden
+        self.calls = 0
+        self.d2h_bytes = 0  # logits brought to the host, as the graph returns them
 
-    def __call__(self, hidden, cache_ids, start_ids, last_token_id, *rest):
-        if hidden.shape[1] != self.estimate or cache_ids.shape[0] != self.estimate:
-            raise RuntimeError(f"context graph compiled for {self.estimate} tokens, "
-                               f"got {hidden.shape[1]}")
+    def __call__(self, hidden, *args):
+        check_inputs(f"context graph {self.estimate}x{self.batch_size}",
+                     graph_parameters(self.batch_size, self.estimate, self.hidden,
+                                      self.device.bsh), (hidden, *args))
+        cache_ids, start_ids, last_token_id = args[0], args[1], args[2]
+        self.calls += 1
         logits = self.device.run(hidden, cache_ids, start_ids)
-        if self.all_logits:
-            return logits
-        return logits[:, int(last_token_id[0]):int(last_token_id[0]) + 1, :]
+        if not self.all_logits:  # layers/transformer.py:263-265: the last token's only
+            logits = logits[:, int(last_token_id[0]):int(last_token_id[0]) + 1, :]
+        self.d2h_bytes += logits.numel() * logits.element_size()  # what reaches the host
+        return logits

@@ -1,11 +1,10 @@
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from tools.lab.bench.model_only import (
     END,
     MARKERS,
     START,
     BenchSetting,
-    _with_agreement,
     default_grid,
     describe_clips,
     markdown_section,
@@ -14,6 +13,7 @@ from tools.lab.bench.model_only import (
     ratios,
     render_table,
     token_agreement,
+    with_agreement,
     write_section,
 )
 
@@ -26,7 +26,7 @@ def test_measure_fp32_and_int8_and_report_agreement(model_config, make_clip, tmp
                            clips)
     assert fp32.videos == 4 and fp32.videos_per_s > 0 and fp32.peak_rss_mb > 0
     assert fp32.latency_p95_s >= fp32.latency_p50_s > 0 and fp32.synthetic is True
-    records = [_with_agreement(r, [fp32, int8]) for r in (fp32, int8)]
+    records = [with_agreement(r, [fp32, int8]) for r in (fp32, int8)]
     agreement = records[1].agreement
     assert agreement["vs"] == "fp32" and 0 < agreement["score_abs_diff_max"] < 10
     assert agreement["memory_ratio"] < 0.8 and records[0].agreement == {}
@@ -80,7 +80,7 @@ def _gpu_grid(record):
                                samples=({"scores": [[50.0, 60.0]] if int8 else [[52.0, 61.0]]}
                                         if cell.mode == "score" else
                                         {"tokens": [[1, 2, 3, 4]] if int8 else [[1, 2, 5, 6]]})))
-    return [_with_agreement(r, records) for r in records]
+    return [with_agreement(r, records) for r in records]
 
 
 def test_gpu_records_fill_their_own_section_beside_the_cpu_one(tmp_path, model_config,
@@ -128,3 +128,35 @@ def test_clip_description_says_what_is_real_and_what_is_noise(model_config, make
         f"1 real sample videos (clip-1) and 1 fixed-seed noise clips, "
         f"{model_config.frames_per_video} frames of {model_config.frame_size}x"
         f"{model_config.frame_size} each, sampled once and reused")
+
+
+def test_a_neuron_score_cell_reports_its_device_to_host_bytes_on_the_fakes(monkeypatch, tmp_path,
+                                                                           make_clip):
+    """The model bench on the Neuron SDK's contract fakes (tests/neuron_fakes, importable here and
+    in the processes the bench spawns): a score cell's record carries the logits bytes each batch
+    brings from the device, as the backend's replica process measured them."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    from model.config import ModelConfig
+
+    fakes = Path(__file__).resolve().parents[1] / "neuron_fakes"
+    monkeypatch.syspath_prepend(str(fakes))
+    monkeypatch.setenv("NEURON_RT_VISIBLE_CORES", "0-1")
+    monkeypatch.setenv("MODFLEET_FAKE_NEURON_DIR", str(tmp_path / "neuron-devices"))
+    importlib.invalidate_caches()
+    try:
+        base = ModelConfig(backend="neuron", synthetic_arch="llava_next_video",
+                           cache_dir=tmp_path / "cache", frames_per_video=4, frame_size=56,
+                           tp_degree=1, compiled_dir=tmp_path / "unused")  # the bench compiles
+        record = measure_setting(BenchSetting("tiny", 2, "none", "score", False, 1), base, 2,
+                                 [make_clip(1), make_clip(2)])
+    finally:
+        for name in [n for n in sys.modules if n.split(".")[0] in (
+                "torch_neuronx", "transformers_neuronx", "neuronxcc", "fake_nrt")]:
+            del sys.modules[name]
+    assert record.videos == 2 and record.videos_per_s > 0
+    # bf16 logits of every prompt position for both rows: a whole multiple of 2 rows x 2 bytes.
+    assert record.score_d2h_bytes_per_batch > 0 and record.score_d2h_bytes_per_batch % 4 == 0
+    assert asdict(record)["score_d2h_bytes_per_batch"] == record.score_d2h_bytes_per_batch

@@ -12,12 +12,16 @@ import av
 import numpy as np
 import pytest
 
+from model.api import Batch, Clip
+from model.devices import plan_slots
 from model.policy import load_policy
+from model.registry import create_backend
 from model.screening.backend import ScreeningBackend
 from model.screening.nudenet import NudeNetScreener
 from model.torch_backend import TorchBackend
 from tools.lab.harness import read_verdicts, serve_until_idle, upload
 from worker import verdict as verdicts
+from worker.decode import DecodeLimits, sample_frames
 from worker.replicas import ReplicaPool
 from worker.settings import Settings
 
@@ -86,3 +90,25 @@ def test_screening_labels_reach_the_verdict(stack, shared_media, model_cache, tm
         assert all(label["stage"] == "llm" for label in got[key]["labels"])
     # Every sampled frame of every video went through the detector (warm-up frames aside).
     assert sum(s.frames_screened for s in screeners) >= 5 * settings.frames_per_video
+
+
+def test_real_nudenet_screens_every_frame_of_the_real_sample_videos(shared_media, model_config):
+    settings = model_config.with_changes(screening=True, batch_size=4)
+    backend = create_backend(settings, plan_slots(settings)[0])
+    assert isinstance(backend, ScreeningBackend)
+    backend.load()
+    backend.warm_up()
+    limits = DecodeLimits(settings.frames_per_video, settings.frame_size, 3600.0, 10**8)
+    clips = [Clip(v.frames, v.timestamps_ms, path.name) for path in sorted(shared_media.iterdir())
+             for v in [sample_frames(path, limits)]]
+    assert len(clips) == 4
+    before = backend.screener.frames_screened
+    outputs = backend.infer(Batch(rows=tuple(clips)))
+    llm = backend.inner.infer(Batch(rows=tuple(clips)))
+    assert backend.screener.frames_screened - before == 4 * settings.frames_per_video
+    for out, plain in zip(outputs, llm):
+        # NASA footage and test clips show no nudity: the detector adds nothing, the LLM decides.
+        assert [lab for lab in out.labels if lab.stage == "screening"] == []
+        assert out.labels == plain.labels and out.decision == plain.decision
+    assert backend.identity.version.endswith("+screening-nudenet")
+    backend.shutdown()
