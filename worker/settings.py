@@ -164,13 +164,15 @@ class Settings:
 
     # ---- Known content and re-uploads (issue 21; ARCHITECTURE.md) -----------------------------------
     verdict_table: str | None = _opt(
-        "DynamoDB table of verdicts by content SHA-256, model and policy version (unset: the "
-        "exact-copy cache is off).", None, group="reuse")
+        "DynamoDB table of verdicts by content SHA-256, model and policy version (else the "
+        "stack's verdict-table parameter; unset: the exact-copy cache is off).", None,
+        group="reuse")
     verdict_cache_ttl_days: float = _opt(
         "Days a cached verdict is reused (the table's TTL attribute expires_at) [> 0].", 30.0,
         group="reuse")
     records_bucket: str | None = _opt(
-        "The region's records bucket: known-content lists and evidence frames (unset: neither).",
+        "The region's records bucket: known-content lists and evidence frames (else the stack's "
+        "records-bucket parameter; unset: neither).",
         None, group="reuse")
     hashlist_prefix: str = _opt("Prefix of the known-content lists in the records bucket.",
                                 "hashlists/", group="reuse")
