@@ -109,17 +109,21 @@ class WorkerService:
             log.info("worker stopped", **dict(worker.stats.messages))
 
     async def _reuse(self, settings: Settings, aws: AsyncClients) -> Reuse:
-        """The reuse parts the settings turn on; the known-content lists loaded before the first
-        message (a failed load is logged and retried at the refresh interval)."""
+        """The reuse parts the settings turn on, before the first message: the verdict table
+        probed (a missing one stops the worker, exit 2), the known-content lists loaded (a failed
+        load is logged and retried at the refresh interval)."""
         hashlists = None
         if settings.records_bucket and settings.fingerprints:
             hashlists = HashListStore(aws.s3, settings.records_bucket, settings.hashlist_prefix,
                                       settings.hashlist_refresh_s)
             await hashlists.current()
+        cache = None
+        if settings.verdict_table:
+            cache = VerdictCache(aws.dynamodb, settings.verdict_table,
+                                 settings.verdict_cache_ttl_days * 86400)
+            await cache.probe()
         return Reuse(
-            cache=(VerdictCache(aws.dynamodb, settings.verdict_table,
-                                settings.verdict_cache_ttl_days * 86400)
-                   if settings.verdict_table else None),
+            cache=cache,
             hashlists=hashlists, recent=self._recent_index(settings),
             near_duplicate_reuse=settings.near_duplicate_reuse,
             fingerprints=settings.fingerprints,

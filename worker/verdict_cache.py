@@ -19,6 +19,8 @@ from typing import Any
 
 from model.api import ModelIdentity
 from worker import verdict as verdicts
+from worker.errors_aws import error_code
+from worker.exceptions import AwsSettingRejected
 from worker.logs import get_logger
 
 log = get_logger(__name__)
@@ -49,6 +51,18 @@ class VerdictCache:
     def __init__(self, dynamodb: Any, table: str, ttl_s: float,
                  clock: Any = time.time) -> None:
         self.dynamodb, self.table, self.ttl_s, self.clock = dynamodb, table, ttl_s, clock
+
+    async def probe(self) -> None:
+        """At start, one GetItem (all the worker's role may do): a table that does not exist is a
+        setting to fix (``AwsSettingRejected``); any other failure is left to the lookups."""
+        try:
+            await self.dynamodb.get_item(TableName=self.table, Key={"pk": {"S": "probe"}})
+        except Exception as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                raise AwsSettingRejected(f"--verdict-table {self.table}: no such DynamoDB table "
+                                         f"in this region") from None
+            log.warning("verdict table did not answer at start; lookups will try again",
+                        table=self.table, error=str(exc))
 
     async def lookup(self, content_id: str, model: ModelIdentity) -> CachedVerdict | None:
         """The cached verdict, or None on a miss, an expired item, or any failure (logged)."""

@@ -16,6 +16,7 @@ from model.api import Label, ModelIdentity, ModelOutput
 from worker import verdict as v
 from worker.aws import AsyncClients
 from worker.content_digest import content_id
+from worker.exceptions import AwsSettingRejected
 from worker.evidence import encode_jpeg, frame_times, with_evidence
 from worker.fingerprints import FrameFingerprint, fingerprint_frames
 from worker.hashlists import HashEntry, HashList, KnownContent, parse_entries
@@ -127,7 +128,10 @@ def test_verdict_cache_on_the_embedded_table(stack):
             hit = await cache.lookup(f"sha256:{HEX}", MODEL)
             clock[0] += 61
             expired = await cache.lookup(f"sha256:{HEX}", MODEL)
+            await cache.probe()
             broken = VerdictCache(aws.dynamodb, "no-such-table", ttl_s=60)
+            with pytest.raises(AwsSettingRejected, match="--verdict-table no-such-table"):
+                await broken.probe()  # at start: a setting to fix, exit 2
             return hit, expired, await broken.lookup(f"sha256:{HEX}", MODEL), \
                 await broken.store(verdict)
 
