@@ -20,15 +20,20 @@ from typing import Any
 
 from worker import verdict as verdicts
 from worker.aws import AsyncClients
+from worker.evidence import EvidenceTarget
 from worker.fault_bound import BoundedPublishes, FaultBound
+from worker.hashlists import HashListStore
 from worker.logs import get_logger
 from worker.metrics import Metrics
 from worker.pipeline import Media, Stages, process_job
+from worker.near_duplicates import RecentIndex
 from worker.publish import Publisher
 from worker.replicas import ReplicaPool
+from worker.reuse import RecordingPublisher, Reuse
 from worker.runner import Worker, WorkerStats
 from worker.settings import Settings
 from worker.sqs_queue import SqsQueue
+from worker.verdict_cache import VerdictCache
 
 log = get_logger(__name__)
 
@@ -41,6 +46,7 @@ class WorkerService:
         self.settings, self.metrics = settings, metrics
         self.pool = pool or ReplicaPool(settings, on_batch=lambda r: metrics.batch(
             r.replica, r.real_rows, r.batch_size, r.seconds))
+        self._recent: RecentIndex | None = None  # see _recent_index
 
     def start(self) -> None:
         """Load and warm every replica (``AbortStartup`` if one cannot)."""
@@ -75,11 +81,13 @@ class WorkerService:
                 ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as pool:
             async with AsyncClients(settings.region, settings.endpoint_url,
                                     settings.profile) as aws:
-                stages = self._stages(settings, aws.s3, pool, Path(spool))
+                reuse = await self._reuse(settings, aws)
+                stages = self._stages(settings, aws.s3, pool, Path(spool), reuse)
                 queue = SqsQueue(aws.sqs, str(settings.queue_url), settings.dlq_url)
                 faults = FaultBound(settings.fatal_after_s)
-                publisher = Publisher(BoundedPublishes(aws.sns, faults), settings.topic_arn,
-                                      settings.publish_retry_s, metrics)
+                publisher = RecordingPublisher(
+                    Publisher(BoundedPublishes(aws.sns, faults), settings.topic_arn,
+                              settings.publish_retry_s, metrics), reuse, metrics)
                 worker = Worker(settings, queue, publisher,
                                 lambda job, timings: process_job(job, stages, timings),
                                 metrics, keep_verdicts, faults=faults)
@@ -100,8 +108,43 @@ class WorkerService:
         finally:
             log.info("worker stopped", **dict(worker.stats.messages))
 
-    def _stages(self, settings: Settings, s3: Any, decoders: Executor, spool: Path) -> Stages:
+    async def _reuse(self, settings: Settings, aws: AsyncClients) -> Reuse:
+        """The reuse parts the settings turn on, before the first message: the verdict table
+        probed (a missing one stops the worker, exit 2), the known-content lists loaded (a failed
+        load is logged and retried at the refresh interval)."""
+        hashlists = None
+        if settings.records_bucket and settings.fingerprints:
+            hashlists = HashListStore(aws.s3, settings.records_bucket, settings.hashlist_prefix,
+                                      settings.hashlist_refresh_s)
+            await hashlists.current()
+        cache = None
+        if settings.verdict_table:
+            cache = VerdictCache(aws.dynamodb, settings.verdict_table,
+                                 settings.verdict_cache_ttl_days * 86400)
+            await cache.probe()
+        return Reuse(
+            cache=cache,
+            hashlists=hashlists, recent=self._recent_index(settings),
+            near_duplicate_reuse=settings.near_duplicate_reuse,
+            fingerprints=settings.fingerprints,
+            evidence=(EvidenceTarget(settings.records_bucket, settings.evidence_prefix,
+                                     settings.evidence_kms_key_id)
+                      if settings.records_bucket and settings.evidence else None))
+
+    def _recent_index(self, settings: Settings) -> RecentIndex | None:
+        """The near-duplicate index, only with a verdict table; it outlives one serve() (the
+        benchmark serves phases on one pool)."""
+        if not (settings.verdict_table and settings.fingerprints
+                and settings.near_duplicate_index_size):
+            return None
+        wanted = (settings.near_duplicate_index_size, settings.near_duplicate_threshold)
+        if self._recent is None or (self._recent.capacity, self._recent.threshold) != wanted:
+            self._recent = RecentIndex(*wanted)
+        return self._recent
+
+    def _stages(self, settings: Settings, s3: Any, decoders: Executor, spool: Path,
+                reuse: Reuse = Reuse()) -> Stages:
         context = verdicts.Context(region=settings.region, worker_id=settings.worker_id,
                                    model=self.pool.identity)
         return Stages(media=Media.from_settings(settings, s3, decoders, spool), pool=self.pool,
-                      context=context)
+                      context=context, reuse=reuse)

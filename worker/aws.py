@@ -65,7 +65,7 @@ def _is_loopback(url: str) -> bool:
 
 
 class AsyncClients:
-    """The worker's aiobotocore clients (SQS, S3, SNS) for one asyncio loop.
+    """The worker's aiobotocore clients (SQS, S3, SNS, DynamoDB) for one asyncio loop.
 
     Use as ``async with AsyncClients(region, endpoint_url) as clients:``; tests and the demo may
     pass clients of their own instead.
@@ -79,6 +79,7 @@ class AsyncClients:
         self.sqs: Any = None
         self.s3: Any = None
         self.sns: Any = None
+        self.dynamodb: Any = None  # the verdict cache (worker/verdict_cache.py)
 
     async def __aenter__(self) -> AsyncClients:
         from contextlib import AsyncExitStack
@@ -88,13 +89,20 @@ class AsyncClients:
 
         kwargs = dict(self._kwargs)
         kwargs["config"] = AioConfig(**CLIENT_OPTIONS)  # the same options as BOTO_CONFIG
+        # The verdict cache is a shortcut: a lookup that cannot answer soon is a miss and the model
+        # runs, so its client gives up after one retry and short timeouts instead of backing off
+        # for seconds per video while DynamoDB is failing.
+        cache_kwargs = dict(kwargs, config=AioConfig(
+            retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=5,
+            max_pool_connections=32))
         session = get_session()
         if self._profile:
             session.set_config_variable("profile", self._profile)
         self._stack = AsyncExitStack()
         await self._stack.__aenter__()
-        for service in ("sqs", "s3", "sns"):
-            client = await self._stack.enter_async_context(session.create_client(service, **kwargs))
+        for service in ("sqs", "s3", "sns", "dynamodb"):
+            client = await self._stack.enter_async_context(session.create_client(
+                service, **(cache_kwargs if service == "dynamodb" else kwargs)))
             setattr(self, service, client)
         return self
 

@@ -23,7 +23,10 @@ from worker.settings import Settings, env_name
 SSM_PREFIX = "/modfleet/"
 # Settings a stack fills, by the name of their parameter under /modfleet/<stack>/.
 STACK_PARAMETERS = {"queue_url": "queue-url", "dlq_url": "dlq-url", "topic_arn": "topic-arn",
-                    "bucket": "bucket", "autoscaling_group": "autoscaling-group"}
+                    "bucket": "bucket", "autoscaling_group": "autoscaling-group",
+                    "verdict_table": "verdict-table", "records_bucket": "records-bucket"}
+# evidence-prefix and hashlist-prefix are written too (infra/README.md, the stack parameters) but not read: their values
+# are the settings' defaults, "evidence/" and "hashlists/".
 QUEUE_SETTINGS = ("queue_url", "dlq_url")
 ClientFactory = Callable[..., Any]  # (service, settings) -> a boto3 client
 

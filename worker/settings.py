@@ -167,6 +167,43 @@ class Settings:
         "Device time per batch of the paced backend, a stand-in accelerator [0-600000 ms].",
         _MODEL.paced_batch_ms, group="model")
 
+    # ---- Known content and re-uploads (issue 21; ARCHITECTURE.md) -----------------------------------
+    verdict_table: str | None = _opt(
+        "DynamoDB table of verdicts by content SHA-256, model and policy version (else the "
+        "stack's verdict-table parameter; unset: the exact-copy cache is off).", None,
+        group="reuse")
+    verdict_cache_ttl_days: float = _opt(
+        "Days a cached verdict is reused (the table's TTL attribute expires_at) [> 0].", 30.0,
+        group="reuse")
+    records_bucket: str | None = _opt(
+        "The region's records bucket: known-content lists and evidence frames (else the stack's "
+        "records-bucket parameter; unset: neither).",
+        None, group="reuse")
+    hashlist_prefix: str = _opt("Prefix of the known-content lists in the records bucket.",
+                                "hashlists/", group="reuse")
+    hashlist_refresh_s: float = _opt(
+        "Seconds between reloads of the known-content lists [> 0].", 300.0, group="reuse")
+    fingerprints: bool = _opt(
+        "PDQ fingerprints of the sampled frames, stored in verdicts and matched against the "
+        "known-content lists and recent verdicts.", True, group="reuse")
+    near_duplicate_reuse: str = _opt(
+        "Which decisions a re-encode of a recent verdict reuses instead of running the model.",
+        "review_block", group="reuse", choices=("none", "review_block", "all"))
+    near_duplicate_index_size: int = _opt(
+        "Recent model verdicts kept in memory for near-duplicate matching (0: none; only with "
+        "a verdict table: reuse is on where the cache is).", 2000, group="reuse")
+    near_duplicate_threshold: int = _opt(
+        "PDQ distance (of 256 bits) within which two frames are the same picture [0-128].", 31,
+        group="reuse")
+    evidence: bool = _opt(
+        "Write the frames behind review and block labels as JPEG to the records bucket.", True,
+        group="reuse")
+    evidence_prefix: str = _opt("Prefix of the evidence frames in the records bucket.",
+                                "evidence/", group="reuse")
+    evidence_kms_key_id: str | None = _opt(
+        "KMS key for the evidence frames (SSEKMSKeyId; unset: the bucket's default key).", None,
+        group="reuse")
+
     # ---- Runtime -----------------------------------------------------------------------------------
     worker_id: str = _opt("Identity written into verdicts (default: host name and pid).", "",
                           group="runtime")
@@ -192,11 +229,14 @@ class Settings:
         """A validated copy with some fields replaced."""
         return dataclasses.replace(self, **changes)
 
-    def for_stack(self, stack: StackRefs) -> Settings:
-        """A copy pointed at one region's stack: its region, endpoint, queue, DLQ and topic."""
+    def for_stack(self, stack: StackRefs, reuse: bool = False) -> Settings:
+        """A copy pointed at one region's stack: its region, endpoint, queue, DLQ and topic, and
+        with ``reuse`` its verdict table and records bucket (the cache, lists and evidence)."""
+        extra = ({"verdict_table": stack.verdict_table, "records_bucket": stack.records_bucket}
+                 if reuse else {})
         return self.with_changes(region=stack.region, endpoint_url=stack.endpoint_url,
                                  queue_url=stack.queue_url, dlq_url=stack.dlq_url,
-                                 topic_arn=stack.topic_arn, bucket=stack.bucket)
+                                 topic_arn=stack.topic_arn, bucket=stack.bucket, **extra)
 
     def require(self, *names: str) -> None:
         """Raise SettingsError unless every named field is set (for commands that need them)."""
@@ -217,6 +257,8 @@ class StackRefs:
     dlq_url: str
     topic_arn: str
     endpoint_url: str | None = None
+    verdict_table: str | None = None  # the verdict cache (issue 21)
+    records_bucket: str | None = None  # known-content lists and evidence frames (issue 21)
 
 
 def _problems(s: Settings) -> Iterable[str]:
@@ -239,6 +281,14 @@ def _problems(s: Settings) -> Iterable[str]:
         yield "max-object-bytes, max-pixels, max-duration-s and decode-deadline-s must be positive"
     if s.ranged_min_bytes < 0:
         yield "ranged-min-bytes must be 0 or more"
+    if s.verdict_cache_ttl_days <= 0 or s.hashlist_refresh_s <= 0:
+        yield "verdict-cache-ttl-days and hashlist-refresh-s must be positive"
+    if s.near_duplicate_index_size < 0 or not 0 <= s.near_duplicate_threshold <= 128:
+        yield ("near-duplicate-index-size must be 0 or more and near-duplicate-threshold "
+               "within 0-128")
+    for name in ("hashlist_prefix", "evidence_prefix"):
+        if getattr(s, name) and not getattr(s, name).endswith("/"):
+            yield f"{name.replace('_', '-')} must end with '/', got {getattr(s, name)!r}"
     try:
         model_config(s)
     except ConfigInvalid as exc:  # the model layer's own limits, named by their flags

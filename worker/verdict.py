@@ -8,6 +8,12 @@ metrics and the chaos report read its fields.  Only the publisher turns it into 
 Adding a field to a later schema version: declare it with ``optional()`` on its record.  An optional
 field left at ``None`` is not written, so verdicts that do not use it keep their v1 form; schemas are
 looked up by the verdict's ``schema`` id in ``SCHEMA_FILES``.
+
+Version 2 (issue 21, the current one) adds where a verdict came from: ``cache_hit`` (always
+written) and, when they apply, ``cached_from``, ``fingerprints``, ``known_content``,
+``near_duplicate``, ``evidence_bucket``, ``video.sha256`` and each label's ``evidence_keys``
+(worker/verdict_reuse.py fills them).  A version-1 verdict read back keeps its v1 form: the fields
+marked ``since(2)`` are not written for it.
 """
 
 from __future__ import annotations
@@ -23,17 +29,21 @@ from importlib import resources
 from typing import Any
 
 from model.api import ModelIdentity, ModelOutput
+from worker.fingerprints import FrameFingerprint
+from worker.hashlists import KnownMatch
 from worker.records import Job
 
-SCHEMA_ID = "modfleet.verdict/v1"
+SCHEMA_V1 = "modfleet.verdict/v1"
+SCHEMA_ID = "modfleet.verdict/v2"
 # Schema id -> its file under worker/schemas/; the publisher validates against the verdict's own.
-SCHEMA_FILES = {SCHEMA_ID: "verdict-v1.json"}
+SCHEMA_FILES = {SCHEMA_V1: "verdict-v1.json", SCHEMA_ID: "verdict-v2.json"}
 _OMIT_WHEN_NONE = "omit_when_none"
+_SINCE = "since_version"
 
 
-def optional() -> Any:
+def optional(since: int = 1) -> Any:
     """A field that defaults to None and is left out of the JSON while it is None."""
-    return field(default=None, metadata={_OMIT_WHEN_NONE: True})
+    return field(default=None, metadata={_OMIT_WHEN_NONE: True, _SINCE: since})
 
 
 # ---- The records -----------------------------------------------------------------------------------
@@ -48,6 +58,8 @@ class Video:
     etag: str | None
     size_bytes: int | None
     duration_s: float | None
+    # The content id the verdict cache is keyed by (worker/content_digest.py), when known.
+    sha256: str | None = optional(since=2)
 
 
 @dataclass(frozen=True)
@@ -59,7 +71,10 @@ class Label:
     taxonomy_level: int
     confidence: float
     timestamps_ms: tuple[int, ...]
-    stage: str  # "llm" or "screening"
+    stage: str  # "llm", "screening" or "known_content"
+    # S3 keys (in the verdict's evidence_bucket) of the frames at timestamps_ms; None per frame
+    # not written.  Review and block verdicts only, and only with evidence on.
+    evidence_keys: tuple[str | None, ...] | None = optional(since=2)
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,9 @@ class Timings:
     decode: float | None = optional()
     batch_wait: float | None = optional()  # waiting for a replica and a full batch
     infer: float | None = optional()  # the batch's model run
+    lookup: float | None = optional(since=2)  # HEAD for S3's SHA-256 and the verdict table
+    fingerprint: float | None = optional(since=2)  # PDQ hashes of the sampled frames
+    evidence: float | None = optional(since=2)  # writing the evidence frames
 
     @classmethod
     def from_ms(cls, timings_ms: Mapping[str, float]) -> Timings:
@@ -90,6 +108,35 @@ class Timings:
         """Stage name -> ms, for the stages the job reached, in pipeline order."""
         return {f.name: value for f in dataclasses.fields(self)
                 if (value := getattr(self, f.name)) is not None}
+
+
+@dataclass(frozen=True)
+class CachedFrom:
+    """The earlier verdict this one reuses: ``exact`` (same bytes) or ``near_duplicate``."""
+
+    kind: str
+    idempotency_key: str
+    processed_at: str
+
+
+@dataclass(frozen=True)
+class Fingerprints:
+    """The sampled frames' perceptual hashes (worker/fingerprints.py)."""
+
+    algorithm: str
+    frames: tuple[FrameFingerprint, ...]
+
+
+@dataclass(frozen=True)
+class NearDuplicate:
+    """A recent verdict whose frames match this video's (worker/near_duplicates.py)."""
+
+    of: str  # its idempotency key
+    decision: str
+    matched_frames: int
+    frames: int
+    max_distance: int
+    reused: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +156,13 @@ class Verdict:
     worker_id: str
     processed_at: str  # UTC, ISO 8601 with milliseconds and "Z"
     idempotency_key: str
+    # ---- version 2: where the verdict came from (worker/verdict_reuse.py) ----
+    cache_hit: bool = field(default=False, metadata={_SINCE: 2})
+    cached_from: CachedFrom | None = optional(since=2)
+    fingerprints: Fingerprints | None = optional(since=2)
+    known_content: KnownMatch | None = optional(since=2)
+    near_duplicate: NearDuplicate | None = optional(since=2)
+    evidence_bucket: str | None = optional(since=2)
 
     @property
     def error_code(self) -> str | None:
@@ -125,6 +179,7 @@ class VideoFacts:
     size_bytes: int | None = None
     duration_s: float | None = None
     version_id: str | None = None
+    sha256: str | None = None  # the content id (worker/content_digest.py), when known
 
 
 @dataclass(frozen=True)
@@ -166,7 +221,7 @@ def _verdict(job: Job, facts: VideoFacts, ctx: Context, timings_ms: Mapping[str,
     version_id = facts.version_id or job.version_id
     size = facts.size_bytes if facts.size_bytes is not None else job.size
     return Verdict(
-        video=Video(job.bucket, job.key, version_id, etag, size, facts.duration_s),
+        video=Video(job.bucket, job.key, version_id, etag, size, facts.duration_s, facts.sha256),
         model=ctx.model, timings_ms=Timings.from_ms(timings_ms), region=ctx.region,
         worker_id=ctx.worker_id,
         processed_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
@@ -187,18 +242,37 @@ def to_json(verdict: Verdict) -> dict[str, Any]:
 
 
 def from_json(body: Mapping[str, Any]) -> Verdict:
-    """A published verdict read back; raises jsonschema.ValidationError if it breaks its schema."""
+    """A published verdict read back (version 1 or 2); raises jsonschema.ValidationError if it
+    breaks its schema."""
     validate(body)
     error = body["error"]
     return Verdict(
         schema=body["schema"], status=body["status"], decision=body["decision"],
         video=Video(**body["video"]),
-        labels=tuple(Label(**{**label, "timestamps_ms": tuple(label["timestamps_ms"])})
-                     for label in body["labels"]),
+        labels=tuple(_label_from_json(label) for label in body["labels"]),
         error=ErrorDetail(**error) if error else None, reason=body.get("reason"),
         model=ModelIdentity(**body["model"]), timings_ms=Timings(**body["timings_ms"]),
         region=body["region"], worker_id=body["worker_id"], processed_at=body["processed_at"],
-        idempotency_key=body["idempotency_key"])
+        idempotency_key=body["idempotency_key"], **_v2_from_json(body))
+
+
+def _label_from_json(label: Mapping[str, Any]) -> Label:
+    keys = label.get("evidence_keys")
+    return Label(**{**label, "timestamps_ms": tuple(label["timestamps_ms"]),
+                    "evidence_keys": tuple(keys) if keys is not None else None})
+
+
+def _v2_from_json(body: Mapping[str, Any]) -> dict[str, Any]:
+    prints, near = body.get("fingerprints"), body.get("near_duplicate")
+    cached, known = body.get("cached_from"), body.get("known_content")
+    return {
+        "cache_hit": bool(body.get("cache_hit", False)),
+        "cached_from": CachedFrom(**cached) if cached else None,
+        "fingerprints": Fingerprints(prints["algorithm"], tuple(
+            FrameFingerprint(**frame) for frame in prints["frames"])) if prints else None,
+        "known_content": KnownMatch(**known) if known else None,
+        "near_duplicate": NearDuplicate(**near) if near else None,
+        "evidence_bucket": body.get("evidence_bucket")}
 
 
 def validate(body: Mapping[str, Any]) -> None:
@@ -208,14 +282,19 @@ def validate(body: Mapping[str, Any]) -> None:
 
 
 def message_attributes(verdict: Verdict) -> dict[str, dict[str, str]]:
-    """SNS message attributes for subscription filter policies."""
-    return {name: {"DataType": "String", "StringValue": getattr(verdict, name)}
-            for name in ("decision", "status", "schema")}
+    """SNS message attributes for subscription filter policies: decision, status, schema, and
+    ``cache`` (exact | near_duplicate | none) and ``known_content`` (true | false)."""
+    values = {name: getattr(verdict, name) for name in ("decision", "status", "schema")}
+    values["cache"] = verdict.cached_from.kind if verdict.cached_from else "none"
+    values["known_content"] = "true" if verdict.known_content else "false"
+    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
 
 
 @cache
 def schema(schema_id: str = SCHEMA_ID) -> dict[str, Any]:
-    """A verdict JSON Schema that ships inside the package (default: v1)."""
+    """A verdict JSON Schema that ships inside the package (default: the current, v2)."""
+    if schema_id not in SCHEMA_FILES:
+        raise ValueError(f"unknown verdict schema {schema_id!r}; known: {', '.join(SCHEMA_FILES)}")
     path = f"schemas/{SCHEMA_FILES[schema_id]}"
     return json.loads(resources.files("worker").joinpath(path).read_text())
 
@@ -227,15 +306,18 @@ def _validator(schema_id: str):
     return jsonschema.Draft202012Validator(schema(schema_id))
 
 
-def _json_object(record: Any) -> dict[str, Any]:
-    return {f.name: _json_value(value) for f in dataclasses.fields(record)
-            if (value := getattr(record, f.name)) is not None
-            or not f.metadata.get(_OMIT_WHEN_NONE)}
+def _json_object(record: Any, version: int = 2) -> dict[str, Any]:
+    if isinstance(record, Verdict):
+        version = 1 if record.schema == SCHEMA_V1 else 2
+    return {f.name: _json_value(value, version) for f in dataclasses.fields(record)
+            if f.metadata.get(_SINCE, 1) <= version
+            and ((value := getattr(record, f.name)) is not None
+                 or not f.metadata.get(_OMIT_WHEN_NONE))}
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: Any, version: int) -> Any:
     if dataclasses.is_dataclass(value):
-        return _json_object(value)
+        return _json_object(value, version)
     if isinstance(value, tuple):
-        return [_json_value(item) for item in value]
+        return [_json_value(item, version) for item in value]
     return value

@@ -79,7 +79,9 @@ def test_every_format_and_outcome_settles(local_stack_process, shared_media, tmp
     for verdict in got:
         attributes = verdict.pop("_attributes")
         verdicts.validate(verdict)
-        assert attributes == {n: verdict[n] for n in ("decision", "status", "schema")}
+        typed = verdicts.message_attributes(verdicts.from_json(verdict))
+        assert attributes == {name: a["StringValue"] for name, a in typed.items()}
+        assert (attributes["cache"], attributes["known_content"]) == ("none", "false")
     by_key: dict[str, list[dict]] = {}
     for verdict in got:
         by_key.setdefault(verdict["video"]["key"], []).append(verdict)

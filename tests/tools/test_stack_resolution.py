@@ -19,6 +19,9 @@ def test_a_stack_fills_queue_dlq_topic_and_bucket_and_set_ones_win(stack):
     resolved = resources.resolve(settings_for(stack, stack=stack.name))
     assert (resolved.queue_url, resolved.dlq_url, resolved.topic_arn, resolved.bucket) == (
         stack.queue_url, stack.dlq_url, stack.topic_arn, stack.bucket)
+    # ... and issue 21's verdict table and records bucket: the cache, lists and evidence.
+    assert (resolved.verdict_table, resolved.records_bucket) == (stack.verdict_table,
+                                                                 stack.records_bucket)
     given = "arn:aws:sns:us-east-1:123456789012:given"
     explicit = resources.resolve(settings_for(stack, stack=stack.name, topic_arn=given))
     assert explicit.topic_arn == given and explicit.queue_url == stack.queue_url
@@ -30,7 +33,9 @@ def test_the_embedded_stack_writes_the_documented_parameters(stack):
     ssm = boto3_client("ssm", stack.region, stack.endpoint_url)
     assert resources.stack_parameters(ssm, stack.name) == {
         "queue-url": stack.queue_url, "dlq-url": stack.dlq_url, "topic-arn": stack.topic_arn,
-        "bucket": stack.bucket}
+        "bucket": stack.bucket, "verdict-table": stack.verdict_table,
+        "records-bucket": stack.records_bucket, "evidence-prefix": "evidence/",
+        "hashlist-prefix": "hashlists/"}
     assert stack.name in resources.stack_names(ssm)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 
@@ -33,8 +35,14 @@ def test_submit_uploads_videos_and_the_bucket_enqueues_them(stack, s3, queues, r
         stored = s3.get_object(Bucket=stack.bucket, Key=key)
         assert stored["Body"].read() == path.read_bytes()
         assert stored["ContentType"].startswith("video/")
+        # S3's SHA-256, the worker's verdict-cache key: the whole object's for a single PUT.
+        upload = next(u for u in report["uploaded"] if u["key"] == key)
+        if not upload["multipart"]:
+            assert base64.b64decode(upload["checksum_sha256"]) == \
+                hashlib.sha256(path.read_bytes()).digest()
     big_upload = next(u for u in report["uploaded"] if u["key"] == "users/42/big clip.mp4")
     assert big_upload["multipart"] and big_upload["etag"].endswith("-3")
+    assert big_upload["checksum_sha256"]  # a composite of the parts' SHA-256s
     assert big_upload["version_id"]  # the stack's bucket is versioned
     # The worker's own parser reads the notifications: every upload became a job.  S3 delivers
     # notifications at least once (moto sends two for a multipart upload), hence a set.

@@ -69,3 +69,11 @@ def test_worker_cli_names_missing_queue():
                             text=True, timeout=60, env={"PATH": "", "HOME": "/tmp"})
     assert result.returncode == 2
     assert "--queue-url (or MODFLEET_QUEUE_URL)" in result.stderr
+
+
+def test_reuse_settings_are_checked_at_start():
+    for bad in ({"evidence_prefix": "evidence"}, {"near_duplicate_threshold": 200},
+                {"verdict_cache_ttl_days": 0}):
+        with pytest.raises(SettingsError):
+            Settings(**bad)
+    assert Settings(verdict_table="t").near_duplicate_reuse == "review_block"

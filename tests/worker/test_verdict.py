@@ -23,10 +23,10 @@ def ok() -> v.Verdict:
                         {"queue_wait": 850.04, "fetch": 120.0})
 
 
-def test_the_published_json_keeps_the_v1_layout_key_for_key():
+def test_the_published_json_is_the_v1_layout_key_for_key_then_version_2s_fields():
     verdict = ok()
     expected = {
-        "schema": "modfleet.verdict/v1", "status": "ok", "decision": "review",
+        "schema": "modfleet.verdict/v2", "status": "ok", "decision": "review",
         "video": {"bucket": "uploads", "key": "users/42/clip 1.mp4", "version_id": None,
                   "etag": "9b2c", "size_bytes": 1024, "duration_s": 12.4},
         "labels": [{"name": "Violence", "parent_name": "", "taxonomy_level": 1,
@@ -38,8 +38,10 @@ def test_the_published_json_keeps_the_v1_layout_key_for_key():
         "region": "us-east-1", "worker_id": "i-1/replica-0",
         "processed_at": verdict.processed_at,
         "idempotency_key": v.idempotency_key(JOB, None, "9b2c", MODEL),
+        "cache_hit": False,
     }
-    # Same keys in the same order, same values: the bytes subscribers received before.
+    # v1's keys in the same order, same values, then cache_hit; the other v2 fields only when
+    # they apply.
     assert message_body(verdict) == json.dumps(expected, separators=(",", ":"))
 
 
@@ -51,7 +53,9 @@ def test_ok_verdict_is_typed_and_carries_filter_attributes():
     assert v.message_attributes(verdict) == {
         "decision": {"DataType": "String", "StringValue": "review"},
         "status": {"DataType": "String", "StringValue": "ok"},
-        "schema": {"DataType": "String", "StringValue": "modfleet.verdict/v1"}}
+        "schema": {"DataType": "String", "StringValue": "modfleet.verdict/v2"},
+        "cache": {"DataType": "String", "StringValue": "none"},
+        "known_content": {"DataType": "String", "StringValue": "false"}}
 
 
 def test_error_verdict_routes_to_review_without_labels():
@@ -111,3 +115,31 @@ def test_idempotency_key_depends_on_object_version_and_model_not_on_worker():
 
 def test_schema_ships_inside_the_package():
     assert v.schema()["properties"]["schema"]["const"] == v.SCHEMA_ID
+
+
+# A verdict as version 1 published it (before issue 21): readers still validate it.
+V1_VERDICT = {
+    "schema": "modfleet.verdict/v1", "status": "ok", "decision": "allow",
+    "video": {"bucket": "uploads", "key": "a.mp4", "version_id": None, "etag": "9b2c",
+              "size_bytes": 1024, "duration_s": 3.0},
+    "labels": [], "error": None, "reason": None,
+    "model": {"name": "m", "version": "s1", "backend": "torch", "quantization": "none",
+              "synthetic": True, "policy_version": "2026-11"},
+    "timings_ms": {"queue_wait": 1.0}, "region": "us-east-1", "worker_id": "w",
+    "processed_at": "2026-11-01T00:00:00.000Z", "idempotency_key": "sha256:" + "a" * 64}
+
+
+def test_a_version_1_verdict_still_validates_and_reads_back_in_its_own_form():
+    v.validate(V1_VERDICT)
+    assert v.to_json(v.from_json(V1_VERDICT)) == V1_VERDICT
+    with pytest.raises(jsonschema.ValidationError):
+        v.validate({**V1_VERDICT, "schema": "modfleet.verdict/v2"})  # lacks v2's fields
+    with pytest.raises(jsonschema.ValidationError):
+        v.validate({**V1_VERDICT, "cache_hit": False})  # v1 has no such field
+
+
+def test_both_schema_versions_ship_and_an_unknown_one_is_refused():
+    assert v.schema("modfleet.verdict/v1")["properties"]["schema"]["const"] == \
+        "modfleet.verdict/v1"
+    with pytest.raises(ValueError):
+        v.schema("modfleet.verdict/v9")

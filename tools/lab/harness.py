@@ -34,6 +34,11 @@ def worker_command(stack: StackInfo, *extra: str, endpoint_url: str | None = Non
                     "--no-metrics", *FAST_MODEL, *extra)
 
 
+def reuse_flags(stack: StackInfo) -> list[str]:
+    """Worker flags that turn on the verdict cache, known-content lists and evidence (issue 21)."""
+    return ["--verdict-table", stack.verdict_table, "--records-bucket", stack.records_bucket]
+
+
 def fake_sdk_env(**extra: str) -> dict[str, str]:
     """The environment of a process that sees the contract fakes as the installed Neuron SDK; the
     runtime's own core setting gives it two NeuronCores (this machine has no /dev/neuron*), on a

@@ -8,6 +8,7 @@ metadata and odd pixel formats exercise the decoder's edge cases.
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,10 @@ class VideoSpec:
     container: str = "mp4"
     seed: int = 0
     b_frames: int = 0  # libx264 only: B-frames between reference frames (non-reference ones)
+    # "gradient": colour ramps (clips of one size look alike to a perceptual hash); "blocks": a
+    # seeded grid of random colours, so that clips of different seeds are different pictures
+    # (the known-content and near-duplicate tests need that; PDQ distance about 128 between them).
+    scene: str = "gradient"
 
 
 # Fast settings, quiet logs: these clips are test and demo inputs, not deliverables.
@@ -106,6 +111,8 @@ def write_demo_set(directory: Path) -> list[Path]:
 
 
 def _picture(spec: VideoSpec, base: np.ndarray, index: int) -> np.ndarray:
+    if spec.scene == "blocks":
+        return _blocks(spec, index)
     y, x = np.mgrid[0:spec.height, 0:spec.width]
     phase = index / max(spec.fps, 1)
     img = np.empty((spec.height, spec.width, 3), dtype=np.uint8)
@@ -152,4 +159,39 @@ def media_folder(source: Path, target: Path) -> Path:
     else:
         for spec in REAL_CLIP_STAND_INS:
             write_video(spec, target)
+    return target
+
+
+def _blocks(spec: VideoSpec, index: int) -> np.ndarray:
+    """A 6 x 8 grid of the seed's random colours, drifting slowly, with a moving white square."""
+    grid = np.random.default_rng(spec.seed).integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
+    rows = (np.arange(spec.height) * 6 // spec.height)
+    cols = ((np.arange(spec.width) + index) * 8 // spec.width) % 8
+    img = grid[rows][:, cols].copy()
+    phase = index / max(spec.fps, 1)
+    cx = int((0.5 + 0.3 * np.sin(phase)) * spec.width)
+    cy = int((0.5 + 0.3 * np.cos(phase)) * spec.height)
+    half = max(2, spec.height // 16)
+    img[max(0, cy - half):cy + half, max(0, cx - half):cx + half] = (255, 255, 255)
+    return img
+
+
+def transcode(source: Path, target: Path, width: int, height: int, crf: int = 30,
+              codec: str = "libx264") -> Path:
+    """A re-encode of ``source``: every frame decoded, scaled to ``width`` x ``height`` and encoded
+    again (another resolution and bitrate of the same pictures, as a re-upload would be)."""
+    try:
+        with av.open(str(source)) as src, av.open(str(target), mode="w") as dst:
+            video = src.streams.video[0]
+            rate = video.average_rate or Fraction(15)
+            stream = dst.add_stream(codec, rate=rate)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {**ENCODER_OPTIONS.get(codec, {}), "crf": str(crf)}
+            for index, frame in enumerate(src.decode(video)):
+                scaled = frame.reformat(width=width, height=height, format="yuv420p")
+                scaled.pts, scaled.time_base = index, 1 / Fraction(rate)  # the source's clock
+                dst.mux(stream.encode(scaled))
+            dst.mux(stream.encode(None))
+    finally:
+        _normal_scheduling()
     return target

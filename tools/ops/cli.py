@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "tools.ops.commands.worker",
     "tools.ops.commands.local_stack",
     "tools.ops.commands.submit",
+    "tools.ops.commands.hashlist",
     "tools.ops.commands.enqueue",
     "tools.ops.commands.replay_dlq",
     "tools.ops.commands.dlq",

@@ -1,5 +1,9 @@
 """Upload videos to the bucket, so that its object-created notifications enqueue them.
 
+Every upload declares ``ChecksumAlgorithm=SHA256``: S3 checks the bytes against it and keeps it,
+and the worker reads it with one HEAD to find an exact copy's cached verdict without a GET
+(worker/content_digest.py; the bucket's upload contract in README asks every uploader for it).
+
 Large files go up in parts (boto3's TransferConfig); the key of each upload is the prefix plus the
 file name, or plus the path below a directory given on the command line.
 """
@@ -36,6 +40,7 @@ class Uploaded:
     etag: str
     version_id: str | None
     multipart: bool
+    checksum_sha256: str | None = None  # as S3 stored it (a multipart upload's is a composite)
 
 
 @dataclass(frozen=True)
@@ -102,10 +107,11 @@ def _upload(s3: Any, bucket: str, item: PlannedUpload, config: TransferConfig,
             on_bytes: Callable[[float], None]) -> Uploaded:
     content_type = mimetypes.guess_type(item.path.name)[0] or "application/octet-stream"
     s3.upload_file(str(item.path), bucket, item.key, Config=config, Callback=on_bytes,
-                   ExtraArgs={"ContentType": content_type})
-    head = s3.head_object(Bucket=bucket, Key=item.key)
+                   ExtraArgs={"ContentType": content_type, "ChecksumAlgorithm": "SHA256"})
+    head = s3.head_object(Bucket=bucket, Key=item.key, ChecksumMode="ENABLED")
     return Uploaded(str(item.path), item.key, item.size_bytes, head["ETag"].strip('"'),
-                    head.get("VersionId"), item.size_bytes >= config.multipart_threshold)
+                    head.get("VersionId"), item.size_bytes >= config.multipart_threshold,
+                    head.get("ChecksumSHA256"))
 
 
 def _planned(path: Path, key: str) -> PlannedUpload:

@@ -80,6 +80,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "ranged-read figures. [default 600]")
     add("--long-clip-resolution", default="1280x720", metavar="WxH",
         help="Size of the long clip. [default 1280x720]")
+    add("--reuse", action="store_true", help="Instead: the re-upload corpus (30%% exact copies, "
+        "20%% re-encodes) with the verdict cache off and on, and the false-match check of the "
+        "fingerprints (tools/lab/bench/reuse.py).")
+    add("--reuse-mutants", type=int, default=1000, help="With --reuse: hostile mutants in the "
+        "false-match check. [default 1000]")
+    add("--reuse-resolution", default="640x360", metavar="WxH",
+        help="With --reuse: size of the generated originals. [default 640x360]")
+    add("--reuse-seconds", type=float, default=6.0,
+        help="With --reuse: length of each original. [default 6]")
     add("--json", action="store_true", help="Print one JSON object on stdout.")
     add("--write-paced-section", nargs="?", const=Path("BENCHMARKS.md"), type=Path,
         default=None, metavar="FILE", help="Rewrite the paced-device section of FILE "
@@ -95,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_mod.from_sources(args, exit_when_idle_s=args.exit_when_idle_s or 2.0,
                                          metrics=False, wait_time_s=1)
+    if args.reuse:
+        return _run_reuse(args, settings)
     width, _, height = args.corpus_resolution.partition("x")
     options = BenchOptions(
         videos=args.videos,
@@ -129,6 +140,25 @@ def run(args: argparse.Namespace) -> int:
         from tools.lab.bench.results import render_table
 
         Console().print(render_table(result))
+    return 0
+
+
+def _run_reuse(args: argparse.Namespace, settings: settings_mod.Settings) -> int:
+    from tools.lab.bench.reuse import ReuseOptions, render_lines, run_reuse
+
+    width, _, height = args.reuse_resolution.partition("x")
+    options = ReuseOptions(videos=args.videos, width=int(width), height=int(height),
+                           seconds=args.reuse_seconds, mutants=args.reuse_mutants,
+                           shared_media=None if args.no_shared_media else SHARED_MEDIA)
+    if options.videos < 2 or options.mutants < 0 or options.width % 2 or options.height % 2:
+        print("modfleet bench: --reuse needs --videos >= 2, --reuse-mutants >= 0 and even "
+              "--reuse-resolution sides", file=sys.stderr)
+        return 2
+    result = run_reuse(settings, options, _say)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print("\n".join(render_lines(result)))
     return 0
 
 

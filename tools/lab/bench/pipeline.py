@@ -75,12 +75,14 @@ class StageTimes:
 
 
 def run_backlog(settings: Settings, service: WorkerService, stack: StackInfo,
-                uploads: Sequence[Upload], advance: Advance) -> PipelineRun:
-    """Upload everything, wait for the notifications to queue, then let the worker drain it."""
+                uploads: Sequence[Upload], advance: Advance,
+                keep: Callable[[dict], None] = lambda verdict: None) -> PipelineRun:
+    """Upload everything, wait for the notifications to queue, then let the worker drain it;
+    ``keep`` sees every verdict read back."""
     s3 = boto3_client("s3", stack.region, stack.endpoint_url)
     uploaded_at = {upload.key: _put(s3, stack, upload) for upload in uploads}
     _wait_for_depth(stack, len(uploads))
-    return _serve_and_collect(settings, service, stack, uploaded_at, len(uploads), advance)
+    return _serve_and_collect(settings, service, stack, uploaded_at, len(uploads), advance, keep)
 
 
 def run_paced(settings: Settings, service: WorkerService, stack: StackInfo,
@@ -103,7 +105,8 @@ def run_paced(settings: Settings, service: WorkerService, stack: StackInfo,
 
 def _serve_and_collect(settings: Settings, service: WorkerService, stack: StackInfo,
                        uploaded_at: dict[str, float], expected: int,
-                       advance: Advance) -> PipelineRun:
+                       advance: Advance,
+                       keep: Callable[[dict], None] = lambda verdict: None) -> PipelineRun:
     stages = StageTimes()
     metrics = Metrics(True, settings.region, sink=stages)
     started, started_cpu = time.time(), time.process_time()
@@ -111,6 +114,8 @@ def _serve_and_collect(settings: Settings, service: WorkerService, stack: StackI
     cpu_s = time.process_time() - started_cpu
     arrivals = drain_tap(stack, expected)
     advance(len(arrivals))
+    for arrival in arrivals:
+        keep(arrival.verdict)
     ok = sum(1 for a in arrivals if a.verdict["status"] == "ok")
     latencies = tuple(a.sent_at_s - uploaded_at[a.verdict["video"]["key"]]
                       for a in arrivals if a.verdict["video"]["key"] in uploaded_at)
@@ -137,7 +142,8 @@ def _put(s3: Any, stack: StackInfo, upload: Upload) -> float:
     # One PUT, not upload_file: multipart uploads would make the notification's timing depend
     # on part sizes, and one PUT is how most upload services hand a video to S3.
     with upload.path.open("rb") as body:
-        s3.put_object(Bucket=stack.bucket, Key=upload.key, Body=body)
+        # With S3's SHA-256, as `modfleet submit` uploads (the verdict cache reads it).
+        s3.put_object(Bucket=stack.bucket, Key=upload.key, Body=body, ChecksumAlgorithm="SHA256")
     return time.time()
 
 

@@ -13,6 +13,7 @@ set share of each call kind the worker makes, answers with a fault instead (or a
 | ``sqs:DeleteMessageBatch`` | 500 InternalError, a partial batch failure |
 | ``sqs:SendMessage`` (dead-lettering) | 500 InternalError |
 | ``sns:Publish`` | 400 Throttling (SNS's "Rate exceeded") |
+| ``dynamodb:GetItem``, ``dynamodb:PutItem`` (the verdict cache) | 500 InternalServerError, 400 ProvisionedThroughputExceededException |
 
 ``outage(kind)`` fails every call of a kind until ``restore(kind)``.  Every call and every fault is
 counted per kind.  A partial batch failure forwards only some entries to moto and reports the
@@ -42,9 +43,12 @@ FAULTS: dict[str, tuple[str, ...]] = {
     "sqs:DeleteMessageBatch": ("http500", "partial_batch"),
     "sqs:SendMessage": ("http500",),
     "sns:Publish": ("throttling",),
+    "dynamodb:GetItem": ("http500", "throttling"),
+    "dynamodb:PutItem": ("http500", "throttling"),
 }
 CALL_KINDS = tuple(FAULTS)
 _SQS_TARGET = "AmazonSQS."
+_DYNAMODB_TARGET = "DynamoDB_20120810."
 
 
 class FaultProxy:
@@ -129,6 +133,9 @@ def call_kind(method: str, path: str, headers: dict[str, str], body: bytes) -> s
     target = headers.get("x-amz-target", "")
     if target.startswith(_SQS_TARGET):
         kind = "sqs:" + target[len(_SQS_TARGET):]
+        return kind if kind in FAULTS else None
+    if target.startswith(_DYNAMODB_TARGET):
+        kind = "dynamodb:" + target[len(_DYNAMODB_TARGET):]
         return kind if kind in FAULTS else None
     if method == "POST" and b"Action=" in body:
         action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
@@ -239,6 +246,12 @@ class _Handler(BaseHTTPRequestHandler):
                                   "message": "injected fault"}).encode()
             headers = [("Content-Type", "application/x-amz-json-1.0"),
                        ("x-amzn-query-error", f"{code};Receiver")]
+        elif kind.startswith("dynamodb:"):
+            status, code = ((400, "ProvisionedThroughputExceededException")
+                            if fault == "throttling" else (500, "InternalServerError"))
+            payload = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}",
+                                  "message": "injected fault"}).encode()
+            headers = [("Content-Type", "application/x-amz-json-1.0")]
         elif kind.startswith("sns:"):
             status, payload = 400, _query_error("Sender", "Throttling", "Rate exceeded")
             headers = [("Content-Type", "text/xml")]

@@ -63,6 +63,10 @@ class ChaosPlan:
     media_dir: Path | None = None
     log_dir: Path | None = None
     worker_args: tuple[str, ...] = ()
+    # The workers use the stack's verdict table and records bucket (issue 21), so DynamoDB calls
+    # meet faults too.  Off by default: the run uploads copies of a few clips, which the cache
+    # would answer without the GETs and decodes whose faults the run is mostly about.
+    reuse: bool = False
 
     def __post_init__(self) -> None:
         if self.uploads < 0 or self.hostile < 0 or self.poison < 0 or self.workers < 1:
@@ -126,8 +130,12 @@ def _command_for(plan: ChaosPlan, stack: Any, endpoint: str) -> Callable[[int, i
                 "--topic-arn", stack.topic_arn, "--dlq-url", stack.dlq_url, "--endpoint-url",
                 endpoint, "--region", stack.region, "--visibility-timeout-s",
                 str(plan.visibility_timeout_s), "--worker-id", f"chaos-{slot}.{generation}",
-                *WORKER_FLAGS, *plan.worker_args]
+                *WORKER_FLAGS, *(_reuse_flags(stack) if plan.reuse else ()), *plan.worker_args]
     return command
+
+
+def _reuse_flags(stack: Any) -> tuple[str, ...]:
+    return ("--verdict-table", stack.verdict_table, "--records-bucket", stack.records_bucket)
 
 
 def _until_idle(plan: ChaosPlan, stack: Any, fleet: Fleet, uploader: _Uploader,
@@ -178,7 +186,9 @@ class _Uploader(threading.Thread):
     def run(self) -> None:
         s3 = boto3_client("s3", self.stack.region, self.stack.endpoint_url)
         for item in self.planned:
-            response = s3.put_object(Bucket=self.stack.bucket, Key=item.key, Body=item.data)
+            # With S3's SHA-256, as `modfleet submit` uploads (the verdict cache reads it).
+            response = s3.put_object(Bucket=self.stack.bucket, Key=item.key, Body=item.data,
+                                     ChecksumAlgorithm="SHA256")
             self.uploaded.append(Uploaded(self.stack.bucket, item.key, response.get("VersionId"),
                                           item.kind))
 

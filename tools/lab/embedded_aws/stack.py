@@ -3,10 +3,13 @@ that reads verdicts back.
 
 A versioned upload bucket whose object-created notifications feed the job queue, a dead-letter
 queue with a redrive policy, a verdict topic, and a "tap" queue subscribed to the topic (raw
-delivery) so that verdicts can be read back.  Like the Terraform module, it writes where they are
-as SSM parameters under ``/modfleet/<name>/`` (``worker.resources``), so that ``--stack`` (or the
-region's one stack) points every command at them.  ``StartMessageMoveTask`` is not implemented by
-moto, which is why `replay-dlq` moves messages itself by default.
+delivery) so that verdicts can be read back; the verdict cache table (on demand, TTL on
+``expires_at``) and the records bucket (``evidence/``, ``hashlists/``) of issue 21.  Like the
+Terraform module, it writes where they are as SSM parameters under ``/modfleet/<name>/``
+(``worker.resources``), so that ``--stack`` (or the region's one stack) points every command at
+them.  Unlike infra/, no KMS keys: the worker's evidence writes are tested with a key of moto's
+KMS where a test asks for one.  ``StartMessageMoveTask`` is not implemented by moto, which is why
+`replay-dlq` moves messages itself by default.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from tools.ops.queues import queue_arn
 from worker.aws import boto3_client
 from worker.resources import STACK_PARAMETERS, SSM_PREFIX
 from worker.settings import StackRefs
+
+EVIDENCE_PREFIX = "evidence/"
+HASHLIST_PREFIX = "hashlists/"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,9 +41,14 @@ class StackInfo(StackRefs):
 
     def env(self) -> dict[str, str]:
         """MODFLEET_* variables that point a worker or tool at this stack."""
-        return {"MODFLEET_ENDPOINT_URL": self.endpoint_url or "", "MODFLEET_REGION": self.region,
-                "MODFLEET_QUEUE_URL": self.queue_url, "MODFLEET_DLQ_URL": self.dlq_url,
-                "MODFLEET_TOPIC_ARN": self.topic_arn}
+        env = {"MODFLEET_ENDPOINT_URL": self.endpoint_url or "", "MODFLEET_REGION": self.region,
+               "MODFLEET_QUEUE_URL": self.queue_url, "MODFLEET_DLQ_URL": self.dlq_url,
+               "MODFLEET_TOPIC_ARN": self.topic_arn}
+        if self.verdict_table:
+            env["MODFLEET_VERDICT_TABLE"] = self.verdict_table
+        if self.records_bucket:
+            env["MODFLEET_RECORDS_BUCKET"] = self.records_bucket
+        return env
 
 
 def provision(endpoint_url: str, region: str = "us-east-1", name: str = "modfleet",
@@ -69,12 +80,31 @@ def provision(endpoint_url: str, region: str = "us-east-1", name: str = "modflee
     tap_url = sqs.create_queue(QueueName=f"{name}-verdicts-tap")["QueueUrl"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn(sqs, tap_url),
                   Attributes={"RawMessageDelivery": "true"})
+    table = _verdict_table(boto3_client("dynamodb", region, endpoint_url), name)
+    records = f"{name}-records-{region}"
+    s3.create_bucket(**{**create_args, "Bucket": records})
     info = StackInfo(endpoint_url=endpoint_url, region=region, bucket=bucket, queue_url=queue_url,
-                     dlq_url=dlq_url, topic_arn=topic_arn, tap_queue_url=tap_url, name=name)
+                     dlq_url=dlq_url, topic_arn=topic_arn, tap_queue_url=tap_url, name=name,
+                     verdict_table=table, records_bucket=records)
     write_stack_parameters(boto3_client("ssm", region, endpoint_url), name, {  # those it has:
         parameter: getattr(info, setting) for setting, parameter in STACK_PARAMETERS.items()
-        if getattr(info, setting, None)})  # no autoscaling-group until fleet_group makes one
+        if getattr(info, setting, None)}  # no autoscaling-group until fleet_group makes one
+        | {"evidence-prefix": EVIDENCE_PREFIX, "hashlist-prefix": HASHLIST_PREFIX})
     return info
+
+
+def _verdict_table(dynamodb: Any, name: str) -> str:
+    """The verdict cache table as infra/ makes it: key ``pk``, on demand, TTL on ``expires_at``."""
+    table = f"{name}-verdicts"
+    try:
+        dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    except dynamodb.exceptions.ResourceInUseException:
+        return table  # provisioned before: reused, as every other resource here
+    dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification={
+        "Enabled": True, "AttributeName": "expires_at"})
+    return table
 
 
 def write_stack_parameters(ssm: Any, name: str, values: dict[str, str]) -> None:

@@ -44,6 +44,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     add("--log-dir", type=Path, help="Keep the workers' logs here (default: a temporary folder).")
     add("--worker-arg", action="append", default=[], metavar="ARG",
         help="Extra flag for every worker (repeat; e.g. --worker-arg=--decode-threads=1).")
+    add("--reuse", action="store_true",
+        help="Workers use the verdict table and records bucket: re-uploads hit the cache, and "
+             "the proxy fails DynamoDB calls too (default off: the cache would answer most "
+             "copies without the GETs and decodes the run is about).")
     add("--json", action="store_true", help="Print the report as one JSON object.")
     parser.set_defaults(func=run)
 
@@ -62,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                          seed=args.seed, visibility_timeout_s=args.visibility_timeout,
                          max_receive_count=args.max_receive_count, timeout_s=args.timeout,
                          media_dir=args.media_dir, log_dir=args.log_dir,
-                         worker_args=tuple(args.worker_arg))
+                         worker_args=tuple(args.worker_arg), reuse=args.reuse)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
     with progress_bar("uploads settled", args.uploads + args.hostile) as advance:

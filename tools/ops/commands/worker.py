@@ -18,7 +18,7 @@ WORKER_NEEDS = ("queue_url", "topic_arn")
 
 def register(parser: argparse.ArgumentParser) -> None:
     settings_mod.add_arguments(parser, settings_mod.field_groups(
-        "aws", "queue", "media", "model", "runtime"))
+        "aws", "queue", "media", "model", "reuse", "runtime"))
     parser.add_argument("--exit-when-idle", dest="exit_when_idle_s", metavar="SECONDS",
                         default=argparse.SUPPRESS, help="Alias of --exit-when-idle-s.")
     parser.set_defaults(func=run)
