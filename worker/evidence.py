@@ -3,8 +3,8 @@
 Each frame is the one the model (or the hash matcher) saw, letterboxed at the model's frame size,
 written once per verdict under ``<prefix><idempotency hex>/<timestamp>ms.jpg`` in the records
 bucket, encrypted with the evidence KMS key when one is configured (the bucket's default is that
-key too; CONTRACTS.md).  The worker's role may only PutObject there.  The keys go into the verdict
-beside each label's timestamps.  A frame that cannot be written is left out of the verdict (logged):
+key too; infra/README.md).  The worker's role may only PutObject there.  The keys go into the
+verdict beside each label's timestamps.  A frame that cannot be written is left out of the verdict (logged):
 evidence helps a reviewer, and its absence must not hold a verdict back.
 """
 

@@ -1,7 +1,7 @@
 """Known-content lists: named lists of PDQ hashes, each with its match distance, and the matcher.
 
 A list lives in the region's records bucket as one JSON object, ``hashlists/<name>.json``
-(CONTRACTS.md), written by ``modfleet hashlist import`` and read here by the worker::
+(infra/README.md), written by ``modfleet hashlist import`` and read here by the worker::
 
     {"format": "modfleet.hashlist/v1", "name": "csam-2026", "threshold": 31,
      "entries": [{"id": "te:123", "pdq": "<64 hex>"}, ...], "updated_at": "...Z"}

@@ -1,6 +1,6 @@
 """The shared verdict cache: one DynamoDB item per (content, model version, policy version).
 
-``pk = "<content id>#<model name>@<model version>#<policy version>"`` (CONTRACTS.md; the content id
+``pk = "<content id>#<model name>@<model version>#<policy version>"`` (infra/README.md; the content id
 is ``sha256:<hex>``, see worker/content_digest.py), the verdict as compact JSON in ``verdict``, and
 ``expires_at`` (epoch seconds) for the table's TTL.  The worker's role may only GetItem and PutItem.
 

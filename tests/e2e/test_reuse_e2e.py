@@ -10,7 +10,6 @@ lookup; its SHA-256 is computed while fetching).  Subscribers with filter polici
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import signal

@@ -18,7 +18,7 @@ from worker.aws import AsyncClients
 from worker.content_digest import content_id
 from worker.exceptions import AwsSettingRejected
 from worker.evidence import encode_jpeg, frame_times, with_evidence
-from worker.fingerprints import FrameFingerprint, fingerprint_frames
+from worker.fingerprints import fingerprint_frames
 from worker.hashlists import HashEntry, HashList, KnownContent, parse_entries
 from worker.near_duplicates import RecentIndex
 from worker.records import Job

@@ -1,7 +1,7 @@
 """The fleet beside its queues: the Auto Scaling group's instances and the age of the last verdict.
 
-The last verdict's age comes from the worker's own metrics (CONTRACTS: namespace ``modfleet``,
-metric ``Videos``, dimension set []): GetMetricData for the last ``VERDICT_WINDOW`` at one-minute
+The last verdict's age comes from the worker's own metrics (infra/README.md, "The worker's
+metrics": namespace ``modfleet``, metric ``Videos``, dimension set []): GetMetricData for the last ``VERDICT_WINDOW`` at one-minute
 periods (on minute boundaries), newest first; the age is now minus the newest period's start, so it
 is to the minute: an over-estimate by up to 60 s, on AWS as on moto.  The
 worker writes the metrics as EMF lines on stdout; the CloudWatch agent ships them on an instance,

@@ -22,9 +22,10 @@ locals {
   drain_hook_timeout_s = local.worker_timeout_stop_s + 60
   oldest_message_age_s = coalesce(var.alarms.oldest_message_age_s, 2 * var.worker.processing_deadline_s)
 
-  # What the worker caches, writes for reviewers and reads for known content (CONTRACTS: the
-  # table's key is pk = "sha256:<hex>#<model>@<version>#<policy version>", items expire on
-  # expires_at; evidence frames and hash lists live under fixed prefixes of the records bucket).
+  # What the worker caches, writes for reviewers and reads for known content (infra/README.md,
+  # "What one stack is"): the table's key is
+  # pk = "sha256:<hex>#<model>@<version>#<policy version>", items expire on expires_at; evidence
+  # frames and hash lists live under fixed prefixes of the records bucket.
   verdict_table_name  = "${var.name}-verdicts"
   records_bucket_name = "${var.name}-records-${local.region}"
   evidence_prefix     = "evidence/"

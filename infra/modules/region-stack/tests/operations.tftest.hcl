@@ -106,7 +106,7 @@ variables {
 }
 
 ################################################################################
-# Stack parameters (CONTRACTS.md): what `modfleet --stack` reads
+# Stack parameters (infra/README.md, "Stack parameters"): what `modfleet --stack` reads
 ################################################################################
 
 run "stack_parameters_name_the_stacks_resources_under_its_prefix" {
@@ -125,7 +125,7 @@ run "stack_parameters_name_the_stacks_resources_under_its_prefix" {
       "/modfleet/modfleet-test/autoscaling-group" = "modfleet-test-workers"
       "/modfleet/modfleet-test/log-group"         = "/modfleet/modfleet-test/worker"
     }
-    error_message = "One parameter per name of CONTRACTS.md, under /modfleet/<name>/."
+    error_message = "One parameter per name of infra/README.md's stack parameters, under /modfleet/<name>/."
   }
 
   assert {

@@ -208,7 +208,7 @@ run "evidence_expires_on_its_own_rule" {
 
   assert {
     condition     = output.evidence_prefix == "evidence/" && output.hashlist_prefix == "hashlists/"
-    error_message = "The prefixes of CONTRACTS.md."
+    error_message = "The prefixes infra/README.md names."
   }
 }
 
