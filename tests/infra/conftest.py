@@ -15,10 +15,6 @@ from tools.lab.exceptions import TerraformUnavailable
 from worker.settings import Settings, env_var_names, from_sources
 
 MODULE = "modules/region-stack"
-# Settings fields that issue 21's worker change adds (MODFLEET_VERDICT_TABLE,
-# MODFLEET_RECORDS_BUCKET); the stack sets them already. Empty this once worker/settings.py has
-# them: test_infra_checks.py fails while one of them is still listed here and in the Settings.
-PENDING_SETTINGS = frozenset({"MODFLEET_VERDICT_TABLE", "MODFLEET_RECORDS_BUCKET"})
 
 
 @pytest.fixture(scope="session")
@@ -33,12 +29,7 @@ def region_roots() -> list[str]:
 
 @pytest.fixture(scope="session")
 def worker_env_names() -> frozenset[str]:
-    return env_var_names() | PENDING_SETTINGS
-
-
-@pytest.fixture(scope="session")
-def pending_settings() -> frozenset[str]:
-    return PENDING_SETTINGS
+    return env_var_names()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ import yaml
 
 from model.neuron_sdk import SDK_RELEASE
 from tools.lab import infra_checks, terraform
-from worker.settings import env_var_names
 
 SETUP_CFG = terraform.REPO / "setup.cfg"
 VARIABLES = "modules/region-stack/variables.tf"
@@ -43,14 +42,6 @@ def test_the_stacks_environment_is_the_workers_settings(module_state, region_sta
     for name, state in {"module": module_state, **region_states}.items():
         environment = infra_checks.outputs(state)["worker_environment"]
         assert infra_checks.environment_problems(environment, worker_env_names) == [], name
-
-
-def test_pending_settings_are_not_in_the_worker_yet(pending_settings):
-    """tests/infra/conftest.py lists the Settings fields issue 21 adds; once the worker has them,
-    the list must go, so that the check above is the worker's alone again."""
-    assert not pending_settings & env_var_names(), (
-        f"worker/settings.py reads {sorted(pending_settings & env_var_names())}: remove them "
-        "from PENDING_SETTINGS in tests/infra/conftest.py")
 
 
 def test_an_environment_name_the_worker_does_not_read_is_reported(worker_env_names):
