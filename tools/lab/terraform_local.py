@@ -191,7 +191,9 @@ def stack_info(outputs: dict[str, Any], endpoint_url: str, region: str,
     """The applied stack, as the embedded-stack helpers (drain_tap) address one."""
     return StackInfo(endpoint_url=endpoint_url, region=region, bucket=outputs["upload_bucket"],
                      queue_url=outputs["queue_url"], dlq_url=outputs["dlq_url"],
-                     topic_arn=outputs["verdict_topic_arn"], tap_queue_url=tap_queue_url)
+                     topic_arn=outputs["verdict_topic_arn"], tap_queue_url=tap_queue_url,
+                     verdict_table=outputs.get("verdict_table"),
+                     records_bucket=outputs.get("records_bucket"))
 
 
 def worker_environment(outputs: dict[str, Any], endpoint_url: str,
