@@ -30,6 +30,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tools.ops.enqueue import enqueue_jobs, keys_from_file, keys_from_lines, keys_under_prefix
+    from tools.ops.exceptions import ExitCode
     from tools.ops.progress import progress_bar
     from worker import resources
     from worker.aws import settings_client
@@ -56,4 +57,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"sent {report.sent} of {len(keys)} jobs to {report.queue_url}")
         if report.aborted:
             print(f"ABORTED: {report.aborted}", file=sys.stderr)
-    return 0 if report.sent == len(keys) else 1
+    if report.aborted:  # AWS kept failing: the report says what was sent before it stopped
+        return int(ExitCode.UNAVAILABLE)
+    return int(ExitCode.DONE) if report.sent == len(keys) else int(ExitCode.DONE_IN_PART)
