@@ -58,8 +58,11 @@ DEMO_ARGS ?= $(wildcard ../shared/media/*.mp4 ../shared/media/*.mkv)
 demo: $(STAMP)
 	$(VENV)/bin/modfleet demo $(DEMO_ARGS)
 
+# The suite on two workers, whole files each (module fixtures stay in one process): most e2e,
+# Terraform and moto time is spent waiting on subprocesses and servers, so it took 12 min against
+# 19 min in one process on this 2-core machine (485 tests, 2026-12-05).
 test: $(STAMP) $(INFRA_STAMP) systemd-analyze test-neuron-env dlami-resolve
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # Model tests only, under the transformers the Neuron SDK pins (Qwen2-VL ones skip: 5.x only), and
 # `modfleet compile`'s refusals (tests/tools/test_compile_command.py, moved out of tests/model).
