@@ -39,7 +39,7 @@ class Reuse:
     evidence: EvidenceTarget | None = None
 
     async def known_content(self) -> KnownContent | None:
-        """The current lists (reloaded when stale), or None when there are none."""
+        """The current lists (reloaded when stale; maybe empty), or None when the lists are off."""
         return await self.hashlists.current() if self.hashlists is not None else None
 
 
