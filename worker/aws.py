@@ -92,9 +92,9 @@ class AsyncClients:
         # The verdict cache is a shortcut: a lookup that cannot answer soon is a miss and the model
         # runs, so its client gives up after one retry and short timeouts instead of backing off
         # for seconds per video while DynamoDB is failing.
-        cache_kwargs = dict(kwargs, config=AioConfig(
-            retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=5,
-            max_pool_connections=32))
+        cache_kwargs = dict(kwargs, config=AioConfig(**{
+            **CLIENT_OPTIONS, "retries": {"mode": "standard", "max_attempts": 2},
+            "connect_timeout": 2, "read_timeout": 5}))
         session = get_session()
         if self._profile:
             session.set_config_variable("profile", self._profile)
