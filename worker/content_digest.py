@@ -22,9 +22,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from worker.errors_aws import is_missing
+from worker.errors_aws import is_aws_failure, is_missing
 from worker.exceptions import SettleWithError
 from worker.logs import get_logger
 from worker.records import Job
@@ -81,7 +81,9 @@ async def head_digest(s3: Any, job: Job) -> ObjectDigest | None:
                                   f"({job.version_id or 'latest'}) does not exist") from None
         log.warning("s3:HeadObject failed; verdict cache skipped", key=job.key, error=str(exc))
         return None
-    except (BotoCoreError, OSError, TimeoutError) as exc:
+    except Exception as exc:
+        if not is_aws_failure(exc):  # a bug, not a miss
+            raise
         log.warning("s3:HeadObject failed; verdict cache skipped", key=job.key, error=str(exc))
         return None
     return ObjectDigest(content_id=content_id(head),
