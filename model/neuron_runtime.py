@@ -91,7 +91,6 @@ class NeuronRuntime:
     def load(self) -> ModelIdentity:
         import json
 
-        import torch
         from transformers import AutoTokenizer
 
         torch_neuronx = neuron_sdk.import_module("torch_neuronx")
@@ -121,8 +120,6 @@ class NeuronRuntime:
                              policy_version=self.policy.version)
 
     def infer(self, batch: Batch) -> list[ModelOutput]:
-        import torch
-
         n, s = self.config.frames_per_video, self.config.frame_size
         clips = [row or Clip(np.zeros((n, s, s, 3), np.uint8), (0,) * n, "padding")
                  for row in batch.rows]
@@ -140,8 +137,6 @@ class NeuronRuntime:
             return self._generate(clips, features)
 
     def _prefill(self, ids: tuple[int, ...], features):
-        import torch
-
         input_ids = torch.tensor([ids] * self.config.batch_size, dtype=torch.long)
         with video_embeddings(self.decoder, self.video_token_id, features):
             return self.decoder.forward(input_ids)
@@ -154,8 +149,6 @@ class NeuronRuntime:
         return [output_from_confidences(self.policy, c, row) for c, row in zip(clips, table)]
 
     def _generate(self, clips: list[Clip], features) -> list[ModelOutput]:
-        import torch
-
         ids = self.prompt.input_ids
         rows = len(clips)
         blocker = NgramBlocker(self.config.ngram_size, len(ids), rows) \
