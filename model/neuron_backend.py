@@ -63,15 +63,15 @@ class NeuronBackend(Backend):
         check_manifest(self.manifest, self.config)
         check_versions(self.manifest, neuron_sdk.sdk_versions())
         check_files(self.manifest, root)
+        cores = visible_cores(self.slot)
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(child, self.config, visible_cores(self.slot),
-                                 host_threads(self.config)),
+            target=_serve, args=(child, self.config, cores, host_threads(self.config)),
             name=f"neuron-replica-{self.slot.index}", daemon=True)
         self._process.start()
         log.info("neuron replica process started", replica=self.slot.index,
-                 pid=self._process.pid, cores=visible_cores(self.slot))
+                 pid=self._process.pid, cores=cores)
         self._identity = self._call("load")
 
     def warm_up(self) -> None:
