@@ -88,7 +88,7 @@ class Settler:
             case Delete():
                 await self._delete(message, outcome, log_)
             case Release(reason=""):
-                await self._release(message, 0)
+                await self._release(message, outcome.delay_s)
                 self.counts["released"] += 1
                 log_.warning("released unfinished message")
             case Release():
