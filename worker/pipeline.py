@@ -1,12 +1,13 @@
 """One job through the stages: [lookup] -> fetch -> decode -> [fingerprint, match] -> infer
 -> verdict [-> evidence].
 
-The bracketed stages are worker/reuse.py's and run only where configured: an exact copy's cached
-verdict is published without a GET; a known-content match or a reusable near-duplicate is decided
-without the model.  A ``SettleWithError`` anywhere becomes an error verdict; ``RetryLater`` (and anything unexpected)
-propagates so the message comes back, and so does ``ReplicaDied`` (the worker is stopping).  What a
-model error means for the message was decided where it happened, in the replica threads
-(``worker.replicas.worker_error``); this module only awaits the answer.
+The bracketed stages run only where worker/reuse.py's ``Reuse`` turns them on: an exact copy's
+cached verdict is published without a GET; a known-content match or a reusable near-duplicate is
+decided without the model.  A ``SettleWithError`` anywhere becomes an error verdict;
+``RetryLater`` (and anything unexpected) propagates so the message comes back, and so does
+``ReplicaDied`` (the worker is stopping).  What a model error means for the message was decided
+where it happened, in the replica threads (``worker.replicas.worker_error``); this module only
+awaits the answer.
 
 The stage functions (``fetch``, ``decode``, ``infer``) are public so that the benchmarks measure
 through the same code as the worker.  They are plain coroutines awaited from ``process_job``, so
