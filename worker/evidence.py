@@ -58,13 +58,13 @@ async def write_evidence(s3: Any, target: EvidenceTarget, pool: Executor, verdic
     for i, t in enumerate(timestamps_ms):
         index.setdefault(int(t), i)
     folder = f"{target.prefix}{verdict_key.removeprefix('sha256:')}/"
+    extra = ({"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": target.kms_key_id}
+             if target.kms_key_id else {})
     loop = asyncio.get_running_loop()
 
     async def one(t: int) -> tuple[int, str | None]:
         key = f"{folder}{t}ms.jpg"
         body = await loop.run_in_executor(pool, encode_jpeg, frames[index[t]])
-        extra = ({"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": target.kms_key_id}
-                 if target.kms_key_id else {})
         try:
             await s3.put_object(Bucket=target.bucket, Key=key, Body=body,
                                 ContentType="image/jpeg", **extra)
