@@ -149,12 +149,11 @@ def check_access(settings: Settings, *names: str, client: ClientFactory = settin
     """Each named setting that is set answers: a queue (GetQueueAttributes), the topic
     (GetTopicAttributes) or the bucket (HeadBucket); as ``check_worker_access``."""
     services = {"queue_url": "sqs", "dlq_url": "sqs", "topic_arn": "sns", "bucket": "s3"}
+    names = tuple(name for name in names if getattr(settings, name))  # no client for an unset one
     clients = {service: client(service, settings)
                for service in {services[name] for name in names}}
     for name in names:
         value = getattr(settings, name)
-        if not value:
-            continue
         service = clients[services[name]]
         if services[name] == "sqs":
             call, what = partial(service.get_queue_attributes, QueueUrl=value,
