@@ -16,6 +16,7 @@ import tempfile
 from typing import IO, Any
 from urllib.parse import urlparse
 
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tools.ops.dead_letters import DeadLetter
@@ -57,8 +58,11 @@ class LetterSink:
         try:
             self._s3.upload_file(stream.name, self.bucket, self.key,
                                  ExtraArgs={"ContentType": "application/x-ndjson"})
-        except (ClientError, BotoCoreError, OSError) as exc:
-            raise AwsCallFailed(f"upload to {self.output} failed: {exc}") from exc
+        except (ClientError, BotoCoreError, OSError, S3UploadFailedError) as exc:
+            # boto3's transfer wraps the ClientError without chaining it: name it as the cause,
+            # so the exit code follows AWS's answer (a missing bucket is the operator's to fix)
+            cause = exc.__context__ if isinstance(exc, S3UploadFailedError) else exc
+            raise AwsCallFailed(f"upload to {self.output} failed: {exc}") from (cause or exc)
         finally:
             stream.close()
 

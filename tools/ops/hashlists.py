@@ -7,6 +7,7 @@ Entries are de-duplicated by hash, the first id kept.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -39,6 +40,8 @@ def import_list(s3: Any, bucket: str, prefix: str, name: str, text: str, thresho
         check_name(name)
         check_threshold(threshold)
         entries = parse_entries(text, source=name)
+    except json.JSONDecodeError as exc:  # its own text names no file and no format
+        raise InvalidRequest(f"not ThreatExchange JSON nor PDQ lines: {exc}") from None
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
     if not entries:

@@ -78,8 +78,11 @@ def plan_uploads(paths: Sequence[Path], prefix: str = "") -> list[PlannedUpload]
     planned = []
     for path in paths:
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*")
-                           if p.is_file() and is_video_name(p))
+            try:
+                files = sorted(p for p in path.rglob("*")
+                               if p.is_file() and is_video_name(p))
+            except OSError as exc:  # a folder unreadable or changing while walked
+                raise InvalidRequest(f"cannot read {exc.filename or path}: {exc.strerror or exc}") from exc
             planned += [_planned(p, prefix + p.relative_to(path).as_posix()) for p in files]
         elif path.is_file():
             planned.append(_planned(path, prefix + path.name))
